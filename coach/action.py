@@ -1,0 +1,60 @@
+"""Actions: what the core asks the shell to do. Data only; the shell carries them out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from coach.event import Timer
+from coach.nudge import Nudge
+
+
+@dataclass(frozen=True, slots=True)
+class PublishNudge:
+    """Send this nudge (MQTT, Home Assistant). Its id was never sent before."""
+
+    nudge: Nudge
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTimer:
+    """Wake the core at `timer.at` with a TimerFired; replaces a timer with the same id."""
+
+    timer: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    """Forget a scheduled timer."""
+
+    timer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateState:
+    """Publish a person's state (retained) as this JSON-able document."""
+
+    person: str
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DropNudge:
+    """A nudge fell due when it must not go out (quiet hours, expired): record it, send nothing."""
+
+    nudge_id: str
+    person: str
+    rule: str
+    ts: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefuseEvent:
+    """The event was well-formed but cannot be applied (an unknown nudge id): report it."""
+
+    reason: str
+
+
+Action = PublishNudge | ScheduleTimer | CancelTimer | UpdateState | DropNudge | RefuseEvent

@@ -1,0 +1,260 @@
+"""Caffeine: how much is in the body, and the four caffeine rules.
+
+How it works: every drink adds a dose at the moment it was brewed. The amount left at any time
+follows first-order elimination, `mg(t) = Σ dose · 0.5^((t − t_dose) / half_life)`, with the
+person's half-life (5 h by default; IOM 2001, range 2–10 h in healthy adults per Gardiner et al.
+2023). Doses come from the drink table (USDA values) scaled by volume, unless the coffee maker
+says `caffeine_mg`. From that:
+
+- `caffeine.cutoff`: a drink of ≥ 20 mg less than 8 h before tonight's bedtime gets "No caffeine
+  now" at once; an alert when the amount predicted at bedtime exceeds 50 mg.
+- `caffeine.last_call`: 30 min before the cutoff, on a day that had caffeine.
+- `caffeine.bedtime_load`: 60 min before bedtime, when the amount predicted at bedtime is high.
+- `caffeine.daily_limit`: the day's total passes 400 mg (EFSA 2015), once a day.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from coach.clock import Night, hhmm, local_iso
+from coach.event import CoffeeBrewed, SubstanceLogged, Timer
+from coach.nudge import Severity
+from coach.rule import Ctx, Family, hours
+from coach.state import PersonState
+
+# USDA FoodData Central values: mg of caffeine per reference volume (ml).
+DRINKS: dict[str, tuple[float, float]] = {
+    "espresso": (63.0, 30.0),
+    "coffee": (95.0, 240.0),
+    "cold_brew": (155.0, 240.0),
+    "tea": (47.0, 240.0),
+    "decaf": (3.0, 240.0),
+}
+# A logged caffeine drink without a figure counts as one brewed coffee (USDA, 95 mg / 240 ml).
+DEFAULT_LOGGED_MG = 95.0
+SOURCE_MODEL = "first-order decay, half-life 5 h (IOM 2001; Gardiner et al. 2023, Sleep Med Rev)"
+SOURCE_CUTOFF = (
+    "Gardiner et al. 2023, Sleep Med Rev 69:101764 (coffee ≥ 8.8 h before bed); "
+    "Drake et al. 2013, J Clin Sleep Med 9(11):1195 (6 h before bed still disruptive)"
+)
+SOURCE_DAILY = "EFSA 2015 scientific opinion on the safety of caffeine (400 mg a day for adults)"
+SOURCE_TABLE = "USDA FoodData Central"
+NEGLIGIBLE_MG = 0.5
+
+
+def dose_mg(drink: str, volume_ml: float | None, caffeine_mg: float | None) -> float:
+    """Caffeine in one drink: the maker's figure, else the USDA table scaled by volume."""
+    if caffeine_mg is not None:
+        return caffeine_mg
+    entry = DRINKS.get(drink)
+    if entry is None:  # "other" without a figure: unknown, counted as none
+        return 0.0
+    mg, ref_ml = entry
+    return mg if volume_ml is None else mg * volume_ml / ref_ml
+
+
+def caffeine_at(ps: PersonState, instant: datetime, half_life_h: float) -> float:
+    """Caffeine (mg) in the body at `instant`, from doses taken before it."""
+    t = instant.timestamp()
+    hl_s = half_life_h * 3600.0
+    return float(sum(mg * 0.5 ** ((t - at) / hl_s) for at, mg in ps.doses if at <= t))
+
+
+def prune_doses(ps: PersonState, now: datetime, half_life_h: float) -> None:
+    """Forget doses whose remainder is negligible."""
+    t = now.timestamp()
+    hl_s = half_life_h * 3600.0
+    ps.doses = [
+        (at, mg) for at, mg in ps.doses if at > t or mg * 0.5 ** ((t - at) / hl_s) >= NEGLIGIBLE_MG
+    ]
+
+
+def cutoff_at(ctx: Ctx, night: Night) -> datetime:
+    """The last moment for caffeine before this night's bedtime."""
+    return night.bedtime - hours(ctx.config.rules.caffeine_cutoff.cutoff_hours)
+
+
+def add_dose(ctx: Ctx, at: datetime, mg: float, drink: str) -> None:
+    """Record a dose, then apply the cutoff and daily-limit rules to it."""
+    ps = ctx.ps
+    ps.doses.append((at.timestamp(), mg))
+    day = ctx.local_day(at)
+    ps.caffeine_days[day] = total = ps.caffeine_days.get(day, 0.0) + mg
+    _check_cutoff(ctx, at, mg, drink)
+    _check_daily(ctx, day, total)
+
+
+def _check_cutoff(ctx: Ctx, at: datetime, mg: float, drink: str) -> None:
+    rule = ctx.config.rules.caffeine_cutoff
+    if not rule.enabled or mg < rule.min_dose_mg:
+        return
+    night = ctx.night_at(at)
+    cutoff = cutoff_at(ctx, night)
+    if at < cutoff:
+        return
+    half_life = ctx.person.caffeine_half_life_h
+    at_bed = caffeine_at(ctx.ps, max(night.bedtime, at), half_life)
+    severity: Severity = "alert" if at_bed > rule.bedtime_limit_mg else "warning"
+    hours_left = (night.bedtime - at).total_seconds() / 3600.0
+    when = (
+        f"{hours_left:.1f} h before your bedtime ({hhmm(night.bedtime, ctx.tz)})"
+        if hours_left > 0
+        else "after your bedtime"
+    )
+    message = (
+        f"That {drink.replace('_', ' ')} ({mg:.0f} mg) came {when}; about {at_bed:.0f} mg "
+        f"will still be in your body at bedtime. Consider caffeine-free drinks until tomorrow: "
+        f"caffeine this late can keep the nervous system on edge and make twitches at sleep "
+        f"onset more likely."
+    )
+    ctx.send(
+        "caffeine.cutoff",
+        day=night.key,
+        night=night.key,
+        cause=hhmm(at, ctx.tz).replace(":", ""),
+        severity=severity,
+        title="No caffeine now",
+        message=message,
+        evidence={
+            "drink": drink,
+            "dose_mg": round(mg, 1),
+            "drink_at": local_iso(at, ctx.tz),
+            "bedtime": local_iso(night.bedtime, ctx.tz),
+            "hours_before_bed": round(hours_left, 2),
+            "cutoff_hours": rule.cutoff_hours,
+            "predicted_mg_at_bedtime": round(at_bed, 1),
+            "bedtime_limit_mg": rule.bedtime_limit_mg,
+            "half_life_h": half_life,
+            "source": SOURCE_CUTOFF,
+            "model": SOURCE_MODEL,
+        },
+        expires=max(night.bedtime, at) + timedelta(hours=1),
+        scheduled=False,
+    )
+
+
+def _check_daily(ctx: Ctx, day: str, total: float) -> None:
+    rule = ctx.config.rules.caffeine_daily_limit
+    if not rule.enabled or total <= rule.daily_limit_mg:
+        return
+    if not ctx.once(f"caffeine.daily_limit:{day}"):
+        return
+    night = ctx.tonight
+    ctx.send(
+        "caffeine.daily_limit",
+        day=day,
+        night=night.key,
+        severity="warning",
+        title="That's a lot of caffeine today",
+        message=(
+            f"You've had about {total:.0f} mg of caffeine today, more than the "
+            f"{rule.daily_limit_mg:.0f} mg considered safe for most adults. Consider "
+            f"switching to water or caffeine-free drinks for the rest of the day."
+        ),
+        evidence={
+            "total_mg_today": round(total, 1),
+            "daily_limit_mg": rule.daily_limit_mg,
+            "date": day,
+            "source": SOURCE_DAILY,
+        },
+        expires=night.bedtime,
+        scheduled=False,
+    )
+
+
+def on_coffee(ctx: Ctx, event: CoffeeBrewed) -> None:
+    """A brew adds its caffeine."""
+    add_dose(ctx, event.ts, dose_mg(event.drink, event.volume_ml, event.caffeine_mg), event.drink)
+
+
+def on_logged(ctx: Ctx, event: SubstanceLogged) -> None:
+    """A caffeine drink logged by hand adds its caffeine."""
+    if event.what == "caffeine":
+        mg = event.caffeine_mg if event.caffeine_mg is not None else DEFAULT_LOGGED_MG
+        add_dose(ctx, event.ts, mg, "caffeine")
+
+
+def plan(ctx: Ctx, night: Night) -> list[Timer]:
+    """Last call before the cutoff and the bedtime-load check."""
+    rules = ctx.config.rules
+    timers = []
+    if rules.caffeine_last_call.enabled:
+        at = cutoff_at(ctx, night) - timedelta(
+            minutes=rules.caffeine_last_call.minutes_before_cutoff
+        )
+        timers.append(Timer("caffeine.last_call", ctx.person.id, at, night.key))
+    if rules.caffeine_bedtime_load.enabled:
+        at = night.bedtime - timedelta(minutes=rules.caffeine_bedtime_load.minutes_before_bed)
+        timers.append(Timer("caffeine.bedtime_load", ctx.person.id, at, night.key))
+    return timers
+
+
+def on_last_call(ctx: Ctx, timer: Timer) -> None:
+    """Last call: only on a day that had caffeine."""
+    night = ctx.tonight
+    day = ctx.local_day()
+    if ctx.ps.caffeine_days.get(day, 0.0) < ctx.config.rules.caffeine_cutoff.min_dose_mg:
+        return
+    cutoff = cutoff_at(ctx, night)
+    ctx.send(
+        "caffeine.last_call",
+        day=night.key,
+        night=night.key,
+        severity="info",
+        title="Last call for caffeine",
+        message=(
+            f"Your caffeine cutoff is at {hhmm(cutoff, ctx.tz)}, "
+            f"{ctx.config.rules.caffeine_cutoff.cutoff_hours:g} h before bedtime. If you want "
+            f"another coffee today, now is the time; after that, consider caffeine-free drinks."
+        ),
+        evidence={
+            "cutoff": local_iso(cutoff, ctx.tz),
+            "bedtime": local_iso(night.bedtime, ctx.tz),
+            "cutoff_hours": ctx.config.rules.caffeine_cutoff.cutoff_hours,
+            "caffeine_mg_today": round(ctx.ps.caffeine_days.get(day, 0.0), 1),
+            "source": SOURCE_CUTOFF,
+        },
+        expires=cutoff,
+        scheduled=True,
+    )
+
+
+def on_bedtime_load(ctx: Ctx, timer: Timer) -> None:
+    """An hour before bed: warn when the caffeine predicted at bedtime is still high."""
+    rule = ctx.config.rules.caffeine_bedtime_load
+    night = ctx.tonight
+    half_life = ctx.person.caffeine_half_life_h
+    at_bed = caffeine_at(ctx.ps, night.bedtime, half_life)
+    if at_bed <= rule.bedtime_limit_mg:
+        return
+    ctx.send(
+        "caffeine.bedtime_load",
+        day=night.key,
+        night=night.key,
+        severity="warning",
+        title="Caffeine still high at bedtime",
+        message=(
+            f"About {at_bed:.0f} mg of caffeine will still be in your body at bedtime "
+            f"({hhmm(night.bedtime, ctx.tz)}). Consider a calm, screen-free wind-down; if this "
+            f"happens often, an earlier last coffee may help you fall asleep."
+        ),
+        evidence={
+            "predicted_mg_at_bedtime": round(at_bed, 1),
+            "bedtime_limit_mg": rule.bedtime_limit_mg,
+            "bedtime": local_iso(night.bedtime, ctx.tz),
+            "half_life_h": half_life,
+            "model": SOURCE_MODEL,
+            "source": SOURCE_CUTOFF,
+        },
+        expires=night.bedtime,
+        scheduled=True,
+    )
+
+
+FAMILY = Family(
+    name="caffeine",
+    events={CoffeeBrewed: on_coffee, SubstanceLogged: on_logged},
+    timers={"caffeine.last_call": on_last_call, "caffeine.bedtime_load": on_bedtime_load},
+    plan=plan,
+)

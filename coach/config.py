@@ -1,0 +1,471 @@
+"""The configuration file's model: people, devices, the broker, storage and every rule's numbers.
+
+Every field carries a description, so `sleepcoach schema` documents the file. Rule defaults are
+the evidence-based ones; each cites its source next to the number.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_hhmm(value: Any) -> time:
+    """Parse a local wall-clock time written as "HH:MM" (YAML may also hand over minutes as int)."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads an unquoted 22:30 as the sexagesimal integer 1350.
+        return time(value // 60, value % 60)
+    if isinstance(value, str):
+        match = _HHMM.match(value.strip())
+        if match:
+            return time(int(match.group(1)), int(match.group(2)))
+    msg = f'expected a time as "HH:MM" (00:00 to 23:59), got {value!r}'
+    raise ValueError(msg)
+
+
+LocalTime = Annotated[time, BeforeValidator(parse_hhmm)]
+
+
+class Model(BaseModel):
+    """Base for configuration models: unknown keys are errors and a loaded config never changes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WeeklyTime(Model):
+    """A local time per weekday; a missing day falls back to `default`."""
+
+    default: LocalTime | None = Field(None, description="Time for days not listed.")
+    mon: LocalTime | None = Field(None, description="Monday.")
+    tue: LocalTime | None = Field(None, description="Tuesday.")
+    wed: LocalTime | None = Field(None, description="Wednesday.")
+    thu: LocalTime | None = Field(None, description="Thursday.")
+    fri: LocalTime | None = Field(None, description="Friday.")
+    sat: LocalTime | None = Field(None, description="Saturday.")
+    sun: LocalTime | None = Field(None, description="Sunday.")
+
+    @model_validator(mode="after")
+    def _every_day_known(self) -> WeeklyTime:
+        if self.default is None and any(getattr(self, d) is None for d in WEEKDAYS):
+            missing = [d for d in WEEKDAYS if getattr(self, d) is None]
+            msg = f"no time for {', '.join(missing)}: list every weekday or give a default"
+            raise ValueError(msg)
+        return self
+
+    def on(self, weekday: int) -> time:
+        """The time for a weekday (0 = Monday)."""
+        value = getattr(self, WEEKDAYS[weekday])
+        if value is None:
+            assert self.default is not None  # checked by the validator
+            return self.default
+        return value  # type: ignore[no-any-return]
+
+
+def _weekly(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value
+    return {"default": value}
+
+
+Schedule = Annotated[WeeklyTime, BeforeValidator(_weekly)]
+
+
+class Person(Model):
+    """Someone the coach looks after."""
+
+    id: str = Field(
+        description="Short id used in topics and nudges (letters, digits, _ and -).",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+    )
+    name: str | None = Field(None, description="Display name (defaults to the id, capitalised).")
+    bedtime: Schedule = Field(
+        description='Usual bedtime, "22:30", or per weekday {mon: "22:30", ..., sat: "23:30"}. '
+        'A time after midnight ("00:45") belongs to the evening before.'
+    )
+    wake: Schedule = Field(
+        description='Usual wake time, "06:30", or per weekday (the weekday of the morning).'
+    )
+    age: int | None = Field(None, ge=10, le=120, description="Age in years, for 220 − age max HR.")
+    max_hr: int | None = Field(
+        None, ge=100, le=230, description="Measured maximum heart rate; overrides 220 − age."
+    )
+    caffeine_half_life_h: float = Field(
+        5.0,
+        ge=2.0,
+        le=10.0,
+        description="Caffeine half-life in hours. Mean about 5 h in healthy adults, range 2–10 h "
+        "(IOM 2001; Gardiner et al. 2023, Sleep Med Rev 69:101764).",
+    )
+
+    @property
+    def display_name(self) -> str:
+        """The name shown in titles and Home Assistant."""
+        return self.name or self.id.capitalize()
+
+
+DeviceKind = Literal["bed_motion", "coffee_maker", "fitness_tracker"]
+
+
+class Device(Model):
+    """A sensor that publishes on MQTT, and whose person it measures."""
+
+    id: str = Field(description="Short id of the device.", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    kind: DeviceKind = Field(
+        description="What it measures: bed_motion, coffee_maker, fitness_tracker."
+    )
+    topic: str = Field(min_length=1, description="MQTT topic (filter) the device publishes on.")
+    person: str = Field(description="Id of the person this device measures.")
+    profile: str = Field(
+        "native", description="Payload format: native (the contract's JSON) or a device profile."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Profile-specific settings (see the device profiles docs).",
+    )
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_valid(cls, v: str) -> str:
+        if "#" in v[:-1] or any(p not in ("+",) and "+" in p for p in v.split("/")):
+            msg = "wildcards + and # must stand alone in a topic level (# only at the end)"
+            raise ValueError(msg)
+        return v
+
+
+class MqttConfig(Model):
+    """The MQTT broker connection."""
+
+    url: str | None = Field(
+        None,
+        description='mqtt://host:port, mqtts://host:port for TLS, or "embedded". Unset: use a '
+        "broker answering on 127.0.0.1:1883, else start the embedded one.",
+    )
+    username: str | None = Field(None, description="User name, if the broker requires one.")
+    password_file: str | None = Field(
+        None, description="File holding the password (or set SLEEPCOACH_MQTT_PASSWORD)."
+    )
+    password: SecretStr | None = Field(
+        None, description="Filled from SLEEPCOACH_MQTT_PASSWORD or password_file; never logged."
+    )
+    topic_prefix: str = Field(
+        "sleepcoach", pattern=r"^[^#+]+$", description="Prefix of every topic the coach publishes."
+    )
+    client_id: str = Field(
+        "sleepcoach", description="MQTT client id (the persistent session's key)."
+    )
+    ca_file: str | None = Field(None, description="CA certificate for mqtts://.")
+    cert_file: str | None = Field(None, description="Client certificate for mqtts://.")
+    key_file: str | None = Field(None, description="Client key for mqtts://.")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="Keepalive interval in seconds.")
+    session_expiry_s: int = Field(
+        7 * 24 * 3600,
+        ge=24 * 3600,
+        description="MQTT 5 session expiry: how long the broker queues messages while the coach "
+        "is away. At least a day; expiry 0 would drop them silently.",
+    )
+
+
+class StorageConfig(Model):
+    """Where history and state are stored."""
+
+    url: str | None = Field(
+        None,
+        description="sqlite:///path.db or postgresql://…; unset: SQLite in the user's data dir.",
+    )
+    keep_days: int = Field(365, ge=1, description="Days of history kept; older rows are purged.")
+
+
+class HomeAssistantConfig(Model):
+    """Home Assistant: notifications and entities."""
+
+    url: str = Field("http://127.0.0.1:8123", description="Home Assistant's base URL.")
+    token_file: str | None = Field(
+        None, description="File holding a long-lived access token (or set SLEEPCOACH_HA_TOKEN)."
+    )
+    token: SecretStr | None = Field(
+        None, description="Filled from SLEEPCOACH_HA_TOKEN or token_file; never logged."
+    )
+    notify: list[str] = Field(
+        default_factory=list,
+        description="notify services to call (notify.mobile_app_phone); "
+        "persistent_notification when empty.",
+    )
+    discovery: bool = Field(True, description="Publish MQTT-discovery entities for Home Assistant.")
+    discovery_prefix: str = Field("homeassistant", description="Home Assistant's discovery prefix.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules. Each rule id of CONTRACT §5 has a settings model; `enabled` switches it off.
+
+
+class RuleSettings(Model):
+    """Settings every rule has."""
+
+    enabled: bool = Field(True, description="Whether this rule sends nudges.")
+
+
+class CaffeineCutoff(RuleSettings):
+    """caffeine.cutoff: a caffeinated drink too close to tonight's bedtime."""
+
+    cutoff_hours: float = Field(
+        8.0,
+        ge=0,
+        le=16,
+        description="No caffeine this many hours before bed. Gardiner et al. 2023 (Sleep Med Rev "
+        "69:101764): 8.8 h for a 107 mg coffee; Drake et al. 2013 (J Clin Sleep Med 9(11)): "
+        "400 mg 6 h before bed still disrupted sleep.",
+    )
+    min_dose_mg: float = Field(20.0, ge=0, description="Drinks below this are ignored (decaf).")
+    bedtime_limit_mg: float = Field(
+        50.0,
+        ge=0,
+        description="Predicted caffeine at bedtime above this makes the nudge an alert "
+        "(≈ half a coffee; EFSA 2015: 100 mg may lengthen sleep latency).",
+    )
+
+
+class CaffeineLastCall(RuleSettings):
+    """caffeine.last_call: a reminder before the cutoff, on days with caffeine."""
+
+    minutes_before_cutoff: int = Field(30, ge=0, le=240, description="Minutes before the cutoff.")
+
+
+class CaffeineBedtimeLoad(RuleSettings):
+    """caffeine.bedtime_load: caffeine predicted at bedtime is still high."""
+
+    minutes_before_bed: int = Field(60, ge=0, le=360, description="When to check, before bed.")
+    bedtime_limit_mg: float = Field(
+        50.0, ge=0, description="Predicted caffeine at bedtime above this sends the nudge."
+    )
+
+
+class CaffeineDailyLimit(RuleSettings):
+    """caffeine.daily_limit: the day's total passed the safe daily amount."""
+
+    daily_limit_mg: float = Field(
+        400.0, ge=0, description="EFSA 2015: up to 400 mg a day is safe for healthy adults."
+    )
+
+
+class StimulantLate(RuleSettings):
+    """stimulant.late: nicotine close to bed."""
+
+    hours_before_bed: float = Field(
+        4.0,
+        ge=0,
+        le=12,
+        description="Spadola et al. 2019 (Sleep 42(11)): nicotine within 4 h of bedtime, "
+        "+6 min wake after sleep onset.",
+    )
+
+
+class ExerciseLateIntense(RuleSettings):
+    """exercise.late_intense: an intense workout too close to bed."""
+
+    vigorous_hours_before_bed: float = Field(
+        3.0,
+        ge=0,
+        le=8,
+        description="Vigorous workouts starting within this many hours of bed are flagged "
+        "(Stutz et al. 2019, Sports Med 49(2): vigorous exercise ending ≤ 1 h before bed hurts).",
+    )
+    moderate_hours_before_bed: float = Field(
+        1.0, ge=0, le=8, description="Moderate workouts starting within this are flagged."
+    )
+    hr_fraction_of_max: float = Field(
+        0.77,
+        ge=0.5,
+        le=1.0,
+        description="Heart rate ≥ this fraction of max counts as vigorous (ACSM: 77 % HRmax).",
+    )
+    hr_minutes: int = Field(10, ge=1, le=120, description="Minutes the heart rate must stay high.")
+
+
+class WinddownStretch(RuleSettings):
+    """winddown.stretch: time to wind down with light stretching and dim light."""
+
+    minutes_before_bed: int = Field(45, ge=5, le=240, description="Minutes before bedtime.")
+
+
+class StressRelax(RuleSettings):
+    """stress.relax: high stress held in the evening."""
+
+    level: int = Field(75, ge=0, le=100, description="Stress level (0-100) that counts as high.")
+    minutes: int = Field(20, ge=1, le=240, description="Minutes it must stay high.")
+    hours_before_bed: float = Field(4.0, ge=0, le=12, description="Window before bedtime.")
+
+
+class SunlightDaily(RuleSettings):
+    """sunlight.daily: not enough daylight by mid-afternoon."""
+
+    check_at: LocalTime = Field(time(15, 0), description="Local time of the daily check.")
+    min_minutes: int = Field(
+        15,
+        ge=0,
+        le=600,
+        description="The article: at least 15 minutes of natural light a day "
+        "(Brown et al. 2022, PLoS Biol 20(3): bright daytime light).",
+    )
+
+
+class TwitchNightSummary(RuleSettings):
+    """twitch.night_summary: a plain summary of last night's movements."""
+
+
+class TwitchFrequent(RuleSettings):
+    """twitch.frequent: a periodic limb-movement pattern on several nights."""
+
+    plm_index: float = Field(15.0, ge=0, description="ICSD-3: PLMS index > 15/h in adults.")
+    nights: int = Field(3, ge=1, le=7, description="Nights above the index, of the last 7.")
+
+
+class TwitchDaytime(RuleSettings):
+    """twitch.daytime: daytime twitching logged with twitching at night."""
+
+    days: int = Field(2, ge=1, le=7, description="Days with daytime twitching, of the last 7.")
+
+
+class InsightCorrelation(RuleSettings):
+    """insight.correlation: what is associated with this person's worse nights."""
+
+    min_nights: int = Field(14, ge=10, description="Nights stored before the first insight.")
+
+
+class QuietHours(Model):
+    """No scheduled nudge goes out between bedtime + `after_bedtime_min` and wake."""
+
+    after_bedtime_min: int = Field(15, ge=0, le=240, description="Minutes after bedtime.")
+
+
+class Rules(Model):
+    """Per-rule settings, keyed by rule id; every default is the evidence-based one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    caffeine_cutoff: CaffeineCutoff = Field(
+        default_factory=CaffeineCutoff, alias="caffeine.cutoff", description=CaffeineCutoff.__doc__
+    )
+    caffeine_last_call: CaffeineLastCall = Field(
+        default_factory=CaffeineLastCall,
+        alias="caffeine.last_call",
+        description=CaffeineLastCall.__doc__,
+    )
+    caffeine_bedtime_load: CaffeineBedtimeLoad = Field(
+        default_factory=CaffeineBedtimeLoad,
+        alias="caffeine.bedtime_load",
+        description=CaffeineBedtimeLoad.__doc__,
+    )
+    caffeine_daily_limit: CaffeineDailyLimit = Field(
+        default_factory=CaffeineDailyLimit,
+        alias="caffeine.daily_limit",
+        description=CaffeineDailyLimit.__doc__,
+    )
+    stimulant_late: StimulantLate = Field(
+        default_factory=StimulantLate, alias="stimulant.late", description=StimulantLate.__doc__
+    )
+    exercise_late_intense: ExerciseLateIntense = Field(
+        default_factory=ExerciseLateIntense,
+        alias="exercise.late_intense",
+        description=ExerciseLateIntense.__doc__,
+    )
+    winddown_stretch: WinddownStretch = Field(
+        default_factory=WinddownStretch,
+        alias="winddown.stretch",
+        description=WinddownStretch.__doc__,
+    )
+    stress_relax: StressRelax = Field(
+        default_factory=StressRelax, alias="stress.relax", description=StressRelax.__doc__
+    )
+    sunlight_daily: SunlightDaily = Field(
+        default_factory=SunlightDaily, alias="sunlight.daily", description=SunlightDaily.__doc__
+    )
+    twitch_night_summary: TwitchNightSummary = Field(
+        default_factory=TwitchNightSummary,
+        alias="twitch.night_summary",
+        description=TwitchNightSummary.__doc__,
+    )
+    twitch_frequent: TwitchFrequent = Field(
+        default_factory=TwitchFrequent, alias="twitch.frequent", description=TwitchFrequent.__doc__
+    )
+    twitch_daytime: TwitchDaytime = Field(
+        default_factory=TwitchDaytime, alias="twitch.daytime", description=TwitchDaytime.__doc__
+    )
+    insight_correlation: InsightCorrelation = Field(
+        default_factory=InsightCorrelation,
+        alias="insight.correlation",
+        description=InsightCorrelation.__doc__,
+    )
+    quiet_hours: QuietHours = Field(
+        default_factory=QuietHours, alias="quiet_hours", description=QuietHours.__doc__
+    )
+
+
+class Config(Model):
+    """The whole configuration file."""
+
+    timezone: str = Field(
+        description="IANA time zone (Europe/Berlin); schedules are local wall-clock times."
+    )
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description=MqttConfig.__doc__)
+    storage: StorageConfig = Field(default_factory=StorageConfig, description=StorageConfig.__doc__)
+    homeassistant: HomeAssistantConfig | None = Field(
+        None, description="Home Assistant; leave out to not use it."
+    )
+    people: list[Person] = Field(min_length=1, description="The people the coach looks after.")
+    devices: list[Device] = Field(default_factory=list, description="The sensors it listens to.")
+    rules: Rules = Field(default_factory=Rules, description=Rules.__doc__)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            msg = f"unknown time zone {v!r}: use an IANA name such as Europe/Berlin"
+            raise ValueError(msg) from err
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        ids = [p.id for p in self.people]
+        if len(set(ids)) != len(ids):
+            msg = "people: ids must be unique"
+            raise ValueError(msg)
+        dev_ids = [d.id for d in self.devices]
+        if len(set(dev_ids)) != len(dev_ids):
+            msg = "devices: ids must be unique"
+            raise ValueError(msg)
+        for d in self.devices:
+            if d.person not in ids:
+                msg = f"devices: device {d.id!r} names person {d.person!r}, who is not in people"
+                raise ValueError(msg)
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The configured time zone."""
+        return ZoneInfo(self.timezone)
+
+    def person(self, person_id: str) -> Person | None:
+        """The person with this id, if configured."""
+        for p in self.people:
+            if p.id == person_id:
+                return p
+        return None

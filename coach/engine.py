@@ -1,0 +1,315 @@
+"""The coaching engine: `decide(state, event, now, config) -> (state, actions)`.
+
+How it works: the engine is a state machine with no I/O and no clock. The shell (daemon or
+simulator) turns every MQTT message, command and timer firing into an event and calls `decide`
+with the current time; `decide` updates the state it is given and returns it with a list of
+actions (publish a nudge, schedule a timer, publish the person's state, record a dropped nudge).
+
+- Duplicates (a message with the same device, timestamp and content) are ignored.
+- Rule families (one module each: caffeine, stimulant, exercise, winddown, stress, sunlight, and
+  the bed-sensor nights) handle the events they care about, plan the timers of a night, and
+  handle those timers when they fire.
+- A night's timers are planned when the coach starts and at each wake time for the next night;
+  a changed bedtime re-plans the night under the same timer ids, so the shell replaces them.
+- Commands: `ack` stops repeats of a nudge, `snooze` sends it again after N minutes unless it
+  expired or falls in quiet hours, `bedtime_tonight` moves tonight's bedtime, `log` records
+  nicotine, alcohol, caffeine or daytime twitching.
+- Nudge ids are deterministic, and an id is sent at most once, so replays and restarts never
+  repeat a nudge.
+
+`decide` mutates and returns the state it is given: callers that need the old state on a failure
+keep a copy (the daemon keeps the last stored JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from coach import caffeine, exercise, stimulant, stress, sunlight, winddown
+from coach.action import Action, CancelTimer, RefuseEvent, ScheduleTimer, UpdateState
+from coach.clock import Night, local_iso
+from coach.config import Config
+from coach.event import (
+    AccelSampled,
+    BedtimeChanged,
+    CoachStarted,
+    Event,
+    HeartRateMeasured,
+    MovementDetected,
+    NudgeAcked,
+    NudgeSnoozed,
+    OccupancyChanged,
+    StressMeasured,
+    SubstanceLogged,
+    Timer,
+    TimerFired,
+)
+from coach.rule import Ctx, Family
+from coach.state import CoachState
+
+FAMILIES: tuple[Family, ...] = (
+    caffeine.FAMILY,
+    stimulant.FAMILY,
+    exercise.FAMILY,
+    winddown.FAMILY,
+    stress.FAMILY,
+    sunlight.FAMILY,
+)
+
+# Timers planned at start-up this late are still scheduled (the shell fires them at once).
+START_GRACE = timedelta(minutes=15)
+# How long things are remembered.
+SEEN_KEEP_S = 48 * 3600
+SENT_KEEP_S = 35 * 24 * 3600
+NUDGE_KEEP_S = 2 * 24 * 3600
+DAYS_KEEP = 14
+HOUSEKEEPING_EVERY_S = 3600.0
+
+
+def _handlers() -> MappingProxyType[type[Event], tuple[Any, ...]]:
+    table: dict[type[Event], list[Any]] = {}
+    for family in FAMILIES:
+        for kind, handler in family.events.items():
+            table.setdefault(kind, []).append(handler)
+    return MappingProxyType({k: tuple(v) for k, v in table.items()})
+
+
+EVENT_HANDLERS = _handlers()
+TIMER_HANDLERS = MappingProxyType(
+    {kind: handler for family in FAMILIES for kind, handler in family.timers.items()}
+)
+# Frequent readings that refresh the published state only when they led to an action.
+SILENT_EVENTS = (MovementDetected, AccelSampled, HeartRateMeasured, StressMeasured)
+
+
+def decide(
+    state: CoachState, event: Event, now: datetime, config: Config
+) -> tuple[CoachState, list[Action]]:
+    """Apply one event at `now`; return the (updated) state and the actions to carry out."""
+    if now.tzinfo is None:
+        msg = "now must be timezone-aware"
+        raise ValueError(msg)
+    key = event.key
+    if key is not None:
+        if key in state.seen:
+            return state, []
+        state.seen[key] = event.ts.timestamp()
+    now_s = now.timestamp()
+    actions: list[Action] = []
+    if now_s - state.clock >= HOUSEKEEPING_EVERY_S:
+        _housekeeping(state, now_s, config)
+    state.clock = max(state.clock, now_s)
+    tz = config.tz
+    if isinstance(event, CoachStarted):
+        for person in config.people:
+            ctx = Ctx(config, tz, person, state.person(person.id), state, now, actions)
+            _start(ctx)
+        return state, actions
+    subject = config.person(event.person)
+    if subject is None:
+        return state, [RefuseEvent(f"unknown person {event.person!r}")]
+    ctx = Ctx(config, tz, subject, state.person(subject.id), state, now, actions)
+    if isinstance(event, TimerFired):
+        _on_timer(ctx, event.timer)
+    else:
+        for handler in EVENT_HANDLERS.get(type(event), ()):
+            handler(ctx, event)
+        _on_core_event(ctx, event)
+    if actions or not isinstance(event, SILENT_EVENTS):
+        actions.append(UpdateState(subject.id, state_document(ctx)))
+    return state, actions
+
+
+def _on_core_event(ctx: Ctx, event: Event) -> None:
+    if isinstance(event, OccupancyChanged):
+        ps = ctx.ps
+        if event.occupied and not ps.in_bed:
+            ps.in_bed_since = event.ts.timestamp()
+        elif not event.occupied:
+            ps.in_bed_since = None
+        ps.in_bed = event.occupied
+    elif isinstance(event, NudgeAcked):
+        _ack(ctx, event.nudge_id)
+    elif isinstance(event, NudgeSnoozed):
+        _snooze(ctx, event.nudge_id, event.minutes)
+    elif isinstance(event, BedtimeChanged):
+        night = ctx.tonight
+        ctx.ps.bedtime_overrides[night.evening.isoformat()] = event.time
+        ctx._tonight = None
+        _schedule(ctx, _plan(ctx, ctx.tonight), grace=timedelta(0))
+    elif isinstance(event, SubstanceLogged) and event.what == "daytime_twitching":
+        day = ctx.local_day(event.ts)
+        if day not in ctx.ps.daytime_twitching:
+            ctx.ps.daytime_twitching.append(day)
+
+
+def _base_id(ctx: Ctx, nudge_id: str) -> str | None:
+    """The original nudge of an id, which may be a snoozed repeat (`<id>:snooze<n>`)."""
+    base, sep, tail = nudge_id.rpartition(":snooze")
+    candidate = base if sep and tail.isdigit() else nudge_id
+    return candidate if candidate in ctx.ps.nudges else None
+
+
+def _snooze_timer(ctx: Ctx, base: str, at: datetime) -> Timer:
+    return Timer("snooze", ctx.person.id, at, ctx.ps.nudges[base].night, base)
+
+
+def _ack(ctx: Ctx, nudge_id: str) -> None:
+    base = _base_id(ctx, nudge_id)
+    if base is None:
+        ctx.actions.append(RefuseEvent(f"ack: no recent nudge with id {nudge_id!r}"))
+        return
+    record = ctx.ps.nudges[base]
+    record.acked = True
+    if record.snooze_until is not None:
+        record.snooze_until = None
+        ctx.actions.append(CancelTimer(_snooze_timer(ctx, base, ctx.now).id))
+
+
+def _snooze(ctx: Ctx, nudge_id: str, minutes: int) -> None:
+    base = _base_id(ctx, nudge_id)
+    if base is None:
+        ctx.actions.append(RefuseEvent(f"snooze: no recent nudge with id {nudge_id!r}"))
+        return
+    record = ctx.ps.nudges[base]
+    if record.acked:
+        return
+    at = ctx.now + timedelta(minutes=minutes)
+    record.snooze_until = at.timestamp()
+    ctx.actions.append(ScheduleTimer(_snooze_timer(ctx, base, at)))
+
+
+def _resend(ctx: Ctx, timer: Timer) -> None:
+    base = timer.ref
+    record = ctx.ps.nudges.get(base)
+    if record is None or record.acked or record.snooze_until is None:
+        return
+    record.snooze_until = None
+    record.snoozes += 1
+    ctx.publish(
+        f"{base}:snooze{record.snoozes}",
+        record.rule,
+        night=record.night,
+        severity=record.severity,  # type: ignore[arg-type]
+        title=record.title,
+        message=record.message,
+        evidence={**record.evidence, "snoozed": record.snoozes, "original_id": base},
+        expires=datetime.fromtimestamp(record.expires_at, tz=ctx.tz),
+        scheduled=True,
+        remember=False,  # the repeat is answered under the original id
+    )
+    record.sent_at = ctx.now.timestamp()
+
+
+def _on_timer(ctx: Ctx, timer: Timer) -> None:
+    if timer.kind == "plan":
+        _schedule(ctx, _plan(ctx, ctx.tonight), grace=timedelta(0))
+        return
+    if timer.kind == "snooze":
+        _resend(ctx, timer)
+        return
+    handler = TIMER_HANDLERS.get(timer.kind)
+    if handler is not None:
+        handler(ctx, timer)
+
+
+def _plan(ctx: Ctx, night: Night) -> list[Timer]:
+    """Every timer of a night, and the one that plans the next night at wake."""
+    timers = [Timer("plan", ctx.person.id, night.wake, night.key)]
+    for family in FAMILIES:
+        if family.plan is not None:
+            timers.extend(family.plan(ctx, night))
+    return timers
+
+
+def _schedule(ctx: Ctx, timers: Iterable[Timer], grace: timedelta) -> None:
+    earliest = ctx.now - grace
+    for timer in timers:
+        if timer.at > earliest or timer.kind == "plan":
+            ctx.actions.append(ScheduleTimer(timer))
+
+
+def _start(ctx: Ctx) -> None:
+    """Plan tonight (the night in progress or the next) and re-arm pending snoozes."""
+    night = ctx.tonight
+    timers = _plan(ctx, night)
+    # Between midnight and a wake time, yesterday's daytime timers are long gone; the next
+    # night's daytime timers (sunlight at 15:00) are planned at wake.
+    _schedule(ctx, timers, grace=START_GRACE)
+    for base, record in ctx.ps.nudges.items():
+        if record.snooze_until is not None:
+            at = datetime.fromtimestamp(record.snooze_until, tz=ctx.tz)
+            ctx.actions.append(ScheduleTimer(_snooze_timer(ctx, base, at)))
+    ctx.actions.append(UpdateState(ctx.person.id, state_document(ctx)))
+
+
+def state_document(ctx: Ctx) -> dict[str, Any]:
+    """The person's retained state (CONTRACT §5): caffeine, next bedtime, last night, …"""
+    night = ctx.tonight
+    tz = ctx.tz
+    rules = ctx.config.rules
+    half_life = ctx.person.caffeine_half_life_h
+    cutoff = caffeine.cutoff_at(ctx, night)
+    winddown_start = night.bedtime - winddown.winddown_at(ctx, night)
+    quiet_start = night.bedtime + timedelta(minutes=rules.quiet_hours.after_bedtime_min)
+    last_nudge = None
+    if ctx.ps.nudges:
+        nudge_id, rec = max(ctx.ps.nudges.items(), key=lambda kv: kv[1].sent_at)
+        last_nudge = {
+            "id": nudge_id,
+            "rule": rec.rule,
+            "title": rec.title,
+            "message": rec.message,
+            "severity": rec.severity,
+            "ts": local_iso(datetime.fromtimestamp(rec.sent_at, tz=tz), tz),
+        }
+    return {
+        "person": ctx.person.id,
+        "ts": local_iso(ctx.now, tz),
+        "caffeine_mg_now": round(caffeine.caffeine_at(ctx.ps, ctx.now, half_life), 1),
+        "caffeine_mg_at_bedtime": round(
+            caffeine.caffeine_at(ctx.ps, max(night.bedtime, ctx.now), half_life), 1
+        ),
+        "caffeine_mg_today": round(ctx.ps.caffeine_days.get(ctx.local_day(), 0.0), 1),
+        "caffeine_cutoff": local_iso(cutoff, tz),
+        "caffeine_last_call": local_iso(
+            cutoff - timedelta(minutes=rules.caffeine_last_call.minutes_before_cutoff), tz
+        ),
+        "caffeine_cutoff_passed": cutoff <= ctx.now,
+        "next_bedtime": local_iso(night.bedtime, tz),
+        "next_wake": local_iso(night.wake, tz),
+        "exercise_ok_until": local_iso(exercise.exercise_ok_until(ctx, night), tz),
+        "winddown": winddown_start <= ctx.now < quiet_start,
+        "in_bed": ctx.ps.in_bed,
+        "last_night": ctx.ps.nights.get("last_summary"),
+        "last_nudge": last_nudge,
+    }
+
+
+def _housekeeping(state: CoachState, now_s: float, config: Config) -> None:
+    """Forget what no rule needs any more, so state stays small over months."""
+    state.seen = {k: t for k, t in state.seen.items() if now_s - t < SEEN_KEEP_S}
+    state.sent = {k: t for k, t in state.sent.items() if now_s - t < SENT_KEEP_S}
+    horizon_day = datetime.fromtimestamp(now_s - DAYS_KEEP * 86400, tz=config.tz).date().isoformat()
+    for person in config.people:
+        ps = state.people.get(person.id)
+        if ps is None:
+            continue
+        now = datetime.fromtimestamp(now_s, tz=config.tz)
+        caffeine.prune_doses(ps, now, person.caffeine_half_life_h)
+        ps.nudges = {
+            k: r
+            for k, r in ps.nudges.items()
+            if now_s - r.sent_at < NUDGE_KEEP_S or r.snooze_until is not None
+        }
+        ps.caffeine_days = {d: v for d, v in ps.caffeine_days.items() if d >= horizon_day}
+        ps.sunlight = {d: v for d, v in ps.sunlight.items() if d >= horizon_day}
+        ps.bedtime_overrides = {d: v for d, v in ps.bedtime_overrides.items() if d >= horizon_day}
+        ps.late_workout_nights = [d for d in ps.late_workout_nights if d >= horizon_day]
+        ps.daytime_twitching = [d for d in ps.daytime_twitching if d >= horizon_day]
+        ps.nicotine = [t for t in ps.nicotine if now_s - t < DAYS_KEEP * 86400]
+        ps.alcohol = [t for t in ps.alcohol if now_s - t < DAYS_KEEP * 86400]
+        ps.once = {k: t for k, t in ps.once.items() if now_s - t < SENT_KEEP_S}

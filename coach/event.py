@@ -1,0 +1,152 @@
+"""Events: facts in the past tense that the core decides on.
+
+Device payloads, commands, timer firings and the start of the daemon all become one of these.
+Every event names its person and carries an aware `ts` (when the fact happened). `key` is the
+duplicate-detection key the parser computes (device, ts and content), None where the payload had
+no timestamp of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Drink = Literal["espresso", "coffee", "cold_brew", "tea", "decaf", "other"]
+Intensity = Literal["light", "moderate", "vigorous"]
+Substance = Literal["nicotine", "alcohol", "daytime_twitching", "caffeine"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Something that happened to a person at `ts`."""
+
+    person: str
+    ts: datetime
+    source: str = ""
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MovementDetected(Event):
+    """The bed sensor felt a movement of this intensity (0-1) and duration."""
+
+    intensity: float
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OccupancyChanged(Event):
+    """The person got into (occupied) or out of bed."""
+
+    occupied: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccelSampled(Event):
+    """A chunk of raw three-axis acceleration (g) from the bed sensor; `ts` is the first sample."""
+
+    rate_hz: float
+    samples: tuple[tuple[float, float, float], ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoffeeBrewed(Event):
+    """The coffee maker brewed a drink; `caffeine_mg` when the maker knows it."""
+
+    drink: Drink
+    volume_ml: float | None = None
+    caffeine_mg: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkoutStarted(Event):
+    """The tracker saw a workout start."""
+
+    activity: str
+    intensity: Intensity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkoutEnded(Event):
+    """The tracker saw the workout end."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartRateMeasured(Event):
+    """A heart-rate reading, beats per minute."""
+
+    bpm: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StressMeasured(Event):
+    """A stress reading, 0-100."""
+
+    level: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SunlightLogged(Event):
+    """Minutes of natural daylight, added to the day's total."""
+
+    minutes: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NudgeAcked(Event):
+    """The person said "done" to a nudge: no repeats of it."""
+
+    nudge_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NudgeSnoozed(Event):
+    """The person asked to be reminded of a nudge again in `minutes`."""
+
+    nudge_id: str
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubstanceLogged(Event):
+    """The person logged nicotine, alcohol, caffeine (with mg) or daytime twitching."""
+
+    what: Substance
+    caffeine_mg: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BedtimeChanged(Event):
+    """The person moved tonight's bedtime to a local HH:MM."""
+
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A point in time the core asked to be woken at. Its id is deterministic."""
+
+    kind: str
+    person: str
+    at: datetime
+    night: str
+    ref: str = ""
+
+    @property
+    def id(self) -> str:
+        """Stable id: the same timer is scheduled under the same id after a restart."""
+        base = f"{self.kind}:{self.person}:{self.night}"
+        return f"{base}:{self.ref}" if self.ref else base
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerFired(Event):
+    """A timer the core scheduled came due; `ts` is its due time."""
+
+    timer: Timer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoachStarted(Event):
+    """The daemon or simulator started: plan every person's timers. `person` is "*"."""

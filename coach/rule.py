@@ -1,0 +1,180 @@
+"""What every rule family shares: the decision context and the way a nudge is sent.
+
+A rule family is a module with a `FAMILY` (see `Family`): handlers for the events it cares
+about, the timers it plans for a night, and handlers for those timers. The engine calls them;
+they append actions to the context. They never read the clock: `ctx.now` is the only "now".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from coach.action import Action, DropNudge, PublishNudge
+from coach.clock import Night, local_date, tonight
+from coach.config import Config, Person
+from coach.event import Event, Timer
+from coach.nudge import Nudge, Severity
+from coach.state import CoachState, NudgeRecord, PersonState
+
+
+@dataclass(slots=True)
+class Ctx:
+    """Everything a rule needs to decide about one person at `now`."""
+
+    config: Config
+    tz: ZoneInfo
+    person: Person
+    ps: PersonState
+    state: CoachState
+    now: datetime
+    actions: list[Action] = field(default_factory=list)
+    _tonight: Night | None = None
+
+    @property
+    def tonight(self) -> Night:
+        """The night in progress at `now`, or the next one."""
+        if self._tonight is None:
+            self._tonight = tonight(self.person, self.now, self.tz, self.ps.bedtime_overrides)
+        return self._tonight
+
+    def night_at(self, instant: datetime) -> Night:
+        """The night in progress at `instant`, or the next one after it."""
+        if instant == self.now:
+            return self.tonight
+        return tonight(self.person, instant, self.tz, self.ps.bedtime_overrides)
+
+    def local_day(self, instant: datetime | None = None) -> str:
+        """The local date (ISO) of an instant, `now` by default."""
+        return local_date(instant or self.now, self.tz).isoformat()
+
+    def once(self, key: str) -> bool:
+        """True the first time a key is seen (and marks it): "at most once per period"."""
+        if key in self.ps.once:
+            return False
+        self.ps.once[key] = self.now.timestamp()
+        return True
+
+    def is_quiet(self) -> bool:
+        """Quiet hours: from bedtime + N minutes until wake of the night in progress."""
+        night = self.tonight
+        start = night.bedtime + timedelta(minutes=self.config.rules.quiet_hours.after_bedtime_min)
+        return start <= self.now < night.wake
+
+    def send(
+        self,
+        rule: str,
+        *,
+        day: str,
+        night: str,
+        severity: Severity,
+        title: str,
+        message: str,
+        evidence: dict[str, Any],
+        expires: datetime,
+        scheduled: bool,
+        cause: str = "",
+    ) -> None:
+        """Send a nudge once: its id is person, rule, local date and cause.
+
+        A scheduled nudge (a timer came due) is dropped in quiet hours; one that answers what the
+        person just did (a coffee, a workout) goes out, since they are evidently awake. A nudge
+        whose moment has passed is dropped, never sent late.
+        """
+        nudge_id = f"{rule}:{self.person.id}:{day}" + (f":{cause}" if cause else "")
+        self.publish(
+            nudge_id,
+            rule,
+            night=night,
+            severity=severity,
+            title=title,
+            message=message,
+            evidence=evidence,
+            expires=expires,
+            scheduled=scheduled,
+        )
+
+    def publish(
+        self,
+        nudge_id: str,
+        rule: str,
+        *,
+        night: str,
+        severity: Severity,
+        title: str,
+        message: str,
+        evidence: dict[str, Any],
+        expires: datetime,
+        scheduled: bool,
+        remember: bool = True,
+    ) -> None:
+        """Send a nudge under an exact id, unless it was handled before, expired or is quiet.
+
+        `remember` keeps a record for ack and snooze; a snoozed repeat is answered under the
+        original's record.
+        """
+        if nudge_id in self.state.sent:
+            return
+        now_s = self.now.timestamp()
+        reason = None
+        if self.now >= expires:
+            reason = "expired"
+        elif scheduled and self.is_quiet():
+            reason = "quiet_hours"
+        self.state.sent[nudge_id] = now_s
+        if reason is not None:
+            self.drop(nudge_id, rule, reason)
+            return
+        if remember:
+            self.ps.nudges[nudge_id] = NudgeRecord(
+                rule=rule,
+                night=night,
+                severity=severity,
+                title=title,
+                message=message,
+                evidence=evidence,
+                sent_at=now_s,
+                expires_at=expires.timestamp(),
+            )
+        self.actions.append(
+            PublishNudge(
+                Nudge(
+                    id=nudge_id,
+                    person=self.person.id,
+                    rule=rule,
+                    ts=self.now,
+                    severity=severity,
+                    title=title,
+                    message=message,
+                    evidence=evidence,
+                )
+            )
+        )
+
+    def drop(self, nudge_id: str, rule: str, reason: str) -> None:
+        """Record a nudge that is not sent, and why."""
+        self.state.dropped[reason] = self.state.dropped.get(reason, 0) + 1
+        self.actions.append(DropNudge(nudge_id, self.person.id, rule, self.now, reason))
+
+
+EventHandler = Callable[[Ctx, Any], None]
+TimerHandler = Callable[[Ctx, Timer], None]
+Planner = Callable[[Ctx, Night], list[Timer]]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of rules: the events it handles, the timers it plans, and their handlers."""
+
+    name: str
+    events: dict[type[Event], EventHandler] = field(default_factory=dict)
+    timers: dict[str, TimerHandler] = field(default_factory=dict)
+    plan: Planner | None = None
+
+
+def hours(value: float) -> timedelta:
+    """A duration in hours."""
+    return timedelta(hours=value)

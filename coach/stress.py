@@ -1,0 +1,69 @@
+"""Stress: a high stress level held in the evening gets a nudge to make time to relax.
+
+How it works: a stress reading ≥ 75 (0-100, as trackers report it) held for 20 minutes within
+4 h of tonight's bedtime gets one nudge that evening. Anxiety and stress are common triggers of
+hypnic jerks (AASM, via the article this coach is built on); the article's advice is to make time
+to relax, exercise regularly, get daylight and connect with others.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from coach.clock import local_iso
+from coach.event import StressMeasured
+from coach.rule import Ctx, Family, hours
+
+SOURCE = (
+    "American Academy of Sleep Medicine: stress and anxiety trigger hypnic jerks "
+    "(sleepeducation.org, hypnic jerks)"
+)
+# A gap in stress readings longer than this breaks a "held high" stretch.
+STRESS_GAP_S = 15 * 60
+
+
+def on_stress(ctx: Ctx, event: StressMeasured) -> None:
+    """Track how long stress has stayed high; nudge once an evening."""
+    ps = ctx.ps
+    t = event.ts.timestamp()
+    last = ps.last_stress_at
+    ps.last_stress_at = t
+    rule = ctx.config.rules.stress_relax
+    if not rule.enabled or event.level < rule.level:
+        ps.stress_high_since = None
+        return
+    if ps.stress_high_since is None or last is None or t - last > STRESS_GAP_S:
+        ps.stress_high_since = t
+    held_min = (t - ps.stress_high_since) / 60.0
+    if held_min < rule.minutes:
+        return
+    night = ctx.night_at(event.ts)
+    if event.ts < night.bedtime - hours(rule.hours_before_bed):
+        return
+    if not ctx.once(f"stress.relax:{night.key}"):
+        return
+    ctx.send(
+        "stress.relax",
+        day=night.key,
+        night=night.key,
+        severity="info",
+        title="Make time to relax",
+        message=(
+            "Your stress level has been high for a while this evening. Consider a short walk, "
+            "slow breathing, or a chat with someone close: stress and anxiety make night-time "
+            "twitches more likely."
+        ),
+        evidence={
+            "stress_level": event.level,
+            "threshold": rule.level,
+            "held_minutes": round(held_min, 1),
+            "bedtime": local_iso(night.bedtime, ctx.tz),
+            "window_hours": rule.hours_before_bed,
+            "source": SOURCE,
+        },
+        expires=night.bedtime + timedelta(minutes=ctx.config.rules.quiet_hours.after_bedtime_min),
+        scheduled=False,
+    )
+
+
+FAMILY = Family(name="stress", events={StressMeasured: on_stress})

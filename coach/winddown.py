@@ -1,0 +1,75 @@
+"""Wind-down: light stretching and dim light before bed.
+
+How it works: `minutes_before_bed` (45) before tonight's bedtime, a nudge to switch to light
+stretching, dim the lights and put screens away; it says more about stretching on a night after a
+late workout. It is not sent when the person is already in bed. The article's advice on hypnic
+jerks: only light stretching before bed, and time to relax. Brown et al. 2022 (PLoS Biol
+20(3):e3001571) recommend ≤ 10 lx melanopic light in the 3 h before bed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from coach.clock import Night, hhmm, local_iso
+from coach.event import Timer
+from coach.rule import Ctx, Family
+
+SOURCE = (
+    "Stutz et al. 2019, Sports Med 49(2) (only light activity close to bed); "
+    "Brown et al. 2022, PLoS Biol 20(3):e3001571 (dim light before bed)"
+)
+
+
+def winddown_at(ctx: Ctx, night: Night) -> timedelta:
+    """How long before bedtime the wind-down starts."""
+    return timedelta(minutes=ctx.config.rules.winddown_stretch.minutes_before_bed)
+
+
+def plan(ctx: Ctx, night: Night) -> list[Timer]:
+    """One wind-down per night."""
+    if not ctx.config.rules.winddown_stretch.enabled:
+        return []
+    return [
+        Timer("winddown.stretch", ctx.person.id, night.bedtime - winddown_at(ctx, night), night.key)
+    ]
+
+
+def on_winddown(ctx: Ctx, timer: Timer) -> None:
+    """Time to wind down, unless already in bed."""
+    night = ctx.tonight
+    nudge_id = f"winddown.stretch:{ctx.person.id}:{night.key}"
+    if ctx.ps.in_bed:
+        if nudge_id not in ctx.state.sent:
+            ctx.state.sent[nudge_id] = ctx.now.timestamp()
+            ctx.drop(nudge_id, "winddown.stretch", "in_bed")
+        return
+    late_workout = night.key in ctx.ps.late_workout_nights
+    message = (
+        f"Bedtime is at {hhmm(night.bedtime, ctx.tz)}. Consider dimming the lights, putting "
+        f"screens away and doing a few minutes of light stretching to relax."
+    )
+    if late_workout:
+        message += (
+            " After today's late workout, slow stretches for the legs, hips and back, held "
+            "20–30 seconds each with calm breathing, help your body settle."
+        )
+    ctx.send(
+        "winddown.stretch",
+        day=night.key,
+        night=night.key,
+        severity="info",
+        title="Time to wind down",
+        message=message,
+        evidence={
+            "bedtime": local_iso(night.bedtime, ctx.tz),
+            "minutes_before_bed": ctx.config.rules.winddown_stretch.minutes_before_bed,
+            "late_workout_today": late_workout,
+            "source": SOURCE,
+        },
+        expires=night.bedtime + timedelta(minutes=ctx.config.rules.quiet_hours.after_bedtime_min),
+        scheduled=True,
+    )
+
+
+FAMILY = Family(name="winddown", timers={"winddown.stretch": on_winddown}, plan=plan)
