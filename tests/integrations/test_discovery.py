@@ -1,0 +1,274 @@
+"""Snapshot tests of the Home Assistant MQTT discovery configs, and of their life cycle."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from coach.config import Config
+from integrations import discovery
+from integrations.discovery import DiscoveryPublisher, discovery_messages, removal_messages
+
+DEVICE_ALEX = {
+    "identifiers": ["sleepcoach_alex"],
+    "name": "Sleep coach Alex",
+    "manufacturer": "sleepcoach",
+    "model": "Sleep coach",
+    "sw_version": "1.2.3",
+}
+AVAILABILITY = {
+    "availability": [{"topic": "sleepcoach/status"}],
+    "payload_available": "online",
+    "payload_not_available": "offline",
+}
+ORIGIN = {"origin": {"name": "sleepcoach", "sw_version": "1.2.3"}}
+
+
+def make_config(
+    people: tuple[str, ...] = ("alex",), *, discovery_on: bool = True, ha: bool = True, **mqtt: Any
+) -> Config:
+    """A configuration with these people and a Home Assistant block."""
+    raw: dict[str, Any] = {
+        "timezone": "Europe/Berlin",
+        "mqtt": mqtt,
+        "people": [{"id": p, "bedtime": "22:30", "wake": "06:30"} for p in people],
+    }
+    if ha:
+        raw["homeassistant"] = {"discovery": discovery_on}
+    return Config.model_validate(raw)
+
+
+def configs(config: Config) -> dict[str, dict[str, Any]]:
+    """The discovery messages as {topic: parsed payload}; every one retained."""
+    out = {}
+    for topic, payload, retain in discovery_messages(config, "1.2.3"):
+        assert retain is True
+        out[topic] = json.loads(payload)
+    return out
+
+
+def test_caffeine_now_sensor_is_exactly_this() -> None:
+    topic = "homeassistant/sensor/sleepcoach/alex_caffeine_now/config"
+    assert configs(make_config())[topic] == {
+        "name": "Caffeine now",
+        "unique_id": "sleepcoach_alex_caffeine_now",
+        **AVAILABILITY,
+        "device": DEVICE_ALEX,
+        **ORIGIN,
+        "state_topic": "sleepcoach/alex/state",
+        "unit_of_measurement": "mg",
+        "device_class": "weight",
+        "state_class": "measurement",
+        "suggested_display_precision": 0,
+        "icon": "mdi:coffee",
+        "value_template": (
+            "{{ value_json.caffeine_mg_now if value_json.caffeine_mg_now is not none else 'None' }}"
+        ),
+    }
+
+
+def test_time_in_bed_reads_last_night_and_is_a_duration() -> None:
+    topic = "homeassistant/sensor/sleepcoach/alex_time_in_bed/config"
+    assert configs(make_config())[topic] == {
+        "name": "Time in bed",
+        "unique_id": "sleepcoach_alex_time_in_bed",
+        **AVAILABILITY,
+        "device": DEVICE_ALEX,
+        **ORIGIN,
+        "state_topic": "sleepcoach/alex/state",
+        "unit_of_measurement": "min",
+        "device_class": "duration",
+        "state_class": "measurement",
+        "suggested_display_precision": 0,
+        "icon": "mdi:bed",
+        "value_template": (
+            "{{ value_json.last_night.time_in_bed_min if value_json.last_night and "
+            "value_json.last_night.time_in_bed_min is not none else 'None' }}"
+        ),
+    }
+
+
+def test_wind_down_binary_sensor_is_exactly_this() -> None:
+    topic = "homeassistant/binary_sensor/sleepcoach/alex_winddown/config"
+    assert configs(make_config())[topic] == {
+        "name": "Wind-down",
+        "unique_id": "sleepcoach_alex_winddown",
+        **AVAILABILITY,
+        "device": DEVICE_ALEX,
+        **ORIGIN,
+        "state_topic": "sleepcoach/alex/state",
+        "icon": "mdi:weather-night",
+        "value_template": "{{ 'ON' if value_json.winddown else 'OFF' }}",
+    }
+
+
+def test_nudge_event_fires_per_nudge_with_rule_as_event_type() -> None:
+    topic = "homeassistant/event/sleepcoach/alex_nudge/config"
+    payload = configs(make_config())[topic]
+    assert payload["state_topic"] == "sleepcoach/alex/nudge"
+    assert "caffeine.cutoff" in payload["event_types"]
+    assert "winddown.stretch" in payload["event_types"]
+    assert "quiet_hours" not in payload["event_types"]
+    assert payload["value_template"] == (
+        "{{ {'event_type': value_json.rule, 'nudge_id': value_json.id, "
+        "'title': value_json.title, 'message': value_json.message, "
+        "'severity': value_json.severity} | tojson }}"
+    )
+
+
+def test_last_nudge_sensor_carries_rule_title_and_message_as_attributes() -> None:
+    topic = "homeassistant/sensor/sleepcoach/alex_last_nudge/config"
+    payload = configs(make_config())[topic]
+    assert payload["json_attributes_topic"] == "sleepcoach/alex/state"
+    assert payload["json_attributes_template"] == "{{ (value_json.last_nudge or {}) | tojson }}"
+    assert "state_class" not in payload  # a text sensor: no statistics
+
+
+def test_snooze_button_sends_the_command_topics_snooze_for_the_last_nudge() -> None:
+    topic = "homeassistant/button/sleepcoach/alex_snooze/config"
+    assert configs(make_config())[topic] == {
+        "name": "Snooze last nudge",
+        "unique_id": "sleepcoach_alex_snooze",
+        **AVAILABILITY,
+        "device": DEVICE_ALEX,
+        **ORIGIN,
+        "command_topic": "sleepcoach/alex/command",
+        "json_attributes_topic": "sleepcoach/alex/state",
+        "json_attributes_template": (
+            "{{ {'nudge_id': value_json.last_nudge.id if value_json.last_nudge else none} "
+            "| tojson }}"
+        ),
+        "command_template": (
+            "{{ {'command': 'snooze', 'nudge_id': state_attr(entity_id, 'nudge_id'), "
+            "'minutes': 30} | tojson }}"
+        ),
+        "icon": "mdi:alarm-snooze",
+    }
+
+
+def test_done_button_acks() -> None:
+    payload = configs(make_config())["homeassistant/button/sleepcoach/alex_done/config"]
+    assert payload["command_template"] == (
+        "{{ {'command': 'ack', 'nudge_id': state_attr(entity_id, 'nudge_id')} | tojson }}"
+    )
+
+
+def test_every_entity_the_issue_lists_is_there_once_per_person() -> None:
+    found = configs(make_config(("alex", "sam")))
+    keys = sorted(t.split("/")[3] for t in found)
+    expected = sorted(f"{p}_{e.key}" for p in ("alex", "sam") for e in discovery.ENTITIES)
+    assert keys == expected
+    assert {
+        "caffeine_now",
+        "caffeine_at_bedtime",
+        "caffeine_last_call",
+        "next_bedtime",
+        "exercise_ok_until",
+        "twitches",
+        "limb_movement_index",
+        "hypnic_jerks",
+        "time_in_bed",
+        "winddown",
+        "caffeine_cutoff_passed",
+        "nudge",
+        "last_nudge",
+        "snooze",
+        "done",
+    } <= {e.key for e in discovery.ENTITIES}
+    unique_ids = [p["unique_id"] for p in found.values()]
+    assert len(unique_ids) == len(set(unique_ids))
+    sam = found["homeassistant/sensor/sleepcoach/sam_next_bedtime/config"]
+    assert sam["device"]["name"] == "Sleep coach Sam"
+    assert sam["device"]["identifiers"] == ["sleepcoach_sam"]
+
+
+def test_timestamps_have_the_timestamp_class_and_numbers_a_state_class() -> None:
+    for payload in configs(make_config()).values():
+        if payload.get("device_class") == "timestamp":
+            assert "state_class" not in payload
+            assert "unit_of_measurement" not in payload
+        if "unit_of_measurement" in payload:
+            assert payload["state_class"] == "measurement"
+
+
+def test_prefix_and_display_name_follow_the_config() -> None:
+    config = Config.model_validate(
+        {
+            "timezone": "Europe/Berlin",
+            "mqtt": {"topic_prefix": "home/Coach"},
+            "homeassistant": {"discovery_prefix": "ha"},
+            "people": [{"id": "alex", "name": "Alexandra", "bedtime": "22:30", "wake": "06:30"}],
+        }
+    )
+    found = configs(config)
+    payload = found["ha/sensor/home_coach/alex_caffeine_now/config"]
+    assert payload["state_topic"] == "home/Coach/alex/state"
+    assert payload["availability"] == [{"topic": "home/Coach/status"}]
+    assert payload["unique_id"] == "home_coach_alex_caffeine_now"
+    assert payload["device"]["name"] == "Sleep coach Alexandra"
+    assert discovery.config_filter(config) == "ha/+/home_coach/+/config"
+    assert discovery.birth_topic(config) == "ha/status"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [make_config(discovery_on=False), make_config(ha=False)],
+    ids=["discovery switched off", "no home assistant block"],
+)
+def test_nothing_is_published_without_discovery(config: Config) -> None:
+    assert discovery_messages(config) == []
+
+
+def test_a_removed_person_gets_empty_retained_configs() -> None:
+    before = [t for t, _, _ in discovery_messages(make_config(("alex", "sam")))]
+    after = make_config(("alex",))
+    removals = removal_messages(after, before)
+    assert removals
+    assert all(payload == "" and retain for _, payload, retain in removals)
+    assert {t for t, _, _ in removals} == {t for t in before if "/sam_" in t}
+
+
+def test_removal_leaves_other_devices_alone() -> None:
+    others = [
+        "homeassistant/sensor/zigbee2mqtt/bulb/config",
+        "homeassistant/sensor/other_coach/alex_caffeine_now/config",
+        "homeassistant/status",
+    ]
+    assert removal_messages(make_config(), others) == []
+
+
+def test_switching_discovery_off_removes_every_entity() -> None:
+    before = [t for t, _, _ in discovery_messages(make_config())]
+    removals = removal_messages(make_config(discovery_on=False), before)
+    assert sorted(t for t, _, _ in removals) == sorted(before)
+
+
+class TestPublisher:
+    """The discovery life cycle on an MQTT connection."""
+
+    def test_subscribes_to_the_birth_topic_and_its_own_configs(self) -> None:
+        pub = DiscoveryPublisher(make_config())
+        assert pub.subscriptions() == [
+            "homeassistant/status",
+            "homeassistant/+/sleepcoach/+/config",
+        ]
+        assert DiscoveryPublisher(make_config(ha=False)).subscriptions() == []
+
+    def test_publishes_on_connect_and_again_when_home_assistant_comes_online(self) -> None:
+        config = make_config()
+        pub = DiscoveryPublisher(config, "1.2.3")
+        assert pub.on_connected() == discovery_messages(config, "1.2.3")
+        assert pub.on_message("homeassistant/status", b"online") == discovery_messages(
+            config, "1.2.3"
+        )
+        assert pub.on_message("homeassistant/status", b"offline") == []
+
+    def test_clears_a_stale_retained_config_and_keeps_current_ones(self) -> None:
+        pub = DiscoveryPublisher(make_config(("alex",)))
+        stale = "homeassistant/sensor/sleepcoach/sam_caffeine_now/config"
+        current = "homeassistant/sensor/sleepcoach/alex_caffeine_now/config"
+        assert pub.on_message(stale, b'{"name": "x"}') == [(stale, "", True)]
+        assert pub.on_message(stale, b"") == []  # the removal echoed back
+        assert pub.on_message(current, b'{"name": "x"}') == []
