@@ -1,0 +1,501 @@
+"""Storage: the coach's history and state in SQLite (WAL, batched) or PostgreSQL, via SQLAlchemy 2.
+
+How it works: the consumer collects what one pass over the inbox produced (accepted events,
+refused messages, nudges sent or dropped, night summaries, the latest core state) in a `Batch`
+and writes it in one transaction with `Storage.write`; only after that commit does it acknowledge
+the MQTT messages of the batch. A burst of thousands of messages a second therefore costs one
+commit (one fsync) per batch, not per message.
+
+SQLite runs in WAL mode with `synchronous=FULL`: a commit is on disk when `write` returns, so an
+acknowledged message survives a power cut as well as a SIGKILL (batching makes the fsync cheap).
+PostgreSQL is used when the URL says so (`postgresql://…`, through psycopg 3).
+
+The schema carries a version in the `meta` table and is migrated forward on open; a database
+written by a newer sleepcoach is refused rather than damaged. Times are stored as POSIX seconds
+(UTC, float), which sort and compare the same way in both databases; the read methods hand back
+aware datetimes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from integrations.error import ProjectError
+
+log = logging.getLogger(__name__)
+
+#: The schema this code writes. Bump it and append a step to `MIGRATIONS` to change the schema.
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta_table = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Every MQTT message the coach took in: accepted ones with their event, refused ones with the
+# error. `fingerprint` (packet id + topic + payload digest) recognises a QoS 1 redelivery of a
+# message that was stored but whose acknowledgement never reached the broker.
+events_table = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),  # when it happened (the payload's ts or arrival)
+    Column("received_at", Float, nullable=False),
+    Column("person", String(64), nullable=True),
+    Column("kind", String(64), nullable=False),  # event class name, or "refused"
+    Column("source", String(128), nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("data", Text, nullable=False),  # the event's fields as JSON, or the refused payload
+    Column("error", Text, nullable=True),
+    Column("fingerprint", String(64), nullable=True),
+    Index("ix_events_ts", "ts"),
+    Index("ix_events_person_kind_ts", "person", "kind", "ts"),
+    Index("ix_events_fingerprint", "fingerprint"),
+)
+
+# Every nudge decided: sent (`dropped` is null) or dropped, with why.
+nudges_table = Table(
+    "nudges",
+    metadata,
+    Column("id", String(256), primary_key=True),
+    Column("person", String(64), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("severity", String(16), nullable=True),
+    Column("payload", Text, nullable=True),  # the CONTRACT §5 JSON as published
+    Column("dropped", String(64), nullable=True),
+    Column("published", Boolean, nullable=False, default=False),
+    Index("ix_nudges_person_ts", "person", "ts"),
+)
+
+# One summary per person and night (the `last_night` of the published state).
+nights_table = Table(
+    "nights",
+    metadata,
+    Column("person", String(64), primary_key=True),
+    Column("night", String(32), primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("summary", Text, nullable=False),
+)
+
+# The core's state (`coach.state.dump_state`), one row.
+state_table = Table(
+    "state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("updated_at", Float, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+
+def _create_v1(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+#: MIGRATIONS[n] takes a database from version n to n + 1 (version 0: empty).
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
+
+
+class StorageError(ProjectError):
+    """The database could not be opened, migrated, read or written."""
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one pass of the consumer wants stored, in one transaction."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    nudges: list[dict[str, Any]] = field(default_factory=list)
+    nights: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    published: list[str] = field(default_factory=list)
+    state: bytes | None = None
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.nudges) + len(self.nights) + len(self.published)
+
+    def is_empty(self) -> bool:
+        """Nothing to write."""
+        return not len(self) and self.state is None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event (or refused message) read back from storage."""
+
+    ts: datetime
+    received_at: datetime
+    person: str | None
+    kind: str
+    source: str
+    topic: str
+    data: dict[str, Any]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNudge:
+    """A nudge read back from storage: the published payload, or why it was dropped."""
+
+    id: str
+    person: str
+    rule: str
+    ts: datetime
+    severity: str | None
+    payload: dict[str, Any] | None
+    dropped: str | None
+    published: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNight:
+    """A night summary read back from storage."""
+
+    person: str
+    night: str
+    ts: datetime
+    summary: dict[str, Any]
+
+
+def fingerprint(mid: int, topic: str, payload: bytes) -> str:
+    """Recognises a redelivered QoS 1 message: packet id, topic and payload digest."""
+    digest = hashlib.blake2b(payload, digest_size=12, key=topic.encode()[:64]).hexdigest()
+    return f"{mid}:{digest}"
+
+
+def default_url() -> str:
+    """SQLite in the user's data directory (created when missing)."""
+    data_dir = Path(platformdirs.user_data_dir("sleepcoach", appauthor=False))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data_dir / 'sleepcoach.db'}"
+
+
+def engine_url(url: str) -> str:
+    """The SQLAlchemy URL for a config URL: `postgresql://` is driven by psycopg 3."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for logs and messages."""
+    try:
+        return make_url(engine_url(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable storage URL>"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL: readers (the report) never block the writer, and a commit appends instead of
+    # rewriting pages. FULL: the WAL is synced at each commit, so what was acknowledged to the
+    # broker is on disk; batching keeps that to one fsync per batch.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def _ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class Storage:
+    """The database: open (and migrate) it, write batches, read history, purge old rows."""
+
+    def __init__(self, engine: Engine, url: str, keep_days: int) -> None:
+        """Wrap an engine; use `Storage.open`."""
+        self.engine = engine
+        self.url = url
+        self.keep_days = keep_days
+        self._upsert_nudge, self._upsert_night = _upserts(engine.dialect.name)
+
+    @classmethod
+    def open(cls, url: str | None, keep_days: int = 365) -> Storage:
+        """Connect, migrate the schema forward, and return the storage."""
+        url = url or default_url()
+        shown = safe_url(url)
+        try:
+            sa_url = make_url(engine_url(url))
+        except ArgumentError as err:
+            msg = f"storage.url {shown!r} is not a database URL (sqlite:///… or postgresql://…)"
+            raise StorageError(msg) from err
+        if sa_url.get_backend_name() == "sqlite" and sa_url.database not in (None, "", ":memory:"):
+            Path(sa_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_engine(sa_url, pool_pre_ping=sa_url.get_backend_name() != "sqlite")
+        except (ArgumentError, ImportError) as err:
+            raise StorageError(f"cannot use storage {shown}: {err}") from err
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        storage = cls(engine, url, keep_days)
+        try:
+            storage.migrate()
+        except SQLAlchemyError as err:
+            engine.dispose()
+            raise StorageError(f"cannot open storage {shown}: {_reason(err)}") from err
+        except StorageError:
+            engine.dispose()
+            raise
+        return storage
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The version of the schema in the database (0 when empty)."""
+        with self.engine.connect() as conn:
+            return _read_version(conn)
+
+    def migrate(self) -> int:
+        """Bring the schema to `SCHEMA_VERSION`; return the version found before."""
+        with self.engine.begin() as conn:
+            found = _read_version(conn)
+            if found > SCHEMA_VERSION:
+                msg = (
+                    f"the database {safe_url(self.url)} has schema version {found}, newer than "
+                    f"this sleepcoach understands ({SCHEMA_VERSION}); upgrade sleepcoach"
+                )
+                raise StorageError(msg)
+            for version in range(found, SCHEMA_VERSION):
+                MIGRATIONS[version](conn)
+                _write_version(conn, version + 1)
+            if found < SCHEMA_VERSION:
+                log.info("storage schema migrated from version %d to %d", found, SCHEMA_VERSION)
+        return found
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> None:
+        """Store a batch in one transaction; when this returns, it is on disk."""
+        if batch.is_empty():
+            return
+        try:
+            with self.engine.begin() as conn:
+                if batch.events:
+                    conn.execute(events_table.insert(), batch.events)
+                if batch.nudges:
+                    conn.execute(self._upsert_nudge, batch.nudges)
+                if batch.nights:
+                    conn.execute(self._upsert_night, list(batch.nights.values()))
+                if batch.published:
+                    conn.execute(
+                        update(nudges_table)
+                        .where(nudges_table.c.id.in_(batch.published))
+                        .values(published=True)
+                    )
+                if batch.state is not None:
+                    self._write_state(conn, batch.state)
+        except SQLAlchemyError as err:
+            raise StorageError(f"cannot write to {safe_url(self.url)}: {_reason(err)}") from err
+
+    def _write_state(self, conn: Connection, data: bytes) -> None:
+        now = datetime.now(UTC).timestamp()
+        text = data.decode()
+        done = conn.execute(
+            update(state_table).where(state_table.c.id == 1).values(updated_at=now, data=text)
+        )
+        if done.rowcount == 0:
+            conn.execute(state_table.insert().values(id=1, updated_at=now, data=text))
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def load_state(self) -> bytes | None:
+        """The stored core state (JSON bytes), None on a first run."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(state_table.c.data).where(state_table.c.id == 1)).first()
+        return None if row is None else row[0].encode()
+
+    def has_fingerprint(self, fp: str) -> bool:
+        """Whether a message with this fingerprint was already stored."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(events_table.c.id).where(events_table.c.fingerprint == fp).limit(1)
+            ).first()
+        return row is not None
+
+    def unpublished_nudges(self) -> list[StoredNudge]:
+        """Nudges decided and stored but whose publication the broker never confirmed."""
+        return list(self.nudges(unpublished_only=True))
+
+    def events(
+        self,
+        person: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> Iterator[StoredEvent]:
+        """Stored events in time order, optionally of one person, a period and some kinds."""
+        query = select(events_table).order_by(events_table.c.ts, events_table.c.id)
+        if person is not None:
+            query = query.where(events_table.c.person == person)
+        if since is not None:
+            query = query.where(events_table.c.ts >= since.timestamp())
+        if until is not None:
+            query = query.where(events_table.c.ts < until.timestamp())
+        if kinds is not None:
+            query = query.where(events_table.c.kind.in_(list(kinds)))
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                yield StoredEvent(
+                    ts=_ts(row.ts),
+                    received_at=_ts(row.received_at),
+                    person=row.person,
+                    kind=row.kind,
+                    source=row.source,
+                    topic=row.topic,
+                    data=json.loads(row.data) if row.error is None else {"payload": row.data},
+                    error=row.error,
+                )
+
+    def nudges(
+        self,
+        person: str | None = None,
+        since: datetime | None = None,
+        *,
+        unpublished_only: bool = False,
+    ) -> Iterator[StoredNudge]:
+        """Stored nudges (sent and dropped) in time order."""
+        query = select(nudges_table).order_by(nudges_table.c.ts, nudges_table.c.id)
+        if person is not None:
+            query = query.where(nudges_table.c.person == person)
+        if since is not None:
+            query = query.where(nudges_table.c.ts >= since.timestamp())
+        if unpublished_only:
+            query = query.where(
+                nudges_table.c.published.is_(False), nudges_table.c.dropped.is_(None)
+            )
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                yield StoredNudge(
+                    id=row.id,
+                    person=row.person,
+                    rule=row.rule,
+                    ts=_ts(row.ts),
+                    severity=row.severity,
+                    payload=json.loads(row.payload) if row.payload else None,
+                    dropped=row.dropped,
+                    published=bool(row.published),
+                )
+
+    def nights(self, person: str | None = None) -> Iterator[StoredNight]:
+        """Stored night summaries, oldest first."""
+        query = select(nights_table).order_by(nights_table.c.night, nights_table.c.person)
+        if person is not None:
+            query = query.where(nights_table.c.person == person)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                yield StoredNight(row.person, row.night, _ts(row.ts), json.loads(row.summary))
+
+    def count(self, table: str = "events") -> int:
+        """How many rows a table holds (for tests, benchmarks and `--check`)."""
+        tables = {"events": events_table, "nudges": nudges_table, "nights": nights_table}
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(tables[table])).scalar_one())
+
+    # -- upkeep -------------------------------------------------------------------------------
+
+    def purge(self, now: datetime) -> int:
+        """Delete history older than `keep_days`; return how many rows went."""
+        horizon = now - timedelta(days=self.keep_days)
+        cutoff = horizon.timestamp()
+        removed = 0
+        try:
+            with self.engine.begin() as conn:
+                for table in (events_table, nudges_table):
+                    removed += conn.execute(delete(table).where(table.c.ts < cutoff)).rowcount
+                removed += conn.execute(
+                    delete(nights_table).where(nights_table.c.ts < cutoff)
+                ).rowcount
+        except SQLAlchemyError as err:
+            raise StorageError(f"cannot purge {safe_url(self.url)}: {_reason(err)}") from err
+        if removed:
+            log.info("purged %d stored rows older than %d days", removed, self.keep_days)
+        return removed
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.engine.dispose()
+
+
+def _read_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, "meta"):
+        return 0
+    row = conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema")).first()
+    return 0 if row is None else int(row[0])
+
+
+def _write_version(conn: Connection, version: int) -> None:
+    if not conn.dialect.has_table(conn, "meta"):
+        meta_table.create(conn)
+    done = conn.execute(
+        update(meta_table).where(meta_table.c.key == "schema").values(value=str(version))
+    )
+    if done.rowcount == 0:
+        conn.execute(meta_table.insert().values(key="schema", value=str(version)))
+
+
+def _upserts(dialect: str) -> tuple[Any, Any]:
+    """Insert statements that tolerate a row already there (a replay after a crash)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: PLC0415
+
+        nudge = pg_insert(nudges_table).on_conflict_do_nothing(index_elements=["id"])
+        night = pg_insert(nights_table)
+        night = night.on_conflict_do_update(
+            index_elements=["person", "night"],
+            set_={"ts": night.excluded.ts, "summary": night.excluded.summary},
+        )
+        return nudge, night
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
+
+        lite_nudge = sqlite_insert(nudges_table).on_conflict_do_nothing(index_elements=["id"])
+        lite_night = sqlite_insert(nights_table)
+        lite_night = lite_night.on_conflict_do_update(
+            index_elements=["person", "night"],
+            set_={"ts": lite_night.excluded.ts, "summary": lite_night.excluded.summary},
+        )
+        return lite_nudge, lite_night
+    msg = f"unsupported database {dialect!r}: use SQLite or PostgreSQL"
+    raise StorageError(msg)
+
+
+def _reason(err: SQLAlchemyError) -> str:
+    """The database's own message, without SQL or parameters (which may hold personal data)."""
+    orig = getattr(err, "orig", None)
+    text = str(orig if orig is not None else err).strip().splitlines()
+    return text[0] if text else type(err).__name__

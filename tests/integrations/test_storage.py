@@ -1,0 +1,260 @@
+"""Storage: batches, state, migrations, retention; against SQLite always and PostgreSQL when set."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from integrations import storage as storage_module
+from integrations.storage import Batch, Storage, StorageError, fingerprint, safe_url
+
+PG_URL = os.environ.get("SLEEPCOACH_TEST_POSTGRES_URL")
+NOW = datetime(2026, 11, 24, 21, 5, tzinfo=UTC)
+
+
+def _pg_schema_url(base: str) -> Iterator[str]:
+    """A fresh schema per test, so tests never see each other's (or anyone else's) tables."""
+    import psycopg
+
+    schema = f"sc_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(
+                    PG_URL is None, reason="set SLEEPCOACH_TEST_POSTGRES_URL to run against it"
+                ),
+            ],
+        ),
+    ]
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL: a SQLite file, or a private schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'coach.db'}"
+    else:
+        assert PG_URL is not None
+        yield from _pg_schema_url(PG_URL)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Storage]:
+    s = Storage.open(db_url, keep_days=30)
+    yield s
+    s.close()
+
+
+def _event(
+    ts: datetime, n: int = 0, person: str = "alex", fp: str | None = None
+) -> dict[str, object]:
+    return {
+        "ts": ts.timestamp(),
+        "received_at": ts.timestamp(),
+        "person": person,
+        "kind": "CoffeeBrewed",
+        "source": "coffee",
+        "topic": "home/kitchen/coffee",
+        "data": json.dumps({"drink": "espresso", "n": n}),
+        "error": None,
+        "fingerprint": fp,
+    }
+
+
+def _nudge(nudge_id: str, ts: datetime, *, dropped: str | None = None) -> dict[str, object]:
+    return {
+        "id": nudge_id,
+        "person": "alex",
+        "rule": "caffeine.cutoff",
+        "ts": ts.timestamp(),
+        "severity": "warning",
+        "payload": json.dumps({"id": nudge_id}),
+        "dropped": dropped,
+        "published": False,
+    }
+
+
+def test_a_batch_is_stored_in_one_write_and_read_back_in_time_order(store: Storage) -> None:
+    batch = Batch(events=[_event(NOW + timedelta(seconds=-i), i) for i in range(100)])
+    store.write(batch)
+    events = list(store.events(person="alex"))
+    assert len(events) == 100
+    assert [e.data["n"] for e in events] == list(range(99, -1, -1))
+    assert events[0].ts.tzinfo is not None
+
+
+def test_the_state_is_replaced_not_appended(store: Storage) -> None:
+    assert store.load_state() is None
+    store.write(Batch(state=b'{"version": 1, "n": 1}'))
+    store.write(Batch(state=b'{"version": 1, "n": 2}'))
+    assert store.load_state() == b'{"version": 1, "n": 2}'
+
+
+def test_a_nudge_stored_twice_stays_one_row_and_publication_is_recorded(store: Storage) -> None:
+    store.write(Batch(nudges=[_nudge("caffeine.cutoff:alex:2026-11-24:2105", NOW)]))
+    store.write(Batch(nudges=[_nudge("caffeine.cutoff:alex:2026-11-24:2105", NOW)]))
+    store.write(
+        Batch(nudges=[_nudge("winddown.stretch:alex:2026-11-24", NOW, dropped="quiet_hours")])
+    )
+    assert store.count("nudges") == 2
+    assert [n.id for n in store.unpublished_nudges()] == ["caffeine.cutoff:alex:2026-11-24:2105"]
+    store.write(Batch(published=["caffeine.cutoff:alex:2026-11-24:2105"]))
+    assert store.unpublished_nudges() == []
+
+
+def test_a_night_summary_is_updated_in_place(store: Storage) -> None:
+    key = ("alex", "2026-11-24")
+    store.write(
+        Batch(
+            nights={
+                key: {
+                    "person": "alex",
+                    "night": "2026-11-24",
+                    "ts": 1.0,
+                    "summary": '{"twitches": 3}',
+                }
+            }
+        )
+    )
+    store.write(
+        Batch(
+            nights={
+                key: {
+                    "person": "alex",
+                    "night": "2026-11-24",
+                    "ts": 2.0,
+                    "summary": '{"twitches": 5}',
+                }
+            }
+        )
+    )
+    nights = list(store.nights("alex"))
+    assert [(n.night, n.summary) for n in nights] == [("2026-11-24", {"twitches": 5})]
+
+
+def test_a_redelivered_message_is_recognised_by_its_fingerprint(store: Storage) -> None:
+    fp = fingerprint(17, "home/kitchen/coffee", b'{"event": "brew"}')
+    assert fp != fingerprint(17, "home/kitchen/tea", b'{"event": "brew"}')
+    assert fp != fingerprint(18, "home/kitchen/coffee", b'{"event": "brew"}')
+    assert not store.has_fingerprint(fp)
+    store.write(Batch(events=[_event(NOW, fp=fp)]))
+    assert store.has_fingerprint(fp)
+
+
+def test_purge_removes_what_is_older_than_keep_days(store: Storage) -> None:
+    old, new = NOW - timedelta(days=31), NOW - timedelta(days=29)
+    store.write(
+        Batch(
+            events=[_event(old, 1), _event(new, 2)],
+            nudges=[_nudge("old", old), _nudge("new", new)],
+            nights={
+                ("alex", "a"): {
+                    "person": "alex",
+                    "night": "a",
+                    "ts": old.timestamp(),
+                    "summary": "{}",
+                },
+                ("alex", "b"): {
+                    "person": "alex",
+                    "night": "b",
+                    "ts": new.timestamp(),
+                    "summary": "{}",
+                },
+            },
+        )
+    )
+    assert store.purge(NOW) == 3
+    assert [e.data["n"] for e in store.events()] == [2]
+    assert [n.id for n in store.nudges()] == ["new"]
+    assert [n.night for n in store.nights()] == ["b"]
+
+
+def test_opening_a_new_database_writes_the_current_schema_version(store: Storage) -> None:
+    assert store.schema_version() == storage_module.SCHEMA_VERSION
+    assert store.migrate() == storage_module.SCHEMA_VERSION  # nothing to do the second time
+
+
+def test_a_database_from_a_newer_sleepcoach_is_refused(db_url: str) -> None:
+    s = Storage.open(db_url)
+    with s.engine.begin() as conn:
+        conn.execute(text("UPDATE meta SET value = '99' WHERE key = 'schema'"))
+    s.close()
+    with pytest.raises(StorageError, match="schema version 99, newer"):
+        Storage.open(db_url)
+
+
+def test_an_older_schema_is_migrated_forward_step_by_step(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Storage.open(db_url).close()
+    steps: list[int] = []
+
+    def add_column(conn: object) -> None:
+        steps.append(2)
+        conn.execute(text("ALTER TABLE events ADD COLUMN note TEXT"))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(storage_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(storage_module, "MIGRATIONS", [*storage_module.MIGRATIONS, add_column])
+    s = Storage.open(db_url)
+    assert steps == [2]
+    assert s.schema_version() == 2
+    s.close()
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    s = Storage.open(f"sqlite:///{tmp_path / 'c.db'}")
+    with s.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    s.close()
+
+
+def test_what_was_written_survives_without_a_clean_close(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    s = Storage.open(f"sqlite:///{path}")
+    s.write(Batch(events=[_event(NOW)], state=b"{}"))
+    # Read with a separate connection, as a restarted process would, without closing `s`.
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    s.close()
+
+
+def test_the_default_database_lives_in_the_user_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    s = Storage.open(None)
+    assert str(tmp_path / "xdg" / "sleepcoach" / "sleepcoach.db") in s.url
+    s.close()
+
+
+def test_errors_and_logs_never_show_the_database_password() -> None:
+    assert "s3cret" not in safe_url("postgresql://coach:s3cret@db:5432/coach")
+    with pytest.raises(StorageError) as err:
+        Storage.open("postgresql://coach:s3cret@127.0.0.1:1/coach")
+    assert "s3cret" not in str(err.value)
+
+
+def test_a_url_that_is_not_a_database_is_a_clear_error() -> None:
+    with pytest.raises(StorageError, match="not a database URL"):
+        Storage.open("not a url at all")
