@@ -1,0 +1,429 @@
+"""`sleepcoach simulate`: replay a scenario through the very same core under a virtual clock.
+
+How it works: a scenario is a JSON-lines file of timestamped MQTT messages
+(`{"ts": "2026-11-24T21:05:00+01:00", "topic": "home/kitchen/coffee", "payload": {...}}`, CONTRACT
+§2). The first valid `ts` starts a virtual clock and the coach (`CoachStarted`). Before each line,
+every timer due at or before its `ts` fires, in time order, each at its own due time; then the line
+goes through the daemon's parser (`TopicRouter.parse`) and `decide()`. The run ends at the last
+`ts` plus 12 hours, firing everything due until then, so wind-downs and morning plans happen.
+
+- The timer queue is a heap keyed by (due time, scheduling order); `ScheduleTimer` replaces a
+  pending timer with the same id and `CancelTimer` removes it (stale heap entries are skipped).
+- The virtual clock never runs backwards: a line older than the clock is decided at the clock's
+  time (the parser still dates it by its own `ts`), as the daemon would for a late message.
+- `payload` is an object (serialised to JSON bytes) or a string sent as raw bytes; `\\udc80` to
+  `\\udcff` in such a string stand for the raw bytes 0x80-0xff, so non-UTF-8 input can be replayed.
+- A bad line (not JSON, no `ts` or `topic`, a `ts` without an offset, a topic no device or command
+  matches, a payload the parser refuses, an event the core refuses) becomes an error record
+  (`{"ts", "topic", "error"}`) and the run goes on.
+- A bug inside `decide()` for one event becomes an error record naming the event; the state goes
+  back to what it was before that event and the run goes on. Keeping a JSON snapshot before every
+  event would cost more than the core itself, so the simulator keeps a snapshot every few thousand
+  events plus the events decided since, and on a failure restores the snapshot and replays those
+  events (`decide` is deterministic), which yields exactly the state before the failing event.
+
+Same input, byte-identical output: nothing here reads the wall clock or iterates an unordered set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import IO, Any, Final
+
+from coach.action import (
+    Action,
+    CancelTimer,
+    DropNudge,
+    PublishNudge,
+    RefuseEvent,
+    ScheduleTimer,
+)
+from coach.config import Config
+from coach.engine import decide
+from coach.event import CoachStarted, Event, Timer, TimerFired
+from coach.nudge import Nudge
+from coach.payload import PayloadError, TopicRouter
+from coach.state import CoachState, dump_state, load_state
+from integrations.cli import Command, SubParsers, say
+from integrations.config_file import ConfigError, load_config
+
+#: The run goes on this long after the last message (CONTRACT §2), so morning timers fire.
+END_MARGIN: Final = timedelta(hours=12)
+#: Events decided between two state snapshots; a failure replays at most this many.
+CHECKPOINT_EVERY: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    """A refused line or message: the `{"ts", "topic", "error"}` record of CONTRACT §5."""
+
+    ts: str | None
+    topic: str | None
+    error: str
+
+    def to_payload(self) -> dict[str, Any]:
+        """The record as a JSON-able dict, keys in contract order."""
+        return {"ts": self.ts, "topic": self.topic, "error": self.error}
+
+
+#: What a run yields, in virtual-time order: nudges sent, nudges dropped, errors.
+Output = Nudge | DropNudge | ErrorRecord
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """Where an event came from, for its error records: the line's ts and topic, or a timer."""
+
+    ts: str | None
+    topic: str | None
+    where: str
+
+    def error(self, text: str, now: datetime) -> ErrorRecord:
+        """An error record for this origin (dated `now` when it had no ts of its own)."""
+        return ErrorRecord(
+            self.ts if self.ts is not None else now.isoformat(), self.topic, self.where + text
+        )
+
+
+_START: Final = _Origin(None, None, "start: ")
+_NO_ORIGIN: Final = _Origin(None, None, "")
+
+
+class _TimerQueue:
+    """Pending timers by id, in due-time order; ties keep the order they were scheduled in."""
+
+    __slots__ = ("_heap", "_pending", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, str]] = []
+        self._pending: dict[str, tuple[int, Timer]] = {}
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def schedule(self, timer: Timer) -> None:
+        """Add a timer, replacing a pending one with the same id."""
+        self._seq += 1
+        timer_id = timer.id
+        self._pending[timer_id] = (self._seq, timer)
+        heapq.heappush(self._heap, (timer.at.timestamp(), self._seq, timer_id))
+
+    def cancel(self, timer_id: str) -> None:
+        """Forget a pending timer (no error when there is none)."""
+        self._pending.pop(timer_id, None)
+
+    def pop_due(self, until: float) -> Timer | None:
+        """The earliest timer due at or before `until` (POSIX seconds), removed; else None."""
+        heap = self._heap
+        while heap and heap[0][0] <= until:
+            _, seq, timer_id = heapq.heappop(heap)
+            entry = self._pending.get(timer_id)
+            if entry is None or entry[0] != seq:
+                continue  # cancelled, or replaced by a later schedule of the same id
+            del self._pending[timer_id]
+            return entry[1]
+        return None
+
+
+class Simulation:
+    """One replay: the core's state, the virtual clock and the timer queue.
+
+    Feed it lines with `feed_line` (or parsed events with `feed_event`), then call `finish`; each
+    returns the outputs it produced, in time order. `simulate()` wraps this for whole files.
+    """
+
+    def __init__(self, config: Config, state: CoachState | None = None) -> None:
+        self.config = config
+        self.tz = config.tz
+        self.state = state if state is not None else CoachState()
+        self.router = TopicRouter(config)
+        self.timers = _TimerQueue()
+        #: Virtual now (POSIX seconds); None until the first valid line starts the clock.
+        self.clock: float | None = None
+        self._clock_dt: datetime | None = None
+        self._last_ts: datetime | None = None
+        self._checkpoint = dump_state(self.state)
+        self._since: list[tuple[Event, datetime]] = []
+        self.events = 0
+
+    # -- lines ---------------------------------------------------------------------------------
+
+    def feed_line(self, line: str | bytes, number: int = 0) -> list[Output]:
+        """Apply one scenario line; a bad line becomes an error record. Blank lines are skipped."""
+        where = f"line {number}: " if number else ""
+        out: list[Output] = []
+        line = line.strip()
+        if not line:
+            return out
+        try:
+            record = json.loads(line)
+        except ValueError as err:  # UnicodeDecodeError included
+            out.append(ErrorRecord(None, None, f"{where}not a JSON line: {err}"))
+            return out
+        if not isinstance(record, dict):
+            out.append(ErrorRecord(None, None, f"{where}a scenario line must be a JSON object"))
+            return out
+        raw_ts = record.get("ts")
+        topic = record.get("topic")
+        shown_ts = raw_ts if isinstance(raw_ts, str) else None
+        shown_topic = topic if isinstance(topic, str) and topic else None
+        ts, problem = _line_ts(raw_ts)
+        if ts is not None:
+            # Any line with a valid ts moves the clock (and fires the timers due by then), even
+            # one refused later: a message did arrive at that time.
+            self._advance(ts, out)
+        payload: bytes | None = None
+        if problem is None and shown_topic is None:
+            problem = "topic: missing; expected the MQTT topic the message arrived on"
+        if problem is None:
+            payload, problem = _payload_bytes(record)
+        if problem is not None or ts is None or payload is None or shown_topic is None:
+            out.append(ErrorRecord(shown_ts, shown_topic, f"{where}{problem}"))
+            return out
+        parsed = self.router.parse(shown_topic, payload, ts)
+        if parsed is None:
+            problem = f"topic: no device or command topic matches {shown_topic!r}"
+        elif isinstance(parsed, PayloadError):
+            problem = parsed.error
+        if problem is not None:
+            out.append(ErrorRecord(shown_ts, shown_topic, f"{where}{problem}"))
+            return out
+        assert parsed is not None
+        assert not isinstance(parsed, PayloadError)
+        self._apply(parsed, self._now(), out, _Origin(shown_ts, shown_topic, where))
+        return out
+
+    def feed_event(self, event: Event, received_at: datetime) -> list[Output]:
+        """Apply an already parsed event that arrived at `received_at` (for the benchmarks)."""
+        out: list[Output] = []
+        self._advance(received_at, out)
+        self._apply(event, self._now(), out, _NO_ORIGIN)
+        return out
+
+    def finish(self) -> list[Output]:
+        """End the run: fire every timer due up to the last `ts` plus 12 hours."""
+        out: list[Output] = []
+        if self._last_ts is not None:
+            end = self._last_ts + END_MARGIN
+            self._fire_due(end.timestamp(), out)
+            self._set_clock(max(end, self._now()))
+        return out
+
+    # -- the clock and the timers ----------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        assert self._clock_dt is not None
+        return self._clock_dt
+
+    def _set_clock(self, now: datetime) -> None:
+        self._clock_dt = now
+        self.clock = now.timestamp()
+
+    def _advance(self, ts: datetime, out: list[Output]) -> None:
+        """Start the clock on the first message, fire the timers due by `ts`, then move to it."""
+        if self._last_ts is None or ts > self._last_ts:
+            self._last_ts = ts
+        if self.clock is None:
+            self._set_clock(ts)
+            self._apply(CoachStarted(person="*", ts=ts), ts, out, _START)
+        self._fire_due(ts.timestamp(), out)
+        if self.clock is not None and ts.timestamp() > self.clock:
+            self._set_clock(ts)
+
+    def _fire_due(self, until: float, out: list[Output]) -> None:
+        while (timer := self.timers.pop_due(until)) is not None:
+            at = timer.at
+            if self.clock is not None and at.timestamp() < self.clock:
+                at = self._now()  # planned a little in the past (start-up grace): fire now
+            else:
+                self._set_clock(at)
+            event = TimerFired(person=timer.person, ts=timer.at, timer=timer)
+            self._apply(event, at, out, _Origin(None, None, f"timer {timer.id}: "))
+
+    # -- the core ------------------------------------------------------------------------------
+
+    def _apply(self, event: Event, now: datetime, out: list[Output], origin: _Origin) -> None:
+        """Decide one event and carry out its actions; a crash in the core restores the state."""
+        try:
+            self.state, actions = decide(self.state, event, now, self.config)
+        except Exception as err:  # a bug in one event must not stop the run
+            self._restore()
+            text = (
+                f"internal error in the coach on {event!r}: {type(err).__name__}: {err}; "
+                f"the event was skipped and the state restored"
+            )
+            out.append(origin.error(text, self._local(now)))
+            return
+        self.events += 1
+        since = self._since
+        since.append((event, now))
+        if len(since) >= CHECKPOINT_EVERY:
+            self._checkpoint = dump_state(self.state)
+            since.clear()
+        for action in actions:
+            self._carry_out(action, now, out, origin)
+
+    def _carry_out(self, action: Action, now: datetime, out: list[Output], origin: _Origin) -> None:
+        if isinstance(action, ScheduleTimer):
+            self.timers.schedule(action.timer)
+        elif isinstance(action, PublishNudge):
+            out.append(action.nudge)
+        elif isinstance(action, CancelTimer):
+            self.timers.cancel(action.timer_id)
+        elif isinstance(action, DropNudge):
+            out.append(action)
+        elif isinstance(action, RefuseEvent):
+            out.append(origin.error(action.reason, self._local(now)))
+        # UpdateState: the simulator publishes no retained state.
+
+    def _local(self, now: datetime) -> datetime:
+        return now.astimezone(self.tz).replace(microsecond=0)
+
+    def _restore(self) -> None:
+        """Back to the state before the failing event: the last snapshot plus the events since."""
+        state = load_state(self._checkpoint)
+        for event, now in self._since:
+            state, _ = decide(state, event, now, self.config)
+        self.state = state
+        self._checkpoint = dump_state(state)
+        self._since.clear()
+
+
+def _line_ts(raw: object) -> tuple[datetime | None, str | None]:
+    """A line's `ts` as an aware datetime, or why not."""
+    if raw is None:
+        return (
+            None,
+            "ts: missing; expected ISO 8601 with a UTC offset, like 2026-11-24T21:05:00+01:00",
+        )
+    if not isinstance(raw, str):
+        return None, f"ts: must be an ISO 8601 string, got {json.dumps(raw)[:60]}"
+    try:
+        ts = datetime.fromisoformat(raw)
+    except ValueError:
+        return None, f"ts: not an ISO 8601 date-time: {raw!r}"
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        return None, f"ts: {raw!r} has no UTC offset; a local time alone is ambiguous"
+    return ts, None
+
+
+def _payload_bytes(record: dict[str, Any]) -> tuple[bytes | None, str | None]:
+    """The message's payload as the bytes the broker would deliver, or why not."""
+    if "payload" not in record:
+        return None, "payload: missing; expected a JSON object, or a string sent as raw bytes"
+    payload = record["payload"]
+    if isinstance(payload, str):
+        try:
+            return payload.encode("utf-8", "surrogateescape"), None
+        except UnicodeEncodeError:
+            # A lone surrogate outside \udc80-\udcff: send its (invalid UTF-8) encoding as is.
+            return payload.encode("utf-8", "surrogatepass"), None
+    # Objects, and anything else the parser will refuse with its own words, as compact JSON.
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(), None
+
+
+def simulate(
+    config: Config, lines: Iterable[str | bytes], state: CoachState | None = None
+) -> Iterator[Output]:
+    """Replay scenario lines through the core; yield nudges, dropped nudges and errors in order."""
+    sim = Simulation(config, state)
+    for number, line in enumerate(lines, start=1):
+        yield from sim.feed_line(line, number)
+    yield from sim.finish()
+
+
+def nudge_line(nudge: Nudge, config: Config) -> str:
+    """One nudge as the JSON line `sleepcoach simulate` writes (CONTRACT §5 payload)."""
+    return json.dumps(nudge.to_payload(config.tz), ensure_ascii=False)
+
+
+def error_line(error: ErrorRecord) -> str:
+    """One error record as the JSON line written to stderr."""
+    return json.dumps(error.to_payload(), ensure_ascii=False)
+
+
+def write_run(config: Config, lines: Iterable[str | bytes], out: IO[str], err: IO[str]) -> int:
+    """Run a scenario, nudges to `out` and errors to `err` as JSON lines; return the nudge count."""
+    count = 0
+    for item in simulate(config, lines):
+        if isinstance(item, Nudge):
+            out.write(nudge_line(item, config) + "\n")
+            count += 1
+        elif isinstance(item, ErrorRecord):
+            err.write(error_line(item) + "\n")
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line.
+
+#: Exit codes: a run (bad lines included) is a success; an unusable config or file is not.
+EXIT_OK: Final = 0
+EXIT_FILE: Final = 1
+EXIT_CONFIG: Final = 2
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", required=True, metavar="FILE", help="the config file (YAML) to simulate"
+    )
+    parser.add_argument(
+        "scenario",
+        metavar="SCENARIO.jsonl",
+        help='JSON lines {"ts", "topic", "payload"}, oldest first; "-" reads stdin',
+    )
+    parser.add_argument(
+        "--out", metavar="NUDGES.jsonl", help="write the nudges here instead of stdout"
+    )
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """`sleepcoach simulate`: 0 after a run, bad lines included; 2 bad config; 1 unusable file."""
+    try:
+        # Secrets (broker password, Home Assistant token) are not needed to simulate.
+        config = load_config(args.config, resolve_secrets=False)
+    except ConfigError as err:
+        for problem in err.problems:
+            say(problem, err=True)
+        return EXIT_CONFIG
+    try:
+        source: IO[bytes] = (
+            sys.stdin.buffer if args.scenario == "-" else open(args.scenario, "rb")  # noqa: SIM115
+        )
+    except OSError as err:
+        say(f"sleepcoach simulate: cannot read {args.scenario}: {err.strerror}", err=True)
+        return EXIT_FILE
+    with source:
+        if args.out is None:
+            write_run(config, source, sys.stdout, sys.stderr)
+            sys.stdout.flush()
+            return EXIT_OK
+        try:
+            target = open(args.out, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        except OSError as err:
+            say(f"sleepcoach simulate: cannot write {args.out}: {err.strerror}", err=True)
+            return EXIT_FILE
+        with target:
+            write_run(config, source, target, sys.stderr)
+    return EXIT_OK
+
+
+COMMAND: Final = Command(
+    "simulate",
+    "replay a scenario of timestamped MQTT messages through the coach under a virtual clock and "
+    "write the nudges as JSON lines in time order; bad lines go to stderr and never stop the run",
+    _arguments,
+    run_command,
+)
+
+
+def register(subparsers: SubParsers) -> None:
+    """Add `simulate` to the `sleepcoach` command (called by `integrations.cli`)."""
+    COMMAND.register(subparsers)
