@@ -82,7 +82,7 @@ def add_dose(ctx: Ctx, at: datetime, mg: float, drink: str) -> None:
     day = ctx.local_day(at)
     ps.caffeine_days[day] = total = ps.caffeine_days.get(day, 0.0) + mg
     _check_cutoff(ctx, at, mg, drink)
-    _check_daily(ctx, day, total)
+    _check_daily(ctx, at, day, total)
 
 
 def _check_cutoff(ctx: Ctx, at: datetime, mg: float, drink: str) -> None:
@@ -134,13 +134,13 @@ def _check_cutoff(ctx: Ctx, at: datetime, mg: float, drink: str) -> None:
     )
 
 
-def _check_daily(ctx: Ctx, day: str, total: float) -> None:
+def _check_daily(ctx: Ctx, at: datetime, day: str, total: float) -> None:
     rule = ctx.config.rules.caffeine_daily_limit
     if not rule.enabled or total <= rule.daily_limit_mg:
         return
     if not ctx.once(f"caffeine.daily_limit:{day}"):
         return
-    night = ctx.tonight
+    night = ctx.night_at(at)
     ctx.send(
         "caffeine.daily_limit",
         day=day,
@@ -158,7 +158,9 @@ def _check_daily(ctx: Ctx, day: str, total: float) -> None:
             "date": day,
             "source": SOURCE_DAILY,
         },
-        expires=night.bedtime,
+        # It answers a drink the person just had, so like the cutoff it goes out even after
+        # bedtime: they are evidently awake (expiring at bedtime dropped a 23:00 coffee's).
+        expires=max(night.bedtime, at) + timedelta(hours=1),
         scheduled=False,
     )
 
