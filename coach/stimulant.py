@@ -33,6 +33,7 @@ def on_logged(ctx: Ctx, event: SubstanceLogged) -> None:
     if event.ts < night.bedtime - hours(rule.hours_before_bed):
         return
     hours_left = (night.bedtime - event.ts).total_seconds() / 3600.0
+    when = f"{hours_left:.1f} h before bedtime" if hours_left > 0 else "after your bedtime"
     ctx.send(
         "stimulant.late",
         day=night.key,
@@ -41,7 +42,7 @@ def on_logged(ctx: Ctx, event: SubstanceLogged) -> None:
         severity="warning",
         title="Nicotine this late keeps you wired",
         message=(
-            f"Nicotine is a stimulant, and this was {max(hours_left, 0):.1f} h before bedtime. "
+            f"Nicotine is a stimulant, and this was {when}. "
             f"Consider keeping the last {rule.hours_before_bed:g} hours before bed nicotine-free; "
             f"if you'd like help quitting, talk to your doctor."
         ),
