@@ -95,7 +95,7 @@ _START: Final = _Origin(None, None, "start: ")
 _NO_ORIGIN: Final = _Origin(None, None, "")
 
 
-class _TimerQueue:
+class TimerQueue:
     """Pending timers by id, in due-time order; ties keep the order they were scheduled in."""
 
     __slots__ = ("_heap", "_pending", "_seq")
@@ -144,7 +144,7 @@ class Simulation:
         self.tz = config.tz
         self.state = state if state is not None else CoachState()
         self.router = TopicRouter(config)
-        self.timers = _TimerQueue()
+        self.timers = TimerQueue()
         #: Virtual now (POSIX seconds); None until the first valid line starts the clock.
         self.clock: float | None = None
         self._clock_dt: datetime | None = None
