@@ -1,0 +1,398 @@
+"""Loading the YAML config file: safe YAML, the pydantic models, errors by path and line, secrets.
+
+How it works: the file is composed into PyYAML's node tree with a `SafeLoader` subclass, the
+tree is walked once to record the line of every mapping key and sequence item (and to refuse
+duplicate keys, which `safe_load` would silently overwrite), then constructed with ordinary
+`safe_load` semantics and validated by `Config.model_validate`. Each pydantic error's `loc` is
+looked up in the recorded lines (its longest recorded prefix, for values a validator reshaped),
+so every problem names the file, the line, the YAML path and what is expected. Secrets never live
+in the file: a literal `mqtt.password` or `homeassistant.token` is refused, and after validation
+they are filled from `SLEEPCOACH_MQTT_PASSWORD` / `SLEEPCOACH_HA_TOKEN` or from the files that
+`password_file` / `token_file` name (relative paths are relative to the config file).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from coach.config import Config
+from integrations.error import ProjectError
+
+YamlPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a config file: where (file, line, YAML path) and what is expected."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        """`FILE:LINE: path: message`, leaving out the parts that are not known."""
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(ProjectError):
+    """The config file cannot be used; `problems` lists every reason found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        """Collect the problems; the message is one problem per line."""
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class _Secret:
+    """Where one secret may come from."""
+
+    section: str
+    key: str
+    file_key: str
+    env: str
+    noun: str
+
+
+_SECRETS: Final = (
+    _Secret("mqtt", "password", "password_file", "SLEEPCOACH_MQTT_PASSWORD", "password"),
+    _Secret("homeassistant", "token", "token_file", "SLEEPCOACH_HA_TOKEN", "token"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML with lines.
+
+
+class LineLoader(yaml.SafeLoader):
+    """A `yaml.SafeLoader` that records the line of every key and item and refuses duplicates."""
+
+    def __init__(self, stream: str) -> None:
+        """Read `stream`; call `load()` once."""
+        super().__init__(stream)
+        self.lines: dict[YamlPath, int] = {}
+        self.duplicates: list[tuple[YamlPath, int, int]] = []
+
+    def load(self) -> Any:
+        """The document's data (None when empty), with `lines` and `duplicates` filled in."""
+        try:
+            node = self.get_single_node()
+            if node is None:
+                return None
+            self.lines[()] = node.start_mark.line + 1
+            self._walk(node, (), set())
+            return self.construct_document(node)
+        finally:
+            self.dispose()
+
+    def _walk(self, node: yaml.Node, path: YamlPath, active: set[int]) -> None:
+        if id(node) in active:
+            return  # an alias that contains itself
+        active.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                    key_node, yaml.ScalarNode
+                ):
+                    continue  # `<<` merges may override keys; complex keys have no path
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                try:
+                    seen = first.get(key)
+                except TypeError:
+                    continue
+                if seen is not None:
+                    # safe_load keeps the last value: its lines are the ones errors refer to.
+                    self.duplicates.append(((*path, key), line, seen))
+                    prefix = (*path, key)
+                    for stale in [p for p in self.lines if p[: len(prefix)] == prefix]:
+                        del self.lines[stale]
+                first[key] = line
+                self.lines[(*path, key)] = line
+                self._walk(value_node, (*path, key), active)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.lines[(*path, index)] = item.start_mark.line + 1
+                self._walk(item, (*path, index), active)
+        active.discard(id(node))
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths and messages.
+
+_BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def yaml_path(parts: Sequence[str | int]) -> str:
+    """A path as messages write it: `people[0].bedtime`, `rules."caffeine.cutoff".cutoff_hours`."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = part if _BARE_KEY.match(part) else json.dumps(part, ensure_ascii=False)
+        out += f".{name}" if out else name
+    return out
+
+
+def _line_of(lines: Mapping[YamlPath, int], loc: YamlPath) -> tuple[YamlPath, int | None]:
+    """The longest prefix of `loc` that the file spells out, and its line."""
+    for end in range(len(loc), -1, -1):
+        line = lines.get(loc[:end])
+        if line is not None:
+            return loc[:end], line
+    return (), None
+
+
+def _model_fields_at(loc: YamlPath) -> list[str] | None:
+    """The keys allowed by the model that `loc` (a mapping in the file) is validated against."""
+    annotation: Any = Config
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = annotation.model_fields
+            field = next(
+                (f for n, f in fields.items() if part in (n, f.alias)),
+                None,
+            )
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif typing.get_origin(annotation) in (list, tuple) and isinstance(part, int):
+            annotation = typing.get_args(annotation)[0]
+        else:
+            return None
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [f.alias or n for n, f in annotation.model_fields.items()]
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X | None` and `Annotated[X, ...]` to X (the first model among a union's members)."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = members[0] if len(members) == 1 else annotation
+            if len(members) != 1:
+                return annotation
+        else:
+            return annotation
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """pydantic's message, with its prefixes trimmed and the offending value when it is short."""
+    kind = error["type"]
+    loc: YamlPath = tuple(error["loc"])
+    if kind == "missing":
+        return "missing (required)"
+    if kind == "extra_forbidden":
+        allowed = _model_fields_at(loc[:-1]) or []
+        unknown = str(loc[-1])
+        close = difflib.get_close_matches(unknown, allowed, n=1)
+        if close:
+            return f"unknown key; did you mean {close[0]!r}?"
+        return f"unknown key; expected one of: {', '.join(allowed)}" if allowed else "unknown key"
+    msg = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    value = error.get("input")
+    shown_already = isinstance(value, str) and value and value in msg
+    if not shown_already and (value is None or isinstance(value, str | int | float | bool)):
+        msg += f", got {_show(value)}"
+    return msg
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading.
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    resolve_secrets: bool = True,
+) -> Config:
+    """Read, validate and complete a config file; raise ConfigError listing every problem."""
+    file = os.fspath(path)
+    try:
+        raw = Path(file).read_bytes()
+    except OSError as err:
+        raise ConfigError(
+            [Problem(file, None, "", f"cannot read the file: {err.strerror}")]
+        ) from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        problem = Problem(file, None, "", f"the file is not UTF-8 text (byte {err.start})")
+        raise ConfigError([problem]) from err
+    return config_from_yaml(
+        text,
+        file=file,
+        base_dir=Path(file).parent,
+        env=env,
+        resolve_secrets=resolve_secrets,
+    )
+
+
+def config_from_yaml(
+    text: str,
+    *,
+    file: str = "<config>",
+    base_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    resolve_secrets: bool = True,
+) -> Config:
+    """Validate YAML text as a config (errors name `file`); secret files are under `base_dir`."""
+    loader = LineLoader(text)
+    try:
+        data = loader.load()
+    except yaml.MarkedYAMLError as err:
+        raise ConfigError([_yaml_problem(file, err)]) from err
+    except yaml.YAMLError as err:
+        raise ConfigError([Problem(file, None, "", f"not valid YAML: {err}")]) from err
+    lines = loader.lines
+    if data is None:
+        msg = "the file is empty; expected a mapping with at least `timezone` and `people`"
+        raise ConfigError([Problem(file, None, "", msg)])
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a single value ({_show(data)})"
+        msg = f"the top level must be a mapping (key: value lines), got {kind}"
+        raise ConfigError([Problem(file, lines.get(()), "", msg)])
+
+    problems = [
+        Problem(
+            file,
+            line,
+            yaml_path(dup),
+            f"duplicate key (also given on line {first}; only the last one would count)",
+        )
+        for dup, line, first in loader.duplicates
+    ]
+    data, refused = _refuse_literal_secrets(data, file, lines)
+    problems += refused
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        problems += _validation_problems(err, file, lines, data)
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    if resolve_secrets:
+        config = _fill_secrets(
+            config, file, base_dir or Path(), os.environ if env is None else env, lines
+        )
+    return config
+
+
+def _yaml_problem(file: str, err: yaml.MarkedYAMLError) -> Problem:
+    mark = err.problem_mark or err.context_mark
+    what = err.problem or "unreadable"
+    if err.context:
+        what += f" ({err.context})"
+    return Problem(file, mark.line + 1 if mark is not None else None, "", f"not valid YAML: {what}")
+
+
+def _refuse_literal_secrets(
+    data: dict[Any, Any], file: str, lines: Mapping[YamlPath, int]
+) -> tuple[dict[Any, Any], list[Problem]]:
+    """Take `password:`/`token:` out of the data (unseen by pydantic) with a problem for each."""
+    problems: list[Problem] = []
+    for secret in _SECRETS:
+        section = data.get(secret.section)
+        if isinstance(section, dict) and secret.key in section:
+            where = (secret.section, secret.key)
+            msg = (
+                f"a {secret.noun} does not belong in the config file: put it in a file named by "
+                f"`{secret.file_key}`, or set the environment variable {secret.env}"
+            )
+            problems.append(Problem(file, lines.get(where), yaml_path(where), msg))
+            data = {**data, secret.section: {k: v for k, v in section.items() if k != secret.key}}
+    return data, problems
+
+
+def _validation_problems(
+    err: ValidationError, file: str, lines: Mapping[YamlPath, int], data: Mapping[Any, Any]
+) -> Iterator[Problem]:
+    for error in err.errors(include_url=False, include_context=True):
+        loc: YamlPath = tuple(error["loc"])
+        message = _message(error)
+        if not loc:
+            # A whole-config check (config.py words them "devices: …"): point at that section.
+            head, sep, rest = message.partition(": ")
+            if sep and head in data:
+                loc, message = (head,), rest
+        found, line = _line_of(lines, loc)
+        shown = loc if error["type"] == "missing" else found
+        yield Problem(file, line, yaml_path(shown) or "(top level)", message)
+
+
+def _fill_secrets(
+    config: Config,
+    file: str,
+    base_dir: Path,
+    env: Mapping[str, str],
+    lines: Mapping[YamlPath, int],
+) -> Config:
+    """Config with the password and token filled from the environment or their files."""
+    problems: list[Problem] = []
+    updates: dict[str, BaseModel] = {}
+    for secret in _SECRETS:
+        section: BaseModel | None = getattr(config, secret.section)
+        if section is None:
+            continue
+        value = env.get(secret.env) or None
+        secret_file: str | None = getattr(section, secret.file_key)
+        if value is None and secret_file is not None:
+            where = (secret.section, secret.file_key)
+            try:
+                value = _read_secret_file(base_dir / secret_file, secret.noun)
+            except ValueError as err:
+                problems.append(Problem(file, lines.get(where), yaml_path(where), str(err)))
+                continue
+        if value is not None:
+            updates[secret.section] = section.model_copy(update={secret.key: SecretStr(value)})
+    if problems:
+        raise ConfigError(problems)
+    return config.model_copy(update=updates) if updates else config
+
+
+def _read_secret_file(path: Path, noun: str) -> str:
+    """The secret in `path`, trailing newline cut; errors name the file, never the content."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        msg = f"cannot read the {noun} file {str(path)!r}: {err.strerror}"
+        raise ValueError(msg) from None
+    try:
+        value = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        msg = f"the {noun} file {str(path)!r} is not UTF-8 text"
+        raise ValueError(msg) from None
+    if not value:
+        msg = f"the {noun} file {str(path)!r} is empty"
+        raise ValueError(msg)
+    return value
