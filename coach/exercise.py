@@ -47,6 +47,7 @@ def _nudge_late(
     if night.key not in ctx.ps.late_workout_nights:
         ctx.ps.late_workout_nights.append(night.key)
     hours_left = (night.bedtime - at).total_seconds() / 3600.0
+    when = f"{hours_left:.1f} h before bedtime" if hours_left > 0 else "after your bedtime"
     ctx.send(
         "exercise.late_intense",
         day=night.key,
@@ -55,7 +56,7 @@ def _nudge_late(
         severity="warning",
         title="Switch to stretching",
         message=(
-            f"An intense workout {max(hours_left, 0):.1f} h before bedtime can keep your body "
+            f"An intense workout {when} can keep your body "
             f"revved up and make it harder to fall asleep. Consider easing off to light "
             f"stretching now, and scheduling hard sessions earlier in the day."
         ),
