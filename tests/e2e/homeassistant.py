@@ -80,16 +80,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if reporter is not None:
         reporter.write_line("sleepcoach: checking the Home Assistant install for the e2e tests")
     started = time.monotonic()
-    # Let the script's progress through: a cold install takes a minute or more.
-    with capture.global_and_fixture_disabled() if capture else nullcontext():
-        result = subprocess.run(
+    # Show the script's progress as it comes (a cold install takes half a minute or more) and
+    # keep it for the fixture's failure message.
+    lines: list[str] = []
+    with (
+        capture.global_and_fixture_disabled() if capture else nullcontext(),
+        subprocess.Popen(
             [sys.executable, str(SCRIPT), "install"],
-            env=dict(os.environ),
-            timeout=UP_TIMEOUT_S,
-            check=False,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc,
+    ):
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            lines.append(line)
+    if proc.returncode != 0:
+        _install_error = f"installing Home Assistant failed (exit {proc.returncode}):\n" + "".join(
+            lines[-30:]
         )
-    if result.returncode != 0:
-        _install_error = f"installing Home Assistant failed (exit {result.returncode}), see above"
     elif reporter is not None and time.monotonic() - started > 5:
         reporter.write_line(
             f"sleepcoach: Home Assistant installed in {time.monotonic() - started:.0f} s"
