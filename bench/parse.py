@@ -13,14 +13,29 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
-from coach.config import Device
-from coach.payload import PayloadError, parse_command, parse_device_message
+from coach.config import Config, Device
+from coach.payload import PayloadError, TopicRouter, parse_command, parse_device_message
 
 RECEIVED = datetime(2026, 11, 24, 21, 5, tzinfo=UTC)
 BED = Device(id="bed", kind="bed_motion", topic="home/bedroom/bed", person="alex")
 COFFEE = Device(id="coffee", kind="coffee_maker", topic="home/kitchen/coffee", person="alex")
 WATCH = Device(id="watch", kind="fitness_tracker", topic="tracker/alex", person="alex")
+
+CONFIG = Config.model_validate(
+    {
+        "timezone": "Europe/Berlin",
+        "people": [{"id": "alex", "bedtime": "22:30", "wake": "06:30"}],
+        "devices": [
+            BED.model_dump(),
+            COFFEE.model_dump(),
+            WATCH.model_dump(),
+            # A wildcard filter, matched after the exact topics.
+            {"id": "zb", "kind": "fitness_tracker", "topic": "zigbee/+/watch", "person": "alex"},
+        ],
+    }
+)
 
 _ACCEL = json.dumps(
     {"event": "accel", "rate_hz": 50, "samples": [[0.01, -0.02, 0.98]] * 50}
@@ -80,14 +95,11 @@ def main() -> None:
     print(f"{'payload':<22} {'parse µs':>9} {'json.loads µs':>14} {'ratio':>6}  result")
     total_parse = total_json = 0.0
     for name, device, payload in CASES:
+        parse: Callable[[], object]
         if device is None:
-
-            def parse(payload: bytes = payload) -> object:
-                return parse_command("alex", payload, RECEIVED)
+            parse = partial(parse_command, "alex", payload, RECEIVED)
         else:
-
-            def parse(payload: bytes = payload, device: Device = device) -> object:
-                return parse_device_message(device, payload, RECEIVED)
+            parse = partial(parse_device_message, device, payload, RECEIVED)
 
         def baseline(payload: bytes = payload) -> object:
             try:
@@ -102,9 +114,18 @@ def main() -> None:
         total_parse += us
         total_json += base
         print(f"{name:<22} {us:>9.2f} {base:>14.2f} {us / base:>6.1f}  {kind}")
+    router = TopicRouter(CONFIG)
+    heart = b'{"event": "heart_rate", "bpm": 72}'
+    for topic in ("tracker/alex", "zigbee/sam/watch"):
+        routed = partial(router.parse, topic, heart, RECEIVED)
+        us = _per_message_us(routed, n)
+        base = _per_message_us(partial(json.loads, heart), n)
+        print(
+            f"{'routed ' + topic:<22} {us:>9.2f} {base:>14.2f} {us / base:>6.1f}  via TopicRouter"
+        )
     k = len(CASES)
     print(
-        f"{'mean':<22} {total_parse / k:>9.2f} {total_json / k:>14.2f} "
+        f"{'mean of the kinds':<22} {total_parse / k:>9.2f} {total_json / k:>14.2f} "
         f"{total_parse / total_json:>6.1f}"
     )
     print(f"1.5 M messages at the mean: {1.5e6 * total_parse / k / 1e6:.1f} s of parsing")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -67,7 +67,14 @@ def expect_error(result: Event | PayloadError) -> str:
 
 # -- accepted payloads ------------------------------------------------------------------------
 
-BASE = {"person": "alex", "ts": ARRIVED, "key": None}
+
+class _Base(TypedDict):
+    person: str
+    ts: datetime
+    key: str | None
+
+
+BASE: _Base = {"person": "alex", "ts": ARRIVED, "key": None}
 
 
 @pytest.mark.parametrize(

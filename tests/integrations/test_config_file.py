@@ -82,7 +82,7 @@ def test_example_shows_every_rule_at_its_default() -> None:
         assert alias in written, f"{alias} missing from the example"
         settings_model = field.annotation
         assert settings_model is not None
-        assert set(written[alias]) == set(settings_model.model_fields), alias  # type: ignore[union-attr]
+        assert set(written[alias]) == set(settings_model.model_fields), alias
     assert load_config(EXAMPLE, env={}).rules == Rules()
 
 
