@@ -143,7 +143,10 @@ class Device(Model):
     @field_validator("topic")
     @classmethod
     def _topic_valid(cls, v: str) -> str:
-        if "#" in v[:-1] or any(p not in ("+",) and "+" in p for p in v.split("/")):
+        levels = v.split("/")
+        if any("#" in p and (p != "#" or i != len(levels) - 1) for i, p in enumerate(levels)) or any(
+            p != "+" and "+" in p for p in levels
+        ):
             msg = "wildcards + and # must stand alone in a topic level (# only at the end)"
             raise ValueError(msg)
         return v

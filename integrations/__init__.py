@@ -1,0 +1,1 @@
+"""sleepcoach's shell: MQTT, scheduling, storage, Home Assistant, device profiles and the CLI."""
