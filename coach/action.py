@@ -51,10 +51,22 @@ class DropNudge:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordNight:
+    """A night was summarised: store it (one row per person and night, replaced on repeat)."""
+
+    person: str
+    night: str
+    ts: datetime
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class RefuseEvent:
     """The event was well-formed but cannot be applied (an unknown nudge id): report it."""
 
     reason: str
 
 
-Action = PublishNudge | ScheduleTimer | CancelTimer | UpdateState | DropNudge | RefuseEvent
+Action = (
+    PublishNudge | ScheduleTimer | CancelTimer | UpdateState | DropNudge | RecordNight | RefuseEvent
+)
