@@ -112,7 +112,9 @@ nights_table = Table(
     Column("summary", Text, nullable=False),
 )
 
-# The core's state (`coach.state.dump_state`), one row.
+# The core's state (`coach.state.dump_state`) in row 1, the device profiles' states in row 2.
+CORE_STATE = 1
+PROFILE_STATES = 2
 state_table = Table(
     "state",
     metadata,
@@ -143,13 +145,14 @@ class Batch:
     nights: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
     state: bytes | None = None
+    profile_states: bytes | None = None
 
     def __len__(self) -> int:
         return len(self.events) + len(self.nudges) + len(self.nights) + len(self.published)
 
     def is_empty(self) -> bool:
         """Nothing to write."""
-        return not len(self) and self.state is None
+        return not len(self) and self.state is None and self.profile_states is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,26 +321,36 @@ class Storage:
                         .values(published=True)
                     )
                 if batch.state is not None:
-                    self._write_state(conn, batch.state)
+                    self._write_state(conn, CORE_STATE, batch.state)
+                if batch.profile_states is not None:
+                    self._write_state(conn, PROFILE_STATES, batch.profile_states)
         except SQLAlchemyError as err:
             raise StorageError(f"cannot write to {safe_url(self.url)}: {_reason(err)}") from err
 
-    def _write_state(self, conn: Connection, data: bytes) -> None:
+    def _write_state(self, conn: Connection, row: int, data: bytes) -> None:
         now = datetime.now(UTC).timestamp()
         text = data.decode()
         done = conn.execute(
-            update(state_table).where(state_table.c.id == 1).values(updated_at=now, data=text)
+            update(state_table).where(state_table.c.id == row).values(updated_at=now, data=text)
         )
         if done.rowcount == 0:
-            conn.execute(state_table.insert().values(id=1, updated_at=now, data=text))
+            conn.execute(state_table.insert().values(id=row, updated_at=now, data=text))
 
     # -- reading ------------------------------------------------------------------------------
 
     def load_state(self) -> bytes | None:
         """The stored core state (JSON bytes), None on a first run."""
+        return self._read_state(CORE_STATE)
+
+    def load_profile_states(self) -> dict[str, dict[str, Any]]:
+        """The device profiles' states by device id ({} on a first run)."""
+        raw = self._read_state(PROFILE_STATES)
+        return {} if raw is None else dict(json.loads(raw))
+
+    def _read_state(self, row_id: int) -> bytes | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(state_table.c.data).where(state_table.c.id == 1)).first()
-        return None if row is None else row[0].encode()
+            row = conn.execute(select(state_table.c.data).where(state_table.c.id == row_id)).first()
+        return None if row is None else str(row[0]).encode()
 
     def has_fingerprint(self, fp: str) -> bool:
         """Whether a message with this fingerprint was already stored."""
@@ -347,9 +360,9 @@ class Storage:
             ).first()
         return row is not None
 
-    def unpublished_nudges(self) -> list[StoredNudge]:
+    def unpublished_nudges(self, since: datetime | None = None) -> list[StoredNudge]:
         """Nudges decided and stored but whose publication the broker never confirmed."""
-        return list(self.nudges(unpublished_only=True))
+        return list(self.nudges(since=since, unpublished_only=True))
 
     def events(
         self,

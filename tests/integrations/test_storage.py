@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -22,8 +23,6 @@ NOW = datetime(2026, 11, 24, 21, 5, tzinfo=UTC)
 
 def _pg_schema_url(base: str) -> Iterator[str]:
     """A fresh schema per test, so tests never see each other's (or anyone else's) tables."""
-    import psycopg
-
     schema = f"sc_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')

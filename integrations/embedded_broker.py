@@ -1,0 +1,200 @@
+"""The embedded MQTT broker for a first run: amqtt in a thread of the coach's own process.
+
+How it works: `EmbeddedBroker.start()` runs an asyncio loop in a daemon thread and starts an
+amqtt 0.12.1 broker on it, listening on 127.0.0.1 only. What was measured on amqtt (and checked
+again for this module, see docs/daemon.md) decides the settings:
+
+- It speaks MQTT 3.1.1 only (MQTT 5 is refused), so the coach connects to it with 3.1.1 and a
+  persistent session (clean session off).
+- Its default listener binds every interface; the listener here binds 127.0.0.1 explicitly.
+- An anonymous persistent session loses what was published while it was away; a *named* client
+  with the session database plugin keeps it. Devices may connect without a user name (a first
+  run should not need accounts); `LoopbackAuthPlugin` marks only those anonymous, so the coach's
+  named session is the one persisted (in SQLite next to the coach's data).
+- Retained messages reached clients whose subscriptions did not match them: the coach ignores
+  topics that are not its own, and publishes nothing private as retained except its per-person
+  state, which this broker only serves on loopback.
+
+It is meant for trying sleepcoach out and for one small home (~2,000 messages/s at QoS 0,
+~1,200 at QoS 1 in the same process); Mosquitto is the broker to move to (docs/daemon.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import warnings
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amqtt.contrib.persistence import SessionDBPlugin
+from amqtt.plugins.authentication import BaseAuthPlugin
+
+from integrations.error import ProjectError
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+PORT = 1883
+START_TIMEOUT_S = 10.0
+
+
+class EmbeddedBrokerError(ProjectError):
+    """The embedded broker could not start (most often: the port is taken)."""
+
+
+class LoopbackAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
+    """Accept every client on the loopback listener; only those without a user name are anonymous.
+
+    amqtt's own anonymous plugin marks every session anonymous, and its session database plugin
+    does not persist anonymous sessions: the coach's queued messages would be lost on a restart.
+    """
+
+    async def authenticate(self, *, session: Any) -> bool:
+        """Accept; remember whether the client named itself."""
+        session.is_anonymous = not session.username
+        return True
+
+    @dataclass
+    class Config:
+        """No options."""
+
+
+class SerialSessionDBPlugin(SessionDBPlugin):  # type: ignore[misc]
+    """amqtt's session database, with the messages queued for an offline client stored in turn.
+
+    amqtt 0.12.1 fires one task per queued message, and each reads the session's list of queued
+    messages, appends one and writes the list back: concurrent tasks overwrite each other, and
+    after a broker restart the coach got 2-4 of 20 messages sent while it was away (measured
+    here). A lock around that read-modify-write keeps them all.
+    """
+
+    def __init__(self, context: Any) -> None:
+        """Set up the plugin and its lock."""
+        super().__init__(context)
+        self._queue_lock = asyncio.Lock()
+
+    async def on_broker_retained_message(
+        self, *, client_id: str | None, retained_message: Any
+    ) -> None:
+        """Store one queued or retained message, one at a time."""
+        async with self._queue_lock:
+            await super().on_broker_retained_message(
+                client_id=client_id, retained_message=retained_message
+            )
+
+
+def port_state(host: str, port: int, timeout: float = 1.0) -> str:
+    """What answers on host:port: "free", "mqtt" (a broker) or "other"."""
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError:
+        return "free"
+    try:
+        # An MQTT 3.1.1 CONNECT, clean session, keepalive 5 s, client id "sleepcoach-probe".
+        client_id = b"sleepcoach-probe"
+        variable = b"\x00\x04MQTT\x04\x02\x00\x05"
+        body = variable + len(client_id).to_bytes(2, "big") + client_id
+        sock.sendall(bytes([0x10, len(body)]) + body)
+        reply = sock.recv(4)
+        if len(reply) >= 2 and reply[0] == 0x20 and reply[1] == 0x02:
+            sock.sendall(b"\xe0\x00")  # DISCONNECT
+            return "mqtt"
+        return "other"
+    except OSError:
+        return "other"
+    finally:
+        sock.close()
+
+
+class EmbeddedBroker:
+    """amqtt on 127.0.0.1, in its own thread and event loop."""
+
+    def __init__(self, data_dir: Path, host: str = HOST, port: int = PORT) -> None:
+        """Prepare; the session database goes into `data_dir`."""
+        self.host = host
+        self.port = port
+        self.data_dir = data_dir
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._broker: Any = None
+
+    def config(self) -> dict[str, Any]:
+        """amqtt's configuration: one loopback listener, our auth, the session database."""
+        db = self.data_dir / "embedded-broker.db"
+        return {
+            "listeners": {
+                "default": {"type": "tcp", "bind": f"{self.host}:{self.port}"},
+            },
+            "plugins": {
+                "integrations.embedded_broker.LoopbackAuthPlugin": {},
+                "integrations.embedded_broker.SerialSessionDBPlugin": {
+                    "connection": f"sqlite+aiosqlite:///{db}",
+                    "clear_on_shutdown": False,
+                },
+            },
+        }
+
+    def start(self) -> None:
+        """Start and wait until it listens; a clear error when the port is taken."""
+        if port_state(self.host, self.port, timeout=0.5) != "free":
+            msg = (
+                f"cannot start the embedded MQTT broker: port {self.port} on {self.host} is "
+                "taken by another program; stop it, or set mqtt.url to a broker"
+            )
+            raise EmbeddedBrokerError(msg)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._loop = asyncio.new_event_loop()
+        ready: Future[None] = Future()
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready,), name="embedded-broker", daemon=True
+        )
+        self._thread.start()
+        try:
+            ready.result(timeout=START_TIMEOUT_S)
+        except OSError as err:
+            msg = f"cannot start the embedded MQTT broker on {self.host}:{self.port}: {err}"
+            raise EmbeddedBrokerError(msg) from err
+        except Exception as err:
+            raise EmbeddedBrokerError(f"the embedded MQTT broker failed to start: {err}") from err
+        log.info(
+            "embedded MQTT broker (amqtt, MQTT 3.1.1) listening on %s:%d", self.host, self.port
+        )
+
+    def _serve(self, ready: Future[None]) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            with warnings.catch_warnings():
+                # amqtt 0.12.1 warns about its own deprecated internals at start.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from amqtt.broker import Broker  # noqa: PLC0415 - only when used
+
+                self._broker = Broker(self.config(), loop=loop)
+                loop.run_until_complete(self._broker.start())
+        except BaseException as err:
+            ready.set_exception(err)
+            loop.close()
+            return
+        ready.set_result(None)
+        loop.run_forever()
+        loop.close()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Shut the broker down (its session database keeps queued messages)."""
+        loop, broker = self._loop, self._broker
+        if loop is None or broker is None or not loop.is_running():
+            return
+        future = asyncio.run_coroutine_threadsafe(broker.shutdown(), loop)
+        try:
+            future.result(timeout)
+        except Exception:
+            log.warning("the embedded broker did not shut down cleanly", exc_info=True)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,0 +1,407 @@
+"""The MQTT adapter: one paho-mqtt 2 client, its network thread, and nothing else.
+
+How it works: `BrokerLink` owns a paho client and a thread of its own that connects, runs paho's
+`loop()`, and reconnects after a loss with capped exponential backoff and jitter. paho objects
+stay in this module: a received message is handed over as a `Message` (topic, bytes, packet id,
+the connection it came on) to a callback that only puts it on the daemon's inbox.
+
+Settings that were measured to matter (see docs/daemon.md):
+
+- MQTT 5 with clean start off and a session expiry of at least a day: the broker queues what
+  devices publish while the coach is away. (Expiry 0, the default, silently drops it all.)
+- Manual acknowledgement: a QoS 1 message is acknowledged only when the daemon has stored it
+  (`ack`), so a crash between receipt and storage loses nothing; the broker sends it again.
+  An acknowledgement is only sent on the connection the message arrived on: after a reconnect
+  the broker resends unacknowledged messages (DUP set, same packet id) and the old ids may
+  already name other messages.
+- TCP_NODELAY on the socket: paho never sets it and Nagle's algorithm then holds small packets
+  (a nudge, a PUBACK) back for tens of milliseconds.
+- Last will `<prefix>/status = offline` (retained); `online` is published once subscribed.
+- A connection counts as up only after a successful CONNACK; a refusal is reported with the
+  broker's reason code. The state is logged once per transition, not per retry.
+
+Writes from other threads (publish, ack) are queued by paho and written by the network thread:
+registering a no-op `on_socket_register_write` stops paho from writing on the caller's thread,
+which would race with the network thread on the same socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from integrations.error import ProjectError
+
+log = logging.getLogger(__name__)
+
+# Reconnect backoff: 0.5 s doubling to 30 s, each wait drawn from [d/2, d] ("equal jitter"), so
+# a house full of clients does not hammer a restarted broker in lockstep.
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 30.0
+# The broker may send this many unacknowledged QoS 1 messages at once (MQTT 5 Receive Maximum).
+# Acknowledgements wait for a storage commit, so the window must cover a whole batch.
+RECEIVE_MAXIMUM = 2000
+
+# CONNACK reason codes (MQTT 5 §3.2.2.2) that no retry will fix: wrong credentials, a banned or
+# malformed client id, a protocol the broker does not speak.
+FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C, 0x8F})
+
+
+class MqttError(ProjectError):
+    """Talking to the broker failed."""
+
+
+class BrokerRefusedError(MqttError):
+    """The broker answered CONNECT with a failure reason code."""
+
+    def __init__(self, code: int, reason: str, where: str) -> None:
+        """Keep the broker's reason code."""
+        super().__init__(
+            f"the broker at {where} refused the connection: {reason} (reason code {code})"
+        )
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message as the network thread hands it over."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    dup: bool
+    retain: bool
+    received_at: datetime
+    connection: int  # which connection it came on; acks go only to that one
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """Everything the link needs to know about the broker and the session."""
+
+    host: str
+    port: int
+    client_id: str
+    status_topic: str
+    subscriptions: Sequence[str]
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    keepalive_s: int = 30
+    session_expiry_s: int = 7 * 24 * 3600
+    mqtt5: bool = True
+    # A probe (`run --check`): a clean session of its own, no last will, no `online`.
+    probe: bool = False
+
+    @property
+    def where(self) -> str:
+        """host:port, for messages (never the credentials)."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_url(url: str) -> tuple[str, int, bool]:
+    """Host, port and TLS from `mqtt://host:port` or `mqtts://host:port`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        msg = f"mqtt.url {url!r}: expected mqtt://host:port, mqtts://host:port or embedded"
+        raise MqttError(msg)
+    tls = parts.scheme in ("mqtts", "ssl")
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError as err:
+        raise MqttError(f"mqtt.url {url!r}: the port is not a number") from err
+    if not parts.hostname:
+        raise MqttError(f"mqtt.url {url!r}: no host name")
+    return parts.hostname, port, tls
+
+
+def _nodelay(_client: Any, _userdata: Any, sock: Any) -> None:
+    """Disable Nagle's algorithm: a nudge or an ack is sent at once, not ~40 ms later."""
+    # Not a TCP socket (a test double, a unix socket): nothing to tune.
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class BrokerLink:
+    """A paho client on its own network thread: connect, subscribe, hand over, reconnect."""
+
+    def __init__(
+        self,
+        settings: LinkSettings,
+        deliver: Callable[[Message], None],
+        on_published: Callable[[int], None] | None = None,
+    ) -> None:
+        """Prepare the client; `deliver` gets every message (on the network thread)."""
+        self.settings = settings
+        self._deliver = deliver
+        self._on_published = on_published
+        self._stop = threading.Event()
+        self._up = threading.Event()
+        self._lock = threading.Lock()
+        self._connection = 0  # increases on every accepted CONNACK
+        self._refused: BrokerRefusedError | None = None
+        self._ever_up = False
+        self._down_logged = False
+        self._up_since_connect = False
+        self._thread: threading.Thread | None = None
+        self._client = self._make_client()
+
+    def _make_client(self) -> paho.Client:
+        s = self.settings
+        protocol = MQTTProtocolVersion.MQTTv5 if s.mqtt5 else MQTTProtocolVersion.MQTTv311
+        kwargs: dict[str, Any] = {}
+        if not s.mqtt5:
+            kwargs["clean_session"] = s.probe  # MQTT 3.1.1's persistent session unless probing
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=protocol,
+            manual_ack=True,
+            **kwargs,
+        )
+        client.enable_logger(logging.getLogger("integrations.mqtt.paho"))
+        client.on_socket_open = _nodelay
+        # Writes happen on the network thread only (see the module docstring).
+        client.on_socket_register_write = lambda *_args: None
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        if not s.probe:
+            client.will_set(s.status_topic, b"offline", qos=1, retain=True)
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls:
+            try:
+                client.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
+            except (OSError, ssl.SSLError, ValueError) as err:
+                raise MqttError(f"cannot set up TLS for {s.where}: {err}") from err
+        return client
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the network thread; it connects and keeps reconnecting until `stop`."""
+        self._thread = threading.Thread(target=self._run, name="mqtt-network", daemon=True)
+        self._thread.start()
+
+    def wait_up(self, timeout: float) -> bool:
+        """Wait until connected and subscribed; raise when the broker refused us for good."""
+        end = time.monotonic() + timeout
+        while True:
+            refused = self._refused
+            if refused is not None and refused.code in FATAL_CONNACK:
+                raise refused
+            left = end - time.monotonic()
+            if left <= 0:
+                return self._up.is_set()
+            if self._up.wait(min(0.05, left)):
+                return True
+
+    @property
+    def is_up(self) -> bool:
+        """Connected, subscribed and announced online."""
+        return self._up.is_set()
+
+    @property
+    def refused(self) -> BrokerRefusedError | None:
+        """The last refusal, when the broker refused the connection."""
+        return self._refused
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Publish `offline`, disconnect cleanly (no last will), stop the thread."""
+        if self._up.is_set() and not self.settings.probe:
+            info = self._client.publish(self.settings.status_topic, b"offline", qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=min(timeout, 1.0))
+        self._stop.set()
+        try:
+            self._client.disconnect()
+        except Exception:  # shutting down: nothing useful to do with it
+            log.debug("disconnect failed", exc_info=True)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._up.clear()
+
+    # -- the network thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = BACKOFF_MIN_S
+        first = True
+        while not self._stop.is_set():
+            try:
+                self._connect(first)
+                first = False
+            except (OSError, ssl.SSLError) as err:
+                self._went_down(f"cannot connect: {err}")
+                self._sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+            while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                rc = self._client.loop(timeout=0.5)
+            if self._stop.is_set():
+                break
+            if self._refused is None:
+                self._went_down(f"connection lost ({paho.error_string(rc)})")
+            if self._was_up_recently():
+                delay = BACKOFF_MIN_S
+            self._sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _was_up_recently(self) -> bool:
+        with self._lock:
+            up = self._up_since_connect
+            self._up_since_connect = False
+        return up
+
+    def _connect(self, first: bool) -> None:
+        s = self.settings
+        if first:
+            if s.mqtt5:
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = 0 if s.probe else s.session_expiry_s
+                props.ReceiveMaximum = RECEIVE_MAXIMUM
+                self._client.connect(
+                    s.host, s.port, s.keepalive_s, clean_start=s.probe, properties=props
+                )
+            else:
+                self._client.connect(s.host, s.port, s.keepalive_s)
+        else:
+            self._client.reconnect()
+
+    def _sleep(self, delay: float) -> None:
+        self._stop.wait(random.uniform(delay / 2, delay))
+
+    def _went_down(self, why: str) -> None:
+        was_up = self._up.is_set()
+        self._up.clear()
+        if was_up or not self._down_logged:
+            log.warning("broker unavailable at %s: %s; retrying", self.settings.where, why)
+            self._down_logged = True
+
+    # -- paho callbacks (network thread) ------------------------------------------------------
+
+    def _on_connect(
+        self, client: paho.Client, _u: Any, flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            refused = BrokerRefusedError(reason.value, str(reason), self.settings.where)
+            if self._refused is None or self._refused.code != refused.code:
+                log.error("%s", refused)
+            self._refused = refused
+            self._up.clear()
+            return
+        self._refused = None
+        with self._lock:
+            self._connection += 1
+        if self.settings.probe:
+            self._up.set()
+            return
+        if not getattr(flags, "session_present", False):
+            log.info("the broker has no session of ours yet: a new persistent session starts")
+        topics = list(self.settings.subscriptions)
+        if not topics:
+            self._announce()
+            return
+        if self.settings.mqtt5:
+            # Retained messages only for a subscription the session did not have already, so
+            # a reconnect does not replay them.
+            opts = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+            client.subscribe([(t, opts) for t in topics])
+        else:
+            client.subscribe([(t, 1) for t in topics])
+
+    def _on_subscribe(
+        self, _client: paho.Client, _u: Any, _mid: int, codes: list[ReasonCode], _props: Any
+    ) -> None:
+        failed = [
+            (t, str(c))
+            for t, c in zip(self.settings.subscriptions, codes, strict=False)
+            if c.is_failure
+        ]
+        for topic, why in failed:
+            log.error("the broker refused the subscription to %s: %s", topic, why)
+        self._announce()
+
+    def _announce(self) -> None:
+        self._client.publish(self.settings.status_topic, b"online", qos=1, retain=True)
+        with self._lock:
+            self._up_since_connect = True
+        if self._ever_up:
+            if self._down_logged:
+                log.info("reconnected to the broker at %s", self.settings.where)
+        else:
+            log.info("connected to the broker at %s", self.settings.where)
+        self._ever_up = True
+        self._down_logged = False
+        self._up.set()
+
+    def _on_disconnect(
+        self, _client: paho.Client, _u: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if not self._stop.is_set() and self._up.is_set():
+            self._went_down(f"disconnected ({reason})")
+
+    def _on_message(self, _client: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # brokers check this; be safe anyway
+            log.warning("dropped a message whose topic is not UTF-8")
+            return
+        self._deliver(
+            Message(
+                topic=topic,
+                payload=bytes(msg.payload),
+                qos=msg.qos,
+                mid=msg.mid,
+                dup=bool(msg.dup),
+                retain=bool(msg.retain),
+                received_at=datetime.now(UTC),
+                connection=self._connection,
+            )
+        )
+
+    def _on_publish(
+        self, _client: paho.Client, _u: Any, mid: int, _reason: Any, _props: Any
+    ) -> None:
+        if self._on_published is not None:
+            self._on_published(mid)
+
+    # -- used by the consumer -----------------------------------------------------------------
+
+    def ack(self, message: Message) -> None:
+        """Acknowledge a stored message, if it came on the current connection."""
+        if message.qos == 0 or message.connection != self._connection or not self._up.is_set():
+            return
+        self._client.ack(message.mid, message.qos)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+        """Queue a message; paho sends it now or after a reconnect. Returns its packet id."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            log.warning("could not queue a message for %s: %s", topic, paho.error_string(info.rc))
+        return int(info.mid)
