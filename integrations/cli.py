@@ -106,7 +106,12 @@ BUILTIN_COMMANDS: Final = (
 )
 
 #: Modules that add a subcommand through `register(subparsers)`, in help order.
-PLUGIN_MODULES: Final = ("integrations.simulator", "integrations.daemon", "integrations.report")
+PLUGIN_MODULES: Final = (
+    "integrations.simulator",
+    "integrations.daemon",
+    "integrations.report",
+    "integrations.profile.command",
+)
 
 
 def build_parser(plugins: Sequence[str] = PLUGIN_MODULES) -> argparse.ArgumentParser:
