@@ -99,7 +99,9 @@ def decide(
         state.seen[key] = event.ts.timestamp()
     now_s = now.timestamp()
     actions: list[Action] = []
-    if now_s - state.clock >= HOUSEKEEPING_EVERY_S:
+    # Once per clock hour. (Comparing with the last event instead never ran it while readings
+    # kept coming more often than hourly, and `seen` grew with every heart-rate message.)
+    if now_s // HOUSEKEEPING_EVERY_S > state.clock // HOUSEKEEPING_EVERY_S:
         _housekeeping(state, now_s, config)
     state.clock = max(state.clock, now_s)
     tz = config.tz
