@@ -24,7 +24,7 @@ keep a copy (the daemon keeps the last stored JSON).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -179,7 +179,9 @@ def _snooze(ctx: Ctx, nudge_id: str, minutes: int) -> None:
     record = ctx.ps.nudges[base]
     if record.acked:
         return
-    at = ctx.now + timedelta(minutes=minutes)
+    # In UTC: `now` may carry the local zone, where adding minutes is wall-clock arithmetic and
+    # a 30-minute snooze at 02:50 CEST on a fall-back night would come 90 real minutes later.
+    at = ctx.now.astimezone(UTC) + timedelta(minutes=minutes)
     record.snooze_until = at.timestamp()
     ctx.actions.append(ScheduleTimer(_snooze_timer(ctx, base, at)))
 
