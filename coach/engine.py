@@ -24,6 +24,7 @@ keep a copy (the daemon keeps the last stored JSON).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -138,10 +139,10 @@ def _on_core_event(ctx: Ctx, event: Event) -> None:
     elif isinstance(event, NudgeSnoozed):
         _snooze(ctx, event.nudge_id, event.minutes)
     elif isinstance(event, BedtimeChanged):
-        night = ctx.tonight
-        ctx.ps.bedtime_overrides[night.evening.isoformat()] = event.time
+        before = ctx.tonight
+        ctx.ps.bedtime_overrides[before.evening.isoformat()] = event.time
         ctx._tonight = None
-        _schedule(ctx, _plan(ctx, ctx.tonight), grace=timedelta(0))
+        _replan(ctx, before, ctx.tonight)
     elif isinstance(event, SubstanceLogged) and event.what == "daytime_twitching":
         day = ctx.local_day(event.ts)
         if day not in ctx.ps.daytime_twitching:
@@ -227,6 +228,22 @@ def _plan(ctx: Ctx, night: Night) -> list[Timer]:
         if family.plan is not None:
             timers.extend(family.plan(ctx, night))
     return timers
+
+
+def _replan(ctx: Ctx, before: Night, after: Night) -> None:
+    """Move a night's timers to its new bedtime, under the same ids so the shell replaces them.
+
+    A timer whose new moment has passed while its old one has not is still pending in the shell
+    at the old time: it fires now. (Left alone, a bedtime moved from 22:30 to 22:00 at 21:20 had
+    its wind-down at the old 21:45, and one moved to 21:30 never had it: 21:45 fell in the new
+    quiet hours.) A timer whose two moments have both passed has fired already.
+    """
+    pending_at = {timer.id: timer.at for timer in _plan(ctx, before)}
+    for timer in _plan(ctx, after):
+        if timer.at > ctx.now or timer.kind == "plan":
+            ctx.actions.append(ScheduleTimer(timer))
+        elif pending_at.get(timer.id, ctx.now) > ctx.now:
+            ctx.actions.append(ScheduleTimer(replace(timer, at=ctx.now)))
 
 
 def _schedule(ctx: Ctx, timers: Iterable[Timer], grace: timedelta) -> None:
