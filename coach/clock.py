@@ -82,13 +82,13 @@ def tonight(
     A coffee at 01:30 is still judged against the bedtime of the night in progress.
     """
     today = local_date(now, tz)
-    for offset in (-1, 0, 1):
+    for offset in (-1, 0):
         night = night_of(person, today + timedelta(days=offset), tz, overrides)
-        if night.bedtime <= now < night.wake:
+        # Bedtime comes before wake: a night not over yet is in progress or still ahead.
+        if now < night.wake:
             return night
-        if night.bedtime > now:
-            return night
-    return night_of(person, today + timedelta(days=2), tz, overrides)
+    # Tomorrow evening's bedtime is tomorrow noon at the earliest, so it is always ahead.
+    return night_of(person, today + timedelta(days=1), tz, overrides)
 
 
 def local_iso(instant: datetime, tz: ZoneInfo) -> str:
