@@ -399,6 +399,11 @@ class Coach:
         fp: str | None,
         received_at: datetime | None = None,
     ) -> None:
+        if event.key is not None and event.key in self.state.seen:
+            # The same fact again (a device repeating itself, a redelivery): the core ignores it,
+            # and it is not stored twice.
+            log.debug("ignored a duplicate %s from %s", type(event).__name__, topic)
+            return
         arrived = received_at or now
         self._batch.events.append(
             {

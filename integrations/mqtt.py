@@ -35,7 +35,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,6 +61,7 @@ RECEIVE_MAXIMUM = 2000
 
 # CONNACK reason codes (MQTT 5 §3.2.2.2) that no retry will fix: wrong credentials, a banned or
 # malformed client id, a protocol the broker does not speak.
+UNSUPPORTED_PROTOCOL = 0x84
 FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C, 0x8F})
 
 
@@ -165,6 +166,7 @@ class BrokerLink:
         self._ever_up = False
         self._down_logged = False
         self._up_since_connect = False
+        self._downgrade = False
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
@@ -265,6 +267,12 @@ class BrokerLink:
                 rc = self._client.loop(timeout=0.5)
             if self._stop.is_set():
                 break
+            if self._downgrade:
+                self._downgrade = False
+                self.settings = replace(self.settings, mqtt5=False)
+                self._client = self._make_client()
+                first = True
+                continue
             if self._refused is None:
                 self._went_down(f"connection lost ({paho.error_string(rc)})")
             if self._was_up_recently():
@@ -308,6 +316,14 @@ class BrokerLink:
     def _on_connect(
         self, client: paho.Client, _u: Any, flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
+        if reason.is_failure and reason.value == UNSUPPORTED_PROTOCOL and self.settings.mqtt5:
+            # An MQTT 3.1.1-only broker (amqtt, old Mosquitto): its persistent session is
+            # clean_session=false, which keeps what was queued as well (no expiry to set).
+            log.warning(
+                "the broker at %s does not speak MQTT 5: using MQTT 3.1.1", self.settings.where
+            )
+            self._downgrade = True
+            return
         if reason.is_failure:
             refused = BrokerRefusedError(reason.value, str(reason), self.settings.where)
             if self._refused is None or self._refused.code != refused.code:

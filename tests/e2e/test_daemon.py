@@ -1,0 +1,339 @@
+"""`sleepcoach run` against a real broker: nudges, restarts of the broker and of the coach, bad
+input, authentication, shutdown. The daemon runs as a subprocess, as it does in production."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.e2e.conftest import TZ, Broker, DaemonProcess, Recorder, config_yaml, publisher
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
+
+PREFIX = "sleepcoach"
+
+
+def _db(tmp_path: Path) -> tuple[str, Path]:
+    path = tmp_path / "coach.db"
+    return f"sqlite:///{path}", path
+
+
+def _count(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def _heart_rates(path: Path) -> Counter[int]:
+    """How many times each numbered heart-rate message was stored (its `n` is in the bpm)."""
+    rows = _count(path, "SELECT data FROM events WHERE kind = 'HeartRateMeasured'")
+    return Counter(round(json.loads(r[0])["bpm"] * 10) - 600 for r in rows)  # type: ignore[arg-type]
+
+
+def _numbered(n: int, *, with_ts: bool) -> bytes:
+    doc: dict[str, object] = {"event": "heart_rate", "bpm": 60 + n / 10}
+    if with_ts:
+        ts = datetime(2026, 11, 24, 12, tzinfo=ZoneInfo(TZ)) + timedelta(seconds=n)
+        doc["ts"] = ts.isoformat()
+    return json.dumps(doc).encode()
+
+
+def test_a_coffee_now_with_bedtime_in_3_hours_gets_the_cutoff_nudge_and_the_state_shows_it(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    db_url, _ = _db(tmp_path)
+    rec = recorder_factory(broker.port, [f"{PREFIX}/#"])
+    daemon = daemon_factory(config_yaml(broker.url, db_url))
+    daemon.start()
+    assert rec.wait_for(lambda: b"online" in rec.on(f"{PREFIX}/status"))
+
+    dev = publisher(broker.port)
+    dev.publish("home/kitchen/coffee", b'{"event": "brew", "drink": "coffee", "volume_ml": 240}', qos=1)
+    assert rec.wait_for(lambda: rec.on(f"{PREFIX}/alex/nudge")), daemon.log_text()
+    nudge = rec.json_on(f"{PREFIX}/alex/nudge")[0]
+    assert nudge["rule"] == "caffeine.cutoff"
+    assert nudge["person"] == "alex"
+    assert nudge["evidence"]["dose_mg"] == 95.0
+    assert set(nudge) >= {"id", "ts", "severity", "title", "message", "evidence", "actions"}
+    assert rec.wait_for(
+        lambda: any(s["caffeine_mg_now"] > 90 for s in rec.json_on(f"{PREFIX}/alex/state"))
+    )
+    dev.loop_stop()
+
+    # The state is retained: a client arriving later sees it at once.
+    late = recorder_factory(broker.port, [f"{PREFIX}/alex/state"], client_id="late")
+    assert late.wait_for(lambda: late.on(f"{PREFIX}/alex/state"), 5)
+    assert json.loads(late.on(f"{PREFIX}/alex/state")[-1])["caffeine_mg_now"] > 90
+
+
+def test_a_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    db_url, path = _db(tmp_path)
+    daemon = daemon_factory(config_yaml(broker.url, db_url))
+    daemon.start()
+    dev = publisher(broker.port, "tracker")
+    total = 300
+    for n in range(total):
+        dev.publish("tracker/alex", _numbered(n, with_ts=True), qos=1)
+        if n == total // 2:
+            broker.restart()  # SIGTERM: Mosquitto saves its queue (persistence true)
+        time.sleep(0.002)
+    end = time.monotonic() + 30
+    while time.monotonic() < end and len(_heart_rates(path)) < total:
+        time.sleep(0.1)
+    counts = _heart_rates(path)
+    dev.loop_stop()
+    assert sorted(counts) == list(range(total)), daemon.log_text()
+    assert max(counts.values()) == 1
+    log = daemon.log_text()
+    assert log.count("broker unavailable") == 1, log
+    assert log.count("reconnected") == 1, log
+
+
+@pytest.mark.parametrize("with_ts", [True, False], ids=["payloads with ts", "payloads without ts"])
+def test_the_coach_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
+    with_ts: bool,
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    db_url, path = _db(tmp_path)
+    rec = recorder_factory(broker.port, [f"{PREFIX}/alex/nudge"])
+    daemon = daemon_factory(config_yaml(broker.url, db_url))
+    daemon.start()
+    dev = publisher(broker.port, "tracker")
+    dev.publish("home/kitchen/coffee", b'{"event": "brew", "drink": "espresso"}', qos=1)
+    assert rec.wait_for(lambda: rec.on(f"{PREFIX}/alex/nudge")), daemon.log_text()
+    total = 400
+    for n in range(total):
+        dev.publish("tracker/alex", _numbered(n, with_ts=with_ts), qos=1)
+        if n == 150:
+            time.sleep(0.05)
+            daemon.signal(signal.SIGKILL)
+            daemon.wait()
+    daemon.start()
+    end = time.monotonic() + 30
+    while time.monotonic() < end and len(_heart_rates(path)) < total:
+        time.sleep(0.1)
+    counts = _heart_rates(path)
+    dev.loop_stop()
+    assert sorted(counts) == list(range(total)), daemon.log_text()
+    assert max(counts.values()) == 1, [n for n, c in counts.items() if c > 1]
+    time.sleep(0.5)
+    nudges = [n["id"] for n in rec.json_on(f"{PREFIX}/alex/nudge")]
+    assert len(nudges) == len(set(nudges)) == 1, nudges
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    bad=st.lists(
+        st.one_of(
+            st.binary(min_size=1, max_size=64),
+            st.sampled_from(
+                [
+                    b'{"event": "brew", "drink": 7}',
+                    b'{"event": "heart_rate", "bpm": "fast"}',
+                    b'{"event": "movement", "intensity": 1.7, "duration_s": 1}',
+                    b'{"command": "snooze", "nudge_id": 5}',
+                    b"[1, 2, 3]",
+                    b"null",
+                    b"\xff\xfe\x00",
+                ]
+            ),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_bad_input_on_every_topic_is_reported_once_and_good_input_around_it_still_counts(
+    bad: list[bytes],
+    running: tuple[Broker, DaemonProcess, Recorder, Path],
+) -> None:
+    broker, daemon, rec, path = running
+    topics = ["home/bedroom/bed", "home/kitchen/coffee", "tracker/alex", f"{PREFIX}/alex/command"]
+    before_errors = len(rec.on(f"{PREFIX}/errors"))
+    before_good = sum(_heart_rates(path).values())
+    dev = publisher(broker.port, "fuzzer")
+    expected_errors = 0
+    for payload in bad:
+        for topic in topics:
+            if _is_valid(topic, payload):
+                continue
+            dev.publish(topic, payload, qos=1)
+            expected_errors += 1
+        dev.publish("tracker/alex", _numbered(before_good % 500, with_ts=False), qos=1)
+    dev.publish("home/kitchen/coffee", b"x" * 70_000, qos=1)  # a huge payload
+    expected_errors += 1
+    want = before_errors + expected_errors
+    assert rec.wait_for(lambda: len(rec.on(f"{PREFIX}/errors")) >= want, 15), daemon.log_text()
+    time.sleep(0.2)
+    assert len(rec.on(f"{PREFIX}/errors")) == want
+    assert daemon.proc is not None and daemon.proc.poll() is None
+    for record in rec.json_on(f"{PREFIX}/errors")[before_errors:]:
+        assert set(record) == {"ts", "topic", "error"}
+    end = time.monotonic() + 10
+    while sum(_heart_rates(path).values()) < before_good + len(bad) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert sum(_heart_rates(path).values()) == before_good + len(bad)
+    dev.loop_stop()
+
+
+def _is_valid(topic: str, payload: bytes) -> bool:
+    """Random bytes are almost never a valid payload; skip the rare one that is."""
+    from coach.config import Config, Device
+    from coach.payload import parse_command, parse_device_message
+
+    now = datetime.now(ZoneInfo(TZ))
+    kinds = {"home/bedroom/bed": "bed_motion", "home/kitchen/coffee": "coffee_maker"}
+    if topic.endswith("/command"):
+        return not hasattr(parse_command("alex", payload, now), "error")
+    kind = kinds.get(topic, "fitness_tracker")
+    device = Device(id="d", kind=kind, topic=topic, person="alex")  # type: ignore[arg-type]
+    del Config
+    return not hasattr(parse_device_message(device, payload, now), "error")
+
+
+@pytest.fixture(scope="module")
+def running(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> object:
+    """One broker and one daemon shared by the examples of the property test."""
+    from tests.e2e.conftest import _broker_kind, _workdir, free_port
+    from tests.e2e.conftest import DaemonProcess as Daemon
+    from tests.e2e.conftest import Recorder as Rec
+
+    home = tmp_path_factory.mktemp("fuzz")
+    b = Broker(_broker_kind(), free_port(), _workdir())
+    b.start()
+    db_path = home / "coach.db"
+    cfg = home / "config.yaml"
+    cfg.write_text(config_yaml(b.url, f"sqlite:///{db_path}"))
+    d = Daemon(cfg, home)
+    rec = Rec(b.port, [f"{PREFIX}/errors"], client_id="errors")
+    d.start()
+    yield b, d, rec, db_path
+    rec.close()
+    d.stop()
+    b.stop()
+
+
+def test_a_wrong_password_is_refused_with_the_broker_reason_and_the_coach_says_so(
+    auth_broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    db_url, _ = _db(tmp_path)
+    cfg = config_yaml(auth_broker.url, db_url, extra_mqtt="  username: coach\n")
+    daemon = daemon_factory(cfg, env={"SLEEPCOACH_MQTT_PASSWORD": "wrong-password"})
+    daemon.start(wait=False)
+    assert daemon.wait(20) == 1
+    log = daemon.log_text()
+    assert "refused the connection" in log
+    assert "reason code 134" in log or "reason code 135" in log, log
+    assert "wrong-password" not in log
+    assert "connected to the broker" not in log
+
+    good = daemon_factory(cfg, env={"SLEEPCOACH_MQTT_PASSWORD": "right-password"})
+    good.start()
+    assert "right-password" not in good.log_text()
+
+
+def test_sigterm_stops_within_5_s_with_exit_0_and_offline_published(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    db_url, _ = _db(tmp_path)
+    rec = recorder_factory(broker.port, [f"{PREFIX}/status"])
+    daemon = daemon_factory(config_yaml(broker.url, db_url))
+    daemon.start()
+    assert rec.wait_for(lambda: rec.on(f"{PREFIX}/status")[-1:] == [b"online"])
+    started = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(10) == 0
+    assert time.monotonic() - started < 5
+    assert rec.wait_for(lambda: rec.on(f"{PREFIX}/status")[-1:] == [b"offline"], 5)
+
+
+def test_a_killed_coach_leaves_offline_as_its_last_will(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    db_url, _ = _db(tmp_path)
+    rec = recorder_factory(broker.port, [f"{PREFIX}/status"])
+    daemon = daemon_factory(config_yaml(broker.url, db_url))
+    daemon.start()
+    assert rec.wait_for(lambda: rec.on(f"{PREFIX}/status")[-1:] == [b"online"])
+    daemon.signal(signal.SIGKILL)
+    daemon.wait()
+    assert rec.wait_for(lambda: rec.on(f"{PREFIX}/status")[-1:] == [b"offline"], 5)
+
+
+def test_check_reports_config_storage_and_broker(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    db_url, _ = _db(tmp_path)
+    ok = daemon_factory(config_yaml(broker.url, db_url), "--check")
+    ok.start(wait=False)
+    assert ok.wait(20) == 0, ok.log_text()
+    out = ok.out.read_text()
+    assert "storage: OK" in out
+    assert f"broker: OK (mqtt://127.0.0.1:{broker.port})" in out
+
+    broker.stop()
+    down = daemon_factory(config_yaml(broker.url, db_url), "--check")
+    down.start(wait=False)
+    assert down.wait(20) == 1
+    assert "broker: FAILED" in down.out.read_text()
+
+
+def test_json_logs_are_one_object_per_line_with_one_line_per_decision_at_debug(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    db_url, _ = _db(tmp_path)
+    rec = recorder_factory(broker.port, [f"{PREFIX}/alex/nudge"])
+    daemon = daemon_factory(
+        config_yaml(broker.url, db_url), "--log-format", "json", "--log-level", "debug"
+    )
+    daemon.start()
+    dev = publisher(broker.port)
+    dev.publish("home/kitchen/coffee", b'{"event": "brew", "drink": "espresso"}', qos=1)
+    assert rec.wait_for(lambda: rec.on(f"{PREFIX}/alex/nudge"))
+    dev.loop_stop()
+    daemon.signal(signal.SIGTERM)
+    daemon.wait()
+    lines = [json.loads(line) for line in daemon.log_text().splitlines() if line.strip()]
+    assert all({"ts", "level", "logger", "message"} <= set(doc) for doc in lines)
+    decisions = [d for d in lines if d["message"].startswith("decided CoffeeBrewed")]
+    assert len(decisions) == 1
+    assert "nudge caffeine.cutoff:alex:" in decisions[0]["message"]
