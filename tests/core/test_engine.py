@@ -547,3 +547,39 @@ def test_housekeeping_skips_people_without_state() -> None:
     )
     replay = run([coffee("09:00"), coffee("09:00", day="2026-12-01")], config=config)
     assert list(replay.state.people) == ["alex"]
+
+
+# -- odds and ends --------------------------------------------------------------------------------
+
+
+def test_a_message_delivered_late_is_judged_at_its_own_time() -> None:
+    # An espresso brewed at 14:29 whose message arrives at 14:35 was before the cutoff.
+    replay = Replay()
+    replay.decide(coffee("14:29"), now=t("14:35"))
+    replay.decide(coffee("14:31"), now=t("14:36"))
+    assert replay.ids == ["caffeine.cutoff:alex:2026-11-24:1431"]
+    assert replay.nudges[0].ts == t("14:36")
+
+
+def test_getting_into_bed_twice_keeps_the_first_time() -> None:
+    replay = run([in_bed("22:00"), in_bed("22:10"), in_bed("07:00", occupied=False, day=NEXT)])
+    assert replay.documents[1]["in_bed"] is True
+    ps = replay.state.people["alex"]
+    assert ps.in_bed is False
+    assert ps.in_bed_since is None
+    first = run([in_bed("22:00"), in_bed("22:10")]).state.people["alex"]
+    assert first.in_bed_since == t("22:00").timestamp()
+
+
+def test_a_restart_while_in_bed_does_not_record_the_wind_down_twice() -> None:
+    replay = run([in_bed("21:30")], start=t("07:00"), until=t("21:50"))
+    replay.start(t("21:50"))  # re-plans the 21:45 wind-down within the start-up grace
+    replay.advance(t("23:00"))
+    assert [(d.nudge_id, d.reason) for d in replay.dropped] == [(WINDDOWN, "in_bed")]
+    assert replay.state.dropped == {"in_bed": 1}
+
+
+def test_daytime_twitching_is_recorded_once_a_day() -> None:
+    replay = run([logged("10:00", "daytime_twitching"), logged("15:00", "daytime_twitching")])
+    assert replay.state.people["alex"].daytime_twitching == [DAY]
+    assert replay.nudges == []

@@ -6,6 +6,8 @@ to bed at 22:30: the vigorous window opens at 19:30 and the moderate one at 21:3
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from coach import exercise
@@ -189,7 +191,7 @@ def test_heart_rate_evidence() -> None:
         pytest.param({"age": None}, 200, [], id="without age or max the heart rate is not judged"),
     ],
 )
-def test_maximum_heart_rate(person: dict[str, object], bpm: float, expected: list[str]) -> None:
+def test_maximum_heart_rate(person: dict[str, Any], bpm: float, expected: list[str]) -> None:
     config = make_config(**person)
     assert run(high("20:00", "20:10", bpm=bpm), config=config).ids == expected
 

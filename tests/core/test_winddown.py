@@ -6,6 +6,7 @@ The coach starts at 07:00 and a whole day and night replays through the fake tim
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -104,7 +105,7 @@ def test_an_early_workout_does_not_change_the_text() -> None:
     ],
 )
 def test_winddown_hangs_on_the_nights_bedtime(
-    person: dict[str, object], rules: dict[str, object], expected: str
+    person: dict[str, Any], rules: dict[str, Any], expected: str
 ) -> None:
     replay = run_day(config=make_config(rules=rules, **person))
     assert hhmm(replay.nudge(WINDDOWN).ts, TZ) == expected
