@@ -230,7 +230,8 @@ def _daylight(
     out = Outcome()
     if since is not None and at > since:
         minutes = min((at - since), timedelta(seconds=options.max_gap_s)).total_seconds() / 60
-        out.natives.append(Native({"event": "sunlight", "minutes": round(minutes, 2)}, since))
+        if round(minutes, 2) > 0:  # two readings in the same instant add nothing
+            out.natives.append(Native({"event": "sunlight", "minutes": round(minutes, 2)}, since))
     if lux >= mapping.min_lux:
         bright[entity_id] = iso(at)
         out.notes.append(f"{entity_id}: {lux:g} lx, daylight")
