@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coach.config import Device
-from integrations.profile import PROFILES, tick, translate, validate_device
+from integrations.profile import PROFILES, option_problems, tick, translate, validate_device
 
 EXAMPLES = {name: Device.model_validate(p.example) for name, p in PROFILES.items()}
 AT = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)
@@ -175,8 +175,6 @@ def test_a_bad_jmespath_expression_is_reported_with_its_option_path(
 
 
 def test_option_problems_carry_paths_for_the_yaml_lines() -> None:
-    from integrations.profile import option_problems
-
     device = EXAMPLES["ha_statestream"].model_copy(
         update={"options": {"entities": {"sensor.hr": {"event": "pulse"}}}}
     )
