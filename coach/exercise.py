@@ -25,6 +25,9 @@ SOURCE = (
 SOURCE_HR = "ACSM: vigorous intensity ≥ 77 % of maximum heart rate (220 − age)"
 # A gap in heart-rate readings longer than this breaks a "held high" stretch.
 HR_GAP_S = 5 * 60
+# A workout whose end never arrived (trackers drop messages) stops counting after this long;
+# otherwise one lost `workout_end` would hide every later high heart rate until the next one.
+WORKOUT_MAX_S = 4 * 3600
 
 
 def exercise_ok_until(ctx: Ctx, night: Night) -> datetime:
@@ -118,6 +121,8 @@ def on_heart_rate(ctx: Ctx, event: HeartRateMeasured) -> None:
         return
     if ps.hr_high_since is None or last is None or t - last > HR_GAP_S:
         ps.hr_high_since = t
+    if ps.workout is not None and t - ps.workout.started_at > WORKOUT_MAX_S:
+        ps.workout = None
     if ps.workout is not None or t - ps.hr_high_since < rule.hr_minutes * 60:
         return
     night = ctx.night_at(event.ts)

@@ -155,6 +155,16 @@ HR_TABLE = [
         [HR],
         id="after the workout ends the heart rate counts again",
     ),
+    pytest.param(
+        [workout("16:11", "light", "yoga"), *high("20:00", "20:10")],
+        [],
+        id="a workout without its end still counts 3:59 h after its start",
+    ),
+    pytest.param(
+        [workout("16:09", "light", "yoga"), *high("20:00", "20:10")],
+        [HR],
+        id="a workout whose end never came stops counting at 4:01 h after its start",
+    ),
 ]
 
 
