@@ -1,0 +1,480 @@
+"""`sleepcoach report`: a week of stored history in a real SQLite file, read back as tables, PNGs
+and a page; empty and unreadable storage; unknown people; a period across a DST change."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from coach.clock import at_local
+from coach.event import CoffeeBrewed, Event, SubstanceLogged, WorkoutEnded, WorkoutStarted
+from coach.limb_movement import NightSummary
+from integrations.cli import main
+from integrations.config_file import load_config
+from integrations.daemon import event_data
+from integrations.report import SCREENING_NOTE, make_report, plot_names
+from integrations.storage import Batch, Storage
+
+TZ = ZoneInfo("Europe/Berlin")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _config(tmp_path: Path, db: Path) -> Path:
+    path = tmp_path / "coach.yaml"
+    path.write_text(
+        f"""\
+timezone: Europe/Berlin
+storage:
+  url: sqlite:///{db}
+people:
+  - id: alex
+    name: Alex
+    bedtime: "22:30"
+    wake: "06:30"
+  - id: sam
+    bedtime: "23:00"
+    wake: "07:00"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _at(day: date, hh: int, mm: int = 0) -> datetime:
+    return at_local(day, time(hh, mm), TZ).astimezone(TZ)
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    """The row the daemon stores for an accepted event (its own `event_data` makes `data`)."""
+    return {
+        "ts": event.ts.timestamp(),
+        "received_at": event.ts.timestamp(),
+        "person": event.person,
+        "kind": type(event).__name__,
+        "source": "test",
+        "topic": "test/topic",
+        "data": event_data(event),
+        "error": None,
+        "fingerprint": None,
+    }
+
+
+def _nudge_row(
+    nid: str, person: str, rule: str, at: datetime, dropped: str | None = None
+) -> dict[str, Any]:
+    payload = None if dropped else json.dumps({"id": nid, "rule": rule, "person": person})
+    return {
+        "id": nid,
+        "person": person,
+        "rule": rule,
+        "ts": at.timestamp(),
+        "severity": None if dropped else "info",
+        "payload": payload,
+        "dropped": dropped,
+        "published": dropped is None,
+    }
+
+
+def _night_row(person: str, evening: date, summary: NightSummary) -> dict[str, Any]:
+    return {
+        "person": person,
+        "night": evening.isoformat(),
+        "ts": summary.night_end.timestamp(),
+        "summary": json.dumps(summary.to_dict()),
+    }
+
+
+def _summary(
+    evening: date,
+    *,
+    in_bed_min: int,
+    settle_min: int | None,
+    plm: float | None,
+    jerks: int,
+    movements: int,
+) -> NightSummary:
+    start = _at(evening, 22, 30)
+    return NightSummary(
+        has_data=True,
+        night_start=start,
+        night_end=start + timedelta(hours=9),
+        plm_rules="wasm",
+        time_in_bed_s=in_bed_min * 60.0,
+        time_to_settle_s=None if settle_min is None else settle_min * 60.0,
+        plm_index=plm,
+        hypnic_jerks=jerks,
+        movements=movements,
+    )
+
+
+@dataclass(frozen=True)
+class Week:
+    """The stored week: which day is which, relative to today."""
+
+    today: date
+
+    def day(self, ago: int) -> date:
+        """The local date `ago` days before today."""
+        return self.today - timedelta(days=ago)
+
+
+def _fill_week(db: Path, today: date) -> Week:
+    """A week of Alex (and a little of Sam) in a real SQLite file, through `Storage.write`.
+
+    The caffeine is spaced so that each bedtime figure can be worked out by hand (5 h half-life):
+    6 days ago 100 mg at 12:30 (10 h before 22:30: 25 mg left); 4 days ago 200 mg logged at
+    17:30 (5 h before: 100 mg, above the 50 mg limit); 2 days ago a 60 ml espresso at 07:30
+    (USDA 63 mg / 30 ml: 126 mg; 15 h before: 15.75 mg, plus 0.13 mg from 4 days ago).
+    """
+    week = Week(today)
+    d = week.day
+    events: list[Event] = [
+        CoffeeBrewed(person="alex", ts=_at(d(6), 12, 30), drink="coffee", caffeine_mg=100.0),
+        SubstanceLogged(person="alex", ts=_at(d(4), 17, 30), what="caffeine", caffeine_mg=200.0),
+        SubstanceLogged(person="alex", ts=_at(d(4), 19, 0), what="nicotine"),
+        CoffeeBrewed(person="alex", ts=_at(d(2), 7, 30), drink="espresso", volume_ml=60.0),
+        WorkoutStarted(
+            person="alex", ts=_at(d(3), 18, 5), activity="running", intensity="vigorous"
+        ),
+        WorkoutEnded(person="alex", ts=_at(d(3), 18, 50)),
+        # Sam's coffee is not Alex's.
+        CoffeeBrewed(person="sam", ts=_at(d(2), 21, 0), drink="coffee", caffeine_mg=300.0),
+        # Before the 14-day period: neither counted nor shown.
+        CoffeeBrewed(person="alex", ts=_at(d(20), 21, 0), drink="coffee", caffeine_mg=300.0),
+    ]
+    nudges = [
+        _nudge_row(f"winddown.stretch:alex:{d(n)}", "alex", "winddown.stretch", _at(d(n), 21, 45))
+        for n in range(1, 8)
+    ]
+    nudges += [
+        _nudge_row(f"caffeine.cutoff:alex:{d(4)}", "alex", "caffeine.cutoff", _at(d(4), 17, 31)),
+        _nudge_row(
+            f"twitch.night_summary:alex:{d(5)}",
+            "alex",
+            "twitch.night_summary",
+            _at(d(4), 9, 0),
+            dropped="expired",
+        ),
+        _nudge_row(f"caffeine.cutoff:sam:{d(2)}", "sam", "caffeine.cutoff", _at(d(2), 21, 1)),
+        _nudge_row(f"winddown.stretch:alex:{d(20)}", "alex", "winddown.stretch", _at(d(20), 21)),
+    ]
+    no_data = NightSummary(
+        has_data=False,
+        night_start=_at(d(5), 18),
+        night_end=_at(d(4), 6, 30),
+        plm_rules="wasm",
+    )
+    nights = {
+        ("alex", d(7).isoformat()): _night_row(
+            "alex",
+            d(7),
+            _summary(d(7), in_bed_min=462, settle_min=14, plm=6.24, jerks=1, movements=23),
+        ),
+        ("alex", d(6).isoformat()): _night_row(
+            "alex",
+            d(6),
+            _summary(d(6), in_bed_min=430, settle_min=25, plm=18.4, jerks=3, movements=41),
+        ),
+        ("alex", d(5).isoformat()): _night_row("alex", d(5), no_data),
+        ("alex", d(4).isoformat()): _night_row(
+            "alex",
+            d(4),
+            _summary(d(4), in_bed_min=395, settle_min=None, plm=None, jerks=0, movements=9),
+        ),
+        ("sam", d(4).isoformat()): _night_row(
+            "sam",
+            d(4),
+            _summary(d(4), in_bed_min=480, settle_min=5, plm=30.0, jerks=0, movements=60),
+        ),
+    }
+    storage = Storage.open(f"sqlite:///{db}")
+    try:
+        storage.write(Batch(events=[_event_row(e) for e in events], nudges=nudges, nights=nights))
+    finally:
+        storage.close()
+    return week
+
+
+def _cells(output: str, label: str) -> list[str]:
+    """The cells of the table row that starts with `label` (columns are 2+ spaces apart)."""
+    for line in output.splitlines():
+        if line.startswith(label):
+            return re.split(r"\s{2,}", line.strip())
+    raise AssertionError(f"no row {label!r} in:\n{output}")
+
+
+def _rows(output: str, label: str) -> list[list[str]]:
+    return [re.split(r"\s{2,}", ln.strip()) for ln in output.splitlines() if ln.startswith(label)]
+
+
+def _label(day: date) -> str:
+    return f"{day:%a} {day.isoformat()}"
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path.name} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+@pytest.fixture
+def today() -> date:
+    """Today in the config's zone (the report's period ends today)."""
+    return datetime.now(TZ).date()
+
+
+def test_a_week_of_history_becomes_tables_plots_and_a_page(
+    tmp_path: Path, today: date, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "coach.db"
+    week = _fill_week(db, today)
+    out = tmp_path / "report"
+    d = week.day
+
+    code = main(
+        ["report", "--config", str(_config(tmp_path, db)), "--person", "alex", "--out", str(out)]
+    )
+    captured = capsys.readouterr()
+    text = captured.out
+    assert code == 0, captured.err
+
+    # Nights: time in bed, to settle, PLM index (flagged above 15/h), hypnic jerks, movements.
+    assert _cells(text, _label(d(7))) == [_label(d(7)), "7 h 42 min", "14 min", "6.2", "1", "23"]
+    assert _cells(text, _label(d(6))) == [
+        _label(d(6)),
+        "7 h 10 min",
+        "25 min",
+        "18.4 high",
+        "3",
+        "41",
+    ]
+    assert _cells(text, _label(d(5))) == [_label(d(5)), "no data"]
+    assert _cells(text, _label(d(4))) == [_label(d(4)), "6 h 35 min", "–", "–", "0", "9"]
+
+    # Days: caffeine total, bedtime, caffeine at bedtime, workouts, nudges sent and dropped.
+    def day_row(ago: int) -> list[str]:
+        rows = _rows(text, _label(d(ago)))
+        return rows[-1]  # the night table comes first; the day table's row is the last one
+
+    assert day_row(6)[:4] == [_label(d(6)), "100 mg", "22:30", "25 mg"]
+    assert day_row(4) == [
+        _label(d(4)),
+        "200 mg",
+        "22:30",
+        "100 mg high",
+        "caffeine.cutoff, winddown.stretch",
+        "twitch.night_summary",
+    ]
+    assert day_row(3) == [
+        _label(d(3)),
+        "0 mg",
+        "22:30",
+        "4 mg",  # 200 mg, 29 h earlier: 200 · 0.5^5.8
+        "18:05 running (vigorous) 45 min",
+        "winddown.stretch",
+    ]
+    assert day_row(2)[:4] == [_label(d(2)), "126 mg", "22:30", "16 mg"]
+    assert day_row(8) == [_label(d(8)), "0 mg", "22:30", "0 mg"]
+
+    # Nudges by rule over the period: Sam's and the old one are not counted.
+    assert _cells(text, "caffeine.cutoff ") == ["caffeine.cutoff", "1", "0"]
+    assert _cells(text, "twitch.night_summary ") == ["twitch.night_summary", "0", "1", "expired"]
+    assert _cells(text, "winddown.stretch ") == ["winddown.stretch", "7", "0"]
+    assert "Caffeine: 426 mg in 3 drink(s); more than 50 mg left at bedtime on 1 day(s)." in text
+    assert "PLM index above 15/h on 1 of 2 night(s)" in text
+    assert SCREENING_NOTE in text
+
+    # The plots: valid PNGs of a readable size.
+    for name in plot_names("alex"):
+        width, height = _png_size(out / name)
+        assert (width, height) == (800, 320)
+    assert not (out / plot_names("sam")[0]).exists()
+
+    # The page embeds every plot and the same figures as the terminal.
+    page = (out / "index.html").read_text(encoding="utf-8")
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert sources == list(plot_names("alex"))
+    assert all((out / src).is_file() for src in sources)
+    assert '<td class="num">18.4 high</td>' in page
+    assert '<td class="num">100 mg high</td>' in page
+    assert "18:05 running (vigorous) 45 min" in page
+    assert "screening, not a diagnosis" in page
+    assert "talk to a doctor" in page
+    assert "Sam" not in page
+
+
+def test_everyone_by_default(
+    tmp_path: Path, today: date, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "coach.db"
+    _fill_week(db, today)
+    out = tmp_path / "report"
+
+    code = main(
+        ["report", "--config", str(_config(tmp_path, db)), "--out", str(out), "--days", "7"]
+    )
+    text = capsys.readouterr().out
+
+    assert code == 0
+    assert "Alex (alex)" in text
+    assert "Sam (sam)" in text
+    assert "Caffeine: 300 mg in 1 drink(s)" in text
+    for name in (*plot_names("alex"), *plot_names("sam")):
+        _png_size(out / name)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert page.index("<h2>Alex</h2>") < page.index("<h2>Sam</h2>")
+
+
+def test_days_limits_the_period(
+    tmp_path: Path, today: date, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "coach.db"
+    week = _fill_week(db, today)
+
+    code = main(
+        [
+            "report",
+            "--config",
+            str(_config(tmp_path, db)),
+            "--person",
+            "alex",
+            "--days",
+            "3",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    text = capsys.readouterr().out
+
+    assert code == 0
+    assert f"{week.day(2).isoformat()} to {today.isoformat()}" in text
+    assert _label(week.day(3)) not in text
+    assert "Caffeine: 126 mg in 1 drink(s)" in text
+    assert _cells(text, "winddown.stretch ") == ["winddown.stretch", "2", "0"]
+
+
+def test_empty_history_says_so_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "coach.db"
+    Storage.open(f"sqlite:///{db}").close()  # an empty, migrated database
+    out = tmp_path / "report"
+
+    code = main(["report", "--config", str(_config(tmp_path, db)), "--out", str(out)])
+    text = capsys.readouterr().out
+
+    assert code == 0
+    assert "No stored history for alex from " in text
+    assert "No stored history for sam from " in text
+    assert "no report written" in text
+    assert not out.exists()
+
+
+def test_a_database_not_there_yet_is_empty_history_and_is_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "never" / "coach.db"
+
+    code = main(["report", "--config", str(_config(tmp_path, db)), "--out", str(tmp_path / "r")])
+
+    assert code == 0
+    assert "No stored history yet" in capsys.readouterr().out
+    assert not db.exists()
+
+
+def test_unreadable_storage_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "coach.db"
+    db.write_bytes(b"this is not a SQLite database, just some text long enough " * 20)
+
+    code = main(["report", "--config", str(_config(tmp_path, db)), "--out", str(tmp_path / "r")])
+    captured = capsys.readouterr()
+
+    assert code == 1
+    assert captured.err.startswith("sleepcoach: cannot open storage sqlite:///")
+    assert "not a database" in captured.err
+    assert captured.out == ""
+
+
+def test_an_unknown_person_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "coach.db"
+
+    code = main(["report", "--config", str(_config(tmp_path, db)), "--person", "bob"])
+    captured = capsys.readouterr()
+
+    assert code == 1
+    assert captured.err.strip() == "sleepcoach: no person 'bob' in the config (people: alex, sam)"
+
+
+def test_a_bad_config_names_its_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("timezone: Mars/Olympus\npeople: []\n", encoding="utf-8")
+
+    code = main(["report", "--config", str(bad)])
+
+    assert code == 1
+    assert "unknown time zone 'Mars/Olympus'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "many", "400"])
+def test_days_must_be_a_sensible_number(days: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--days", days])
+    assert exit_info.value.code == 2
+    assert "expected a whole number of days from 1 to 366" in capsys.readouterr().err
+
+
+def test_an_output_folder_that_cannot_be_made_is_an_error(
+    tmp_path: Path, today: date, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "coach.db"
+    _fill_week(db, today)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way", encoding="utf-8")
+
+    code = main(["report", "--config", str(_config(tmp_path, db)), "--out", str(blocker / "r")])
+
+    assert code == 1
+    assert f"sleepcoach: cannot write the report to {blocker / 'r'}" in capsys.readouterr().err
+
+
+def test_a_period_across_the_autumn_clock_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Europe/Berlin leaves summer time on 2026-10-25: bedtimes stay 22:30 local, the caffeine
+    model counts real hours (100 mg at 12:30 on the 25th: 10 h before bed, 25 mg left)."""
+    db = tmp_path / "coach.db"
+    storage = Storage.open(f"sqlite:///{db}")
+    coffee = CoffeeBrewed(
+        person="alex", ts=_at(date(2026, 10, 25), 12, 30), drink="coffee", caffeine_mg=100.0
+    )
+    storage.write(Batch(events=[_event_row(coffee)]))
+    storage.close()
+    config = load_config(_config(tmp_path, db))
+    now = datetime(2026, 10, 27, 9, 0, tzinfo=TZ)
+
+    code = make_report(config, "alex", 5, tmp_path / "r", now)
+    text = capsys.readouterr().out
+
+    assert code == 0
+    assert [r[2] for r in _rows(text, "Sun 2026-10-2")] == ["22:30"]
+    assert _rows(text, "Sun 2026-10-25")[-1][:4] == ["Sun 2026-10-25", "100 mg", "22:30", "25 mg"]
+    assert [r[0] for r in _rows(text, "") if re.match(r"\w{3} 2026-10-\d\d$", r[0])] == [
+        "Fri 2026-10-23",
+        "Sat 2026-10-24",
+        "Sun 2026-10-25",
+        "Mon 2026-10-26",
+        "Tue 2026-10-27",
+    ]
+    _png_size(tmp_path / "r" / "alex-caffeine.png")
