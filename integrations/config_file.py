@@ -29,6 +29,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from coach.config import Config
 from integrations.error import ProjectError
+from integrations.profile import option_problems
 
 YamlPath = tuple[str | int, ...]
 
@@ -299,6 +300,7 @@ def config_from_yaml(
     except ValidationError as err:
         problems += _validation_problems(err, file, lines, data)
         raise ConfigError(problems) from None
+    problems += _device_problems(config, file, lines)
     if problems:
         raise ConfigError(problems)
     if resolve_secrets:
@@ -332,6 +334,17 @@ def _refuse_literal_secrets(
             problems.append(Problem(file, lines.get(where), yaml_path(where), msg))
             data = {**data, secret.section: {k: v for k, v in section.items() if k != secret.key}}
     return data, problems
+
+
+def _device_problems(config: Config, file: str, lines: Mapping[YamlPath, int]) -> list[Problem]:
+    """Each device's profile and options as its profile checks them (a bad JMESPath, …)."""
+    found: list[Problem] = []
+    for index, device in enumerate(config.devices):
+        for problem in option_problems(device):
+            loc: YamlPath = ("devices", index, *problem.path)
+            _, line = _line_of(lines, loc)
+            found.append(Problem(file, line, yaml_path(loc), problem.message))
+    return found
 
 
 def _validation_problems(
