@@ -6,6 +6,7 @@ Everything plays in Europe/Berlin with alex (bedtime 22:30, wake 06:30) unless s
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -43,10 +44,18 @@ WINDDOWN = "winddown.stretch:alex:2026-11-24"
 SNOOZE_TIMER = f"snooze:alex:2026-11-24:{WINDDOWN}"
 
 
+# The timers of the rule families pinned here; the bed-sensor nights (coach/night.py) plan their
+# own, pinned with that family.
+KINDS = {"plan", "snooze", "caffeine.last_call", "caffeine.bedtime_load", "winddown.stretch"}
+KINDS |= {"sunlight.daily"}
+
+
 def scheduled(actions: list[Action]) -> list[tuple[str, str]]:
-    """(timer id, local due time) of every ScheduleTimer among `actions`."""
+    """(timer id, local due time) of every ScheduleTimer of KINDS among `actions`."""
     return [
-        (a.timer.id, local_iso(a.timer.at, TZ)) for a in actions if isinstance(a, ScheduleTimer)
+        (a.timer.id, local_iso(a.timer.at, TZ))
+        for a in actions
+        if isinstance(a, ScheduleTimer) and a.timer.kind in KINDS
     ]
 
 
@@ -160,7 +169,7 @@ def test_coach_started_plans_every_person() -> None:
 
 def test_the_plan_timer_at_wake_plans_the_next_night() -> None:
     replay = run([], start=t("07:00"), until=t("07:00", NEXT))
-    planned = [a for a in replay.actions if isinstance(a, ScheduleTimer)]
+    planned = [a for a in replay.actions if isinstance(a, ScheduleTimer) and a.timer.kind in KINDS]
     next_night = [a.timer.id for a in planned if a.timer.night == NEXT]
     assert next_night == [
         "plan:alex:2026-11-25",
@@ -169,7 +178,8 @@ def test_the_plan_timer_at_wake_plans_the_next_night() -> None:
         "winddown.stretch:alex:2026-11-25",
         "sunlight.daily:alex:2026-11-25",
     ]
-    assert sorted(replay.timers.pending) == sorted(next_night)
+    pending = [tm.id for tm in replay.timers.pending.values() if tm.kind in KINDS]
+    assert sorted(pending) == sorted(next_night)
 
 
 # -- ack and snooze -------------------------------------------------------------------------------
@@ -386,7 +396,8 @@ def test_state_document() -> None:
         until=t("21:50"),
     )
     doc = replay.documents[-1]
-    assert doc == {
+    assert "last_night" in doc  # the bed-sensor nights fill it; pinned with that family
+    assert {k: v for k, v in doc.items() if k != "last_night"} == {
         "person": "alex",
         "ts": "2026-11-24T21:50:00+01:00",
         "caffeine_mg_now": round(95 * 0.5 ** (12.8333333 / 5), 1),
@@ -400,7 +411,6 @@ def test_state_document() -> None:
         "exercise_ok_until": "2026-11-24T19:30:00+01:00",
         "winddown": True,
         "in_bed": True,
-        "last_night": None,
         "last_nudge": {
             "id": WINDDOWN,
             "rule": "winddown.stretch",
@@ -510,7 +520,8 @@ def test_housekeeping_keeps_state_bounded_over_a_month() -> None:
     state, ps = replay.state, replay.state.people["alex"]
     assert len(replay.nudges) > 30 * 8
     assert len(state.seen) <= 2 * 288 + 12  # 48 h of readings
-    assert len(ps.nudges) <= 2 * 12  # two days of nudges
+    per_day = max(Counter(local_iso(n.ts, TZ)[:10] for n in replay.nudges).values())
+    assert len(ps.nudges) <= 3 * per_day  # sent in the last 48 h: parts of three days at most
     assert len(ps.caffeine_days) <= engine.DAYS_KEEP + 1
     assert len(ps.sunlight) <= engine.DAYS_KEEP + 1
     assert len(ps.nicotine) <= engine.DAYS_KEEP + 1

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from coach import winddown
+from coach.action import ScheduleTimer
 from coach.clock import hhmm, local_iso
 from coach.event import Event
 from tests.core.conftest import (
@@ -113,8 +114,11 @@ def test_winddown_hangs_on_the_nights_bedtime(
 
 def test_switched_off_it_is_not_even_scheduled() -> None:
     replay = run_day(config=make_config(rules={"winddown.stretch": {"enabled": False}}))
-    assert [n.rule for n in replay.nudges] == ["sunlight.daily"]
+    assert [n.rule for n in replay.nudges if n.rule == "winddown.stretch"] == []
     assert replay.dropped == []
+    timers = [a.timer.kind for a in replay.actions if isinstance(a, ScheduleTimer)]
+    assert "winddown.stretch" not in timers
+    assert "caffeine.bedtime_load" in timers
 
 
 @pytest.mark.parametrize(
