@@ -23,6 +23,7 @@ from tests.core.conftest import (
     TZ,
     Replay,
     ack,
+    assert_no_dosing,
     bedtime_tonight,
     coffee,
     heart_rate,
@@ -594,3 +595,60 @@ def test_daytime_twitching_is_recorded_once_a_day() -> None:
     replay = run([logged("10:00", "daytime_twitching"), logged("15:00", "daytime_twitching")])
     assert replay.state.people["alex"].daytime_twitching == [DAY]
     assert replay.nudges == []
+
+
+# -- every nudge of these families ----------------------------------------------------------------
+
+FAMILY_RULES = (
+    "caffeine.",
+    "stimulant.late",
+    "exercise.late_intense",
+    "winddown.stretch",
+    "stress.relax",
+    "sunlight.daily",
+)
+
+
+def test_every_nudge_cites_its_source_suggests_and_never_doses() -> None:
+    replay = run(busy_day(DAY), start=t("07:00"), until=t("07:00", NEXT))
+    nudges = [n for n in replay.nudges if n.rule.startswith(FAMILY_RULES)]
+    assert sorted({n.rule for n in nudges}) == [
+        "caffeine.bedtime_load",
+        "caffeine.cutoff",
+        "caffeine.daily_limit",
+        "caffeine.last_call",
+        "exercise.late_intense",
+        "stimulant.late",
+        "stress.relax",
+        "sunlight.daily",
+        "winddown.stretch",
+    ]
+    for nudge in nudges:
+        assert nudge.evidence["source"], nudge.id
+        assert "consider" in nudge.message.lower(), nudge.id
+        assert_no_dosing(nudge.message)
+        assert nudge.severity in ("info", "warning", "alert")
+        assert nudge.actions == ("ack", "snooze")
+        assert nudge.id.startswith(f"{nudge.rule}:alex:2026-11-24")
+        assert json.loads(json.dumps(nudge.to_payload(TZ))) == nudge.to_payload(TZ)
+
+
+def test_a_nudge_payload_is_the_contracts() -> None:
+    nudge = run([coffee("21:00", "coffee", ml=240)]).nudges[0]
+    payload = nudge.to_payload(TZ)
+    assert list(payload) == [
+        "id",
+        "person",
+        "rule",
+        "ts",
+        "severity",
+        "title",
+        "message",
+        "evidence",
+        "actions",
+    ]
+    assert payload["id"] == "caffeine.cutoff:alex:2026-11-24:2100"
+    assert payload["person"] == "alex"
+    assert payload["ts"] == "2026-11-24T21:00:00+01:00"
+    assert payload["severity"] == "alert"
+    assert payload["actions"] == ["ack", "snooze"]
