@@ -39,7 +39,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -720,7 +720,25 @@ def _load(args: argparse.Namespace) -> Config:
         path = env or str(EXAMPLE_CONFIG)
         if env is None:
             log.info("no --config given: running the example config %s", EXAMPLE_CONFIG)
-    return load_config(path)
+    return with_env_overrides(load_config(path), os.environ)
+
+
+def with_env_overrides(config: Config, env: Mapping[str, str]) -> Config:
+    """`SLEEPCOACH_MQTT_URL` and `SLEEPCOACH_STORAGE_URL` replace the file's URLs.
+
+    For containers and service managers, where the broker's and the database's addresses belong
+    to the deployment (docker-compose.yml sets the first), not to the coaching config.
+    """
+    mqtt_url = env.get("SLEEPCOACH_MQTT_URL")
+    storage_url = env.get("SLEEPCOACH_STORAGE_URL")
+    if mqtt_url:
+        config = config.model_copy(
+            update={"mqtt": config.mqtt.model_copy(update={"url": mqtt_url})}
+        )
+    if storage_url:
+        storage = config.storage.model_copy(update={"url": storage_url})
+        config = config.model_copy(update={"storage": storage})
+    return config
 
 
 def _print_topics(config: Config) -> None:

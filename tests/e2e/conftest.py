@@ -147,7 +147,7 @@ class Broker:
         self.start()
 
 
-def _broker_kind() -> str:
+def broker_kind() -> str:
     if mosquitto_binary() is not None:
         return "mosquitto"
     if os.environ.get("SLEEPCOACH_TEST_REQUIRE_MOSQUITTO") == "1":
@@ -160,7 +160,7 @@ def _broker_kind() -> str:
     return "embedded"
 
 
-def _workdir() -> Path:
+def make_workdir() -> Path:
     # Not under pytest's tmp_path: its parent is private to root, and Mosquitto runs as its own
     # user, which must reach the data directory.
     path = Path(tempfile.mkdtemp(prefix="sleepcoach-broker-"))
@@ -171,7 +171,7 @@ def _workdir() -> Path:
 @pytest.fixture
 def broker() -> Iterator[Broker]:
     """A fresh broker (Mosquitto when installed) on a free loopback port."""
-    b = Broker(_broker_kind(), free_port(), _workdir())
+    b = Broker(broker_kind(), free_port(), make_workdir())
     b.start()
     yield b
     b.stop()
@@ -183,7 +183,7 @@ def auth_broker() -> Iterator[Broker]:
     """A Mosquitto that wants user `coach` with a password."""
     if mosquitto_binary() is None:
         pytest.skip("needs Mosquitto (password files)")
-    b = Broker("mosquitto", free_port(), _workdir(), password="right-password")
+    b = Broker("mosquitto", free_port(), make_workdir(), password="right-password")
     b.start()
     yield b
     b.stop()
@@ -257,8 +257,13 @@ def publisher(port: int, client_id: str = "device") -> mqtt.Client:
 # -- the daemon ------------------------------------------------------------------------------------
 
 
-def config_yaml(broker_url: str, db_url: str, *, bedtime_in: timedelta = timedelta(hours=3),
-                extra_mqtt: str = "") -> str:
+def config_yaml(
+    broker_url: str,
+    db_url: str,
+    *,
+    bedtime_in: timedelta = timedelta(hours=3),
+    extra_mqtt: str = "",
+) -> str:
     """A config whose bedtime is `bedtime_in` from now (any hour of the day, after midnight too)."""
     now = datetime.now(ZoneInfo(TZ))
     bed = (now + bedtime_in).strftime("%H:%M")
@@ -374,7 +379,9 @@ class DaemonProcess:
 def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     made: list[DaemonProcess] = []
 
-    def make(config_text: str, *extra_args: str, env: dict[str, str] | None = None) -> DaemonProcess:
+    def make(
+        config_text: str, *extra_args: str, env: dict[str, str] | None = None
+    ) -> DaemonProcess:
         home = tmp_path / f"daemon{len(made)}"
         home.mkdir()
         cfg = home / "config.yaml"

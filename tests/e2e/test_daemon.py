@@ -17,7 +17,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import TZ, Broker, DaemonProcess, Recorder, config_yaml, publisher
+from coach.config import Device
+from coach.payload import parse_command, parse_device_message
+from tests.e2e.conftest import (
+    TZ,
+    Broker,
+    DaemonProcess,
+    Recorder,
+    broker_kind,
+    config_yaml,
+    free_port,
+    make_workdir,
+    publisher,
+)
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
 
@@ -61,7 +73,9 @@ def test_a_coffee_now_with_bedtime_in_3_hours_gets_the_cutoff_nudge_and_the_stat
     assert rec.wait_for(lambda: b"online" in rec.on(f"{PREFIX}/status"))
 
     dev = publisher(broker.port)
-    dev.publish("home/kitchen/coffee", b'{"event": "brew", "drink": "coffee", "volume_ml": 240}', qos=1)
+    dev.publish(
+        "home/kitchen/coffee", b'{"event": "brew", "drink": "coffee", "volume_ml": 240}', qos=1
+    )
     assert rec.wait_for(lambda: rec.on(f"{PREFIX}/alex/nudge")), daemon.log_text()
     nudge = rec.json_on(f"{PREFIX}/alex/nudge")[0]
     assert nudge["rule"] == "caffeine.cutoff"
@@ -190,7 +204,8 @@ def test_bad_input_on_every_topic_is_reported_once_and_good_input_around_it_stil
     assert rec.wait_for(lambda: len(rec.on(f"{PREFIX}/errors")) >= want, 15), daemon.log_text()
     time.sleep(0.2)
     assert len(rec.on(f"{PREFIX}/errors")) == want
-    assert daemon.proc is not None and daemon.proc.poll() is None
+    assert daemon.proc is not None
+    assert daemon.proc.poll() is None
     for record in rec.json_on(f"{PREFIX}/errors")[before_errors:]:
         assert set(record) == {"ts", "topic", "error"}
     end = time.monotonic() + 10
@@ -202,16 +217,12 @@ def test_bad_input_on_every_topic_is_reported_once_and_good_input_around_it_stil
 
 def _is_valid(topic: str, payload: bytes) -> bool:
     """Random bytes are almost never a valid payload; skip the rare one that is."""
-    from coach.config import Config, Device
-    from coach.payload import parse_command, parse_device_message
-
     now = datetime.now(ZoneInfo(TZ))
     kinds = {"home/bedroom/bed": "bed_motion", "home/kitchen/coffee": "coffee_maker"}
     if topic.endswith("/command"):
         return not hasattr(parse_command("alex", payload, now), "error")
     kind = kinds.get(topic, "fitness_tracker")
     device = Device(id="d", kind=kind, topic=topic, person="alex")  # type: ignore[arg-type]
-    del Config
     return not hasattr(parse_device_message(device, payload, now), "error")
 
 
@@ -220,18 +231,14 @@ def running(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> object:
     """One broker and one daemon shared by the examples of the property test."""
-    from tests.e2e.conftest import _broker_kind, _workdir, free_port
-    from tests.e2e.conftest import DaemonProcess as Daemon
-    from tests.e2e.conftest import Recorder as Rec
-
     home = tmp_path_factory.mktemp("fuzz")
-    b = Broker(_broker_kind(), free_port(), _workdir())
+    b = Broker(broker_kind(), free_port(), make_workdir())
     b.start()
     db_path = home / "coach.db"
     cfg = home / "config.yaml"
     cfg.write_text(config_yaml(b.url, f"sqlite:///{db_path}"))
-    d = Daemon(cfg, home)
-    rec = Rec(b.port, [f"{PREFIX}/errors"], client_id="errors")
+    d = DaemonProcess(cfg, home)
+    rec = Recorder(b.port, [f"{PREFIX}/errors"], client_id="errors")
     d.start()
     yield b, d, rec, db_path
     rec.close()

@@ -1,0 +1,238 @@
+"""The daemon's consumer without a network: a fake link and timers, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coach.event import Timer
+from integrations import daemon as daemon_module
+from integrations.config_file import config_from_yaml
+from integrations.daemon import Coach, with_env_overrides
+from integrations.mqtt import Message
+from integrations.storage import Batch, Storage, StorageError
+
+NOW = datetime(2026, 11, 24, 20, 5, tzinfo=UTC)  # 21:05 in Berlin, bedtime 22:30
+CONFIG = config_from_yaml(
+    """
+timezone: Europe/Berlin
+people: [{id: alex, bedtime: "22:30", wake: "06:30"}]
+devices:
+  - {id: coffee, kind: coffee_maker, topic: home/kitchen/coffee, person: alex}
+"""
+)
+
+
+class FakeLink:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, bool]] = []
+        self.acked: list[int] = []
+        self.mid = 0
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+        self.published.append((topic, payload, retain))
+        self.mid += 1
+        return self.mid
+
+    def ack(self, message: Message) -> None:
+        self.acked.append(message.mid)
+
+    def on(self, topic: str) -> list[Any]:
+        return [json.loads(p) for t, p, _r in self.published if t == topic]
+
+
+class FakeTimers:
+    def __init__(self) -> None:
+        self.timers: dict[str, Timer] = {}
+
+    def schedule(self, timer: Timer) -> None:
+        self.timers[timer.id] = timer
+
+    def cancel(self, timer_id: str) -> None:
+        self.timers.pop(timer_id, None)
+
+    def call_at(self, job_id: str, at: datetime, fn: Callable[[], None]) -> None:
+        del job_id, at, fn
+
+
+def _msg(
+    mid: int, payload: bytes, topic: str = "home/kitchen/coffee", dup: bool = False
+) -> Message:
+    return Message(topic, payload, 1, mid, dup, False, NOW, 1)
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    s = Storage.open(f"sqlite:///{tmp_path / 'c.db'}")
+    yield s
+    s.close()
+
+
+def _coach(storage: Storage, link: FakeLink | None = None) -> Coach:
+    return Coach(CONFIG, storage, link or FakeLink(), FakeTimers(), clock=lambda: NOW)
+
+
+def _serve(coach: Coach, *items: Message) -> None:
+    for item in items:
+        coach.inbox.deliver(item)
+    coach.inbox.stop()
+    coach.serve()
+
+
+def test_start_plans_timers_and_publishes_the_retained_state(storage: Storage) -> None:
+    link = FakeLink()
+    coach = _coach(storage, link)
+    coach.start()
+    assert isinstance(coach.timers, FakeTimers)
+    assert any(t.startswith("winddown.stretch:alex") for t in coach.timers.timers)
+    states = [(t, r) for t, _p, r in link.published if t == "sleepcoach/alex/state"]
+    assert states == [("sleepcoach/alex/state", True)]
+
+
+def test_a_message_is_acknowledged_after_it_is_stored_and_its_nudge_is_published(
+    storage: Storage,
+) -> None:
+    link = FakeLink()
+    coach = _coach(storage, link)
+    _serve(coach, _msg(7, b'{"event": "brew", "drink": "espresso"}'))
+    assert link.acked == [7]
+    assert [n["rule"] for n in link.on("sleepcoach/alex/nudge")] == ["caffeine.cutoff"]
+    assert storage.count("events") == 1
+    assert [n.id for n in storage.unpublished_nudges()] == [
+        link.on("sleepcoach/alex/nudge")[0]["id"]
+    ]
+
+
+def test_nothing_is_acknowledged_while_storage_fails_and_all_of_it_once_it_is_back(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = FakeLink()
+    coach = _coach(storage, link)
+    real_write = storage.write
+    failures = {"left": 2}
+
+    def flaky(batch: Batch) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            assert link.acked == []
+            raise StorageError("disk full")
+        real_write(batch)
+
+    monkeypatch.setattr(storage, "write", flaky)
+    monkeypatch.setattr(daemon_module, "STORAGE_RETRY_S", (0.01, 0.02))
+    coach.inbox.deliver(_msg(1, b'{"event": "brew", "drink": "tea"}'))
+    coach.inbox.deliver(_msg(2, b'{"event": "brew", "drink": "tea", "volume_ml": 100}'))
+    threading.Timer(0.3, coach.inbox.stop).start()
+    coach.serve()
+    assert link.acked == [1, 2]
+    assert storage.count("events") == 2
+
+
+def test_a_bug_in_decide_is_reported_and_the_state_stays_as_it_was(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = FakeLink()
+    coach = _coach(storage, link)
+    real = daemon_module.decide
+
+    def buggy(state: Any, event: Any, now: datetime, config: Any) -> Any:
+        real(state, event, now, config)  # mutates, then fails: the worst case
+        if getattr(event, "drink", None) == "cold_brew":
+            raise ZeroDivisionError("boom")
+        return state, []
+
+    first = b'{"event": "brew", "drink": "espresso"}'
+    second = b'{"event": "brew", "drink": "cold_brew"}'
+    monkeypatch.setattr(daemon_module, "decide", buggy)
+    _serve(coach, _msg(1, first), _msg(2, second))
+    errors = link.on("sleepcoach/errors")
+    assert len(errors) == 1
+    assert "internal error while deciding (ZeroDivisionError: boom)" in errors[0]["error"]
+    assert errors[0]["topic"] == "home/kitchen/coffee"
+    # The espresso (63 mg) counts, the cold brew that failed does not.
+    assert coach.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
+    assert link.acked == [1, 2]  # acknowledged: a redelivery would fail the same way
+
+
+def test_a_redelivered_message_that_was_stored_is_skipped(storage: Storage) -> None:
+    link = FakeLink()
+    payload = b'{"event": "brew", "drink": "tea"}'
+    _serve(_coach(storage, link), _msg(5, payload))
+    again = FakeLink()
+    coach = _coach(storage, again)
+    _serve(coach, _msg(5, payload, dup=True))
+    assert again.acked == [5]
+    assert storage.count("events") == 1
+
+
+def test_bad_input_is_refused_once_on_errors_and_stored_as_refused(storage: Storage) -> None:
+    link = FakeLink()
+    _serve(
+        _coach(storage, link),
+        _msg(1, b"\xff\x00"),
+        _msg(2, b'{"command": "ack", "nudge_id": "x"}', topic="sleepcoach/nobody/command"),
+        _msg(3, b'{"event": "brew"}', topic="not/ours"),
+    )
+    errors = link.on("sleepcoach/errors")
+    assert [e["topic"] for e in errors] == ["home/kitchen/coffee", "sleepcoach/nobody/command"]
+    assert "not UTF-8" in errors[0]["error"]
+    assert link.acked == [1, 2, 3]
+    assert [e.kind for e in storage.events()] == ["refused", "refused"]
+
+
+def test_an_unconfirmed_nudge_is_sent_again_on_start_under_the_same_id(storage: Storage) -> None:
+    link = FakeLink()
+    _serve(_coach(storage, link), _msg(1, b'{"event": "brew", "drink": "espresso"}'))
+    (first,) = link.on("sleepcoach/alex/nudge")
+    again = FakeLink()
+    _coach(storage, again).start()
+    assert [n["id"] for n in again.on("sleepcoach/alex/nudge")] == [first["id"]]
+
+
+def test_a_confirmed_nudge_is_not_sent_again(storage: Storage) -> None:
+    link = FakeLink()
+    coach = _coach(storage, link)
+    coach.inbox.deliver(_msg(1, b'{"event": "brew", "drink": "espresso"}'))
+    coach.inbox.stop()
+    coach.serve()
+    nudge_mid = next(
+        mid for mid, (t, _p, _r) in enumerate(link.published, 1) if t.endswith("/nudge")
+    )
+    coach.inbox.published(nudge_mid)
+    coach.inbox.stop()
+    coach.serve()
+    again = FakeLink()
+    _coach(storage, again).start()
+    assert again.on("sleepcoach/alex/nudge") == []
+
+
+def test_environment_overrides_the_broker_and_database_urls() -> None:
+    config = with_env_overrides(
+        CONFIG,
+        {
+            "SLEEPCOACH_MQTT_URL": "mqtt://mosquitto:1883",
+            "SLEEPCOACH_STORAGE_URL": "sqlite:///x.db",
+        },
+    )
+    assert config.mqtt.url == "mqtt://mosquitto:1883"
+    assert config.storage.url == "sqlite:///x.db"
+    assert with_env_overrides(CONFIG, {}) is CONFIG
+
+
+def test_a_timer_firing_reaches_the_core(storage: Storage) -> None:
+    link = FakeLink()
+    coach = _coach(storage, link)
+    coach.start()
+    assert isinstance(coach.timers, FakeTimers)
+    timer = next(t for t in coach.timers.timers.values() if t.kind == "winddown.stretch")
+    coach.clock = lambda: timer.at + timedelta(seconds=1)
+    coach.inbox.timer_due(timer)
+    coach.inbox.stop()
+    coach.serve()
+    assert [n["rule"] for n in link.on("sleepcoach/alex/nudge")] == ["winddown.stretch"]

@@ -1,0 +1,59 @@
+"""The deployment files say what docs/daemon.md promises (no Docker engine needed to check)."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compose_runs_mosquitto_and_the_coach_with_a_read_only_config_and_a_data_volume() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"mosquitto", "sleepcoach", "homeassistant"} <= set(services)
+    coach = services["sleepcoach"]
+    assert "./config:/config:ro" in coach["volumes"]
+    assert any(v.startswith("sleepcoach-data:") for v in coach["volumes"])
+    assert coach["environment"]["SLEEPCOACH_MQTT_URL"] == "mqtt://mosquitto:1883"
+    assert (
+        "./config/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro"
+        in (services["mosquitto"]["volumes"])
+    )
+    assert services["homeassistant"]["profiles"] == ["homeassistant"]
+    assert set(compose["volumes"]) >= {"mosquitto-data", "sleepcoach-data"}
+
+
+def test_the_dockerfile_runs_the_daemon_unprivileged_with_data_in_a_volume() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["sleepcoach", "run"]' in text
+    assert "USER sleepcoach" in text
+    assert 'VOLUME ["/data"]' in text
+    assert "STOPSIGNAL SIGTERM" in text
+
+
+def test_the_systemd_unit_runs_the_daemon_with_a_state_directory() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(ROOT / "config" / "sleepcoach.service")
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("sleepcoach run --config /etc/sleepcoach/config.yaml")
+    assert service["StateDirectory"] == "sleepcoach"
+    assert service["KillSignal"] == "SIGTERM"
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_the_shipped_mosquitto_conf_has_the_settings_zero_loss_and_low_latency_need() -> None:
+    lines = {
+        line.split()[0]: line.split(maxsplit=1)[1]
+        for line in (ROOT / "config" / "mosquitto.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert lines["persistence"] == "true"
+    assert lines["autosave_on_changes"] == "true"
+    assert int(lines["autosave_interval"]) <= 100
+    assert lines["max_queued_messages"] == "0"
+    assert lines["set_tcp_nodelay"] == "true"
+    assert int(lines["max_inflight_messages"]) >= 1000
