@@ -553,48 +553,64 @@ def _days_since(start: datetime, instant: datetime) -> float:
     return (instant - start).total_seconds() / 86400.0
 
 
+def _label_step(days: int) -> int:
+    """Label every day up to a fortnight, then every n-th day, so labels never overlap."""
+    return max(1, -(-days // 14))
+
+
+def _tick_label(day: date) -> str:
+    return f"{day:%a}\n{day:%d %b}"
+
+
 def _day_ticks(ax: Axes, report: PersonReport, start: datetime) -> None:
-    """Ticks at local midnights, labelled with the day (exact across daylight-saving changes)."""
+    """Ticks at local midnights; day names centred at noon (exact across daylight saving)."""
     days = [report.first_day + timedelta(days=i) for i in range(len(report.days) + 1)]
-    step = max(1, len(days) // 14)
-    shown = days[::step]
+    ax.set_xticks([_days_since(start, at_local(d, time(0), report.tz)) for d in days], [])
+    shown = days[:-1][:: _label_step(len(days) - 1)]
     ax.set_xticks(
-        [_days_since(start, at_local(d, time(0), report.tz)) for d in shown],
-        [f"{d:%a}\n{d:%d %b}" for d in shown],
+        [_days_since(start, at_local(d, time(12), report.tz)) for d in shown],
+        [_tick_label(d) for d in shown],
+        minor=True,
         fontsize=7,
     )
+    ax.tick_params(axis="x", which="minor", length=0)
 
 
 def plot_plm_index(report: PersonReport, limits: Limits, path: Path) -> None:
-    """Bars of the PLM index per night, with the limit (15/h by default) as a dashed line."""
+    """Bars of the PLM index per night, with the limit (15/h by default) as a dashed line.
+
+    A night stored without bed data says "no data"; a night not stored at all stays empty.
+    """
     fig, ax = _figure()
     days = [report.first_day + timedelta(days=i) for i in range(len(report.days))]
     by_evening = {n.evening: n for n in report.nights}
     xs = list(range(len(days)))
-    heights = []
-    colours = []
-    for day in days:
-        night = by_evening.get(day)
-        value = night.plm_index if night is not None and night.has_data else None
-        heights.append(value or 0.0)
-        colours.append("#d1495b" if value is not None and value > limits.plm_index else "#30638e")
+    values = [
+        n.plm_index if n is not None and n.has_data else None
+        for n in (by_evening.get(day) for day in days)
+    ]
+    heights = [v or 0.0 for v in values]
+    colours = ["#d1495b" if v is not None and v > limits.plm_index else "#30638e" for v in values]
     ax.bar(xs, heights, color=colours, width=0.7)
     top = max([*heights, limits.plm_index]) * 1.15
-    for x, day, h in zip(xs, days, heights, strict=True):
-        night = by_evening.get(day)
-        if night is None or not night.has_data or night.plm_index is None:
-            ax.text(
-                x,
-                top * 0.02,
-                "no data",
-                rotation=90,
-                ha="center",
-                va="bottom",
-                fontsize=7,
-                color="#888888",
-            )
-        else:
-            ax.text(x, h, f"{h:.0f}", ha="center", va="bottom", fontsize=7)
+    small = len(days) <= 31  # room to write on every bar
+    for x, day, value in zip(xs, days, values, strict=True):
+        if day not in by_evening:
+            continue
+        if value is not None:
+            if small:
+                ax.text(x, value, f"{value:.1f}", ha="center", va="bottom", fontsize=7)
+            continue
+        ax.text(
+            x,
+            top * 0.02,
+            "no data" if not by_evening[day].has_data else "no index",
+            rotation=90,
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color="#888888",
+        )
     ax.axhline(limits.plm_index, color="#d1495b", linestyle="--", linewidth=1)
     ax.text(
         len(days) - 0.5,
@@ -607,9 +623,10 @@ def plot_plm_index(report: PersonReport, limits: Limits, path: Path) -> None:
     )
     ax.set_ylim(0, top)
     ax.set_xlim(-0.6, len(days) - 0.4)
-    ax.set_xticks(xs, [f"{d:%a}\n{d:%d %b}" for d in days], fontsize=7)
+    step = _label_step(len(days))
+    ax.set_xticks(xs[::step], [_tick_label(d) for d in days[::step]], fontsize=7)
     ax.set_ylabel("PLM per hour")
-    ax.set_title(f"{report.person.display_name}: periodic limb movements per hour of sleep")
+    ax.set_title(f"{report.person.display_name}: periodic limb movements per hour (by evening)")
     fig.savefig(path, dpi=PLOT_DPI)
 
 
@@ -627,8 +644,8 @@ def plot_caffeine(report: PersonReport, limits: Limits, path: Path) -> None:
         ax.scatter(
             [_days_since(start, b) for b, _ in beds],
             [mg for _, mg in beds],
-            s=14,
-            color="#222222",
+            s=16,
+            c=["#d1495b" if mg > limits.bedtime_mg else "#222222" for _, mg in beds],
             zorder=3,
             label="at bedtime",
         )
@@ -670,7 +687,7 @@ def plot_nudges(report: PersonReport, path: Path) -> None:
         from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 (see _figure)
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(loc="lower right", fontsize=7, frameon=False)
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, fontsize=7, frameon=False)
     else:
         ax.set_yticks([])
         ax.text(
@@ -697,6 +714,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 caption { text-align: left; font-weight: bold; padding-bottom: 0.3em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, td:first-child, th { white-space: nowrap; }
 tr.marked td { background: #fde8ea; }
 img { max-width: 100%; height: auto; display: block; margin: 0.5em 0; }
 """
