@@ -329,7 +329,62 @@ class SunlightDaily(RuleSettings):
 
 
 class TwitchNightSummary(RuleSettings):
-    """twitch.night_summary: a plain summary of last night's movements."""
+    """twitch.night_summary: a plain summary of last night's movements.
+
+    The scoring settings here apply to every twitch rule and to `last_night` in the state, even
+    when this nudge is switched off.
+    """
+
+    plm_rules: Literal["wasm", "aasm"] = Field(
+        "wasm",
+        description="Limb-movement series rules: wasm = onset-to-onset 10-90 s (Ferri et al. "
+        "2016, WASM standards, Sleep Med 22:47-63); aasm = 5-90 s (Berry et al., AASM Scoring "
+        "Manual 2.5, 2018). Both need at least 4 consecutive limb movements of 0.5-10 s.",
+    )
+    onset_quiet_min: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Sleep onset is the start of the first this many minutes in bed without a "
+        "movement above `movement_threshold` (issue 5; the 10-minute figure matches "
+        "actigraphy's immobility criteria for sleep onset).",
+    )
+    movement_threshold: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Movements stronger than this (0-1) break the quiet window of sleep onset; "
+        "project default, a small fidget on the sensor's scale.",
+    )
+    hypnic_window_min: float = Field(
+        30.0,
+        ge=0,
+        le=120,
+        description="A hypnic jerk is an isolated strong movement within this many minutes of "
+        "sleep onset (sleep starts happen at the sleep-onset transition; ICSD-3 isolated "
+        "symptoms and normal variants; issue 5: 30 min).",
+    )
+    hypnic_min_intensity: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="How strong (0-1) a movement must be to count as a hypnic jerk, a whole-body "
+        "start (project default).",
+    )
+    got_up_min_in_bed_h: float = Field(
+        3.0,
+        ge=0,
+        le=12,
+        description="Getting up ends the night (and sends the summary before wake time) only "
+        "after this many hours in bed (issue 5).",
+    )
+    got_up_before_wake_min: int = Field(
+        60,
+        ge=0,
+        le=360,
+        description="... and only when it is at most this many minutes before the wake time; "
+        "an earlier trip out of bed is a night-time waking (issue 5: wake - 1 h).",
+    )
 
 
 class TwitchFrequent(RuleSettings):
@@ -337,18 +392,41 @@ class TwitchFrequent(RuleSettings):
 
     plm_index: float = Field(15.0, ge=0, description="ICSD-3: PLMS index > 15/h in adults.")
     nights: int = Field(3, ge=1, le=7, description="Nights above the index, of the last 7.")
+    repeat_days: int = Field(
+        7, ge=1, le=90, description="At most one such nudge in this many days (issue 5)."
+    )
 
 
 class TwitchDaytime(RuleSettings):
     """twitch.daytime: daytime twitching logged with twitching at night."""
 
     days: int = Field(2, ge=1, le=7, description="Days with daytime twitching, of the last 7.")
+    repeat_days: int = Field(
+        14, ge=1, le=90, description="At most one such nudge in this many days (issue 5)."
+    )
 
 
 class InsightCorrelation(RuleSettings):
     """insight.correlation: what is associated with this person's worse nights."""
 
     min_nights: int = Field(14, ge=10, description="Nights stored before the first insight.")
+    min_group_nights: int = Field(
+        5,
+        ge=3,
+        description="An exposure is compared only with at least this many nights with it and "
+        "this many without (issue 5).",
+    )
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
+        "sun", description="Day of the week of the weekly insight (issue 5: Sunday)."
+    )
+    check_at: LocalTime = Field(time(10, 0), description="Local time of the weekly insight.")
+    bootstrap_samples: int = Field(
+        2000,
+        ge=200,
+        le=100_000,
+        description="Bootstrap resamples for the 95 % interval of a ratio of means (Efron & "
+        "Tibshirani 1993: 1000-2000 for percentile intervals); seeded from person and date.",
+    )
 
 
 class QuietHours(Model):

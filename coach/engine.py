@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from coach import caffeine, exercise, stimulant, stress, sunlight, winddown
+from coach import caffeine, exercise, night, stimulant, stress, sunlight, winddown
 from coach.action import Action, CancelTimer, RefuseEvent, ScheduleTimer, UpdateState
 from coach.clock import Night, local_iso
 from coach.config import Config
@@ -58,6 +58,7 @@ FAMILIES: tuple[Family, ...] = (
     winddown.FAMILY,
     stress.FAMILY,
     sunlight.FAMILY,
+    night.FAMILY,
 )
 
 # Timers planned at start-up this late are still scheduled (the shell fires them at once).

@@ -119,6 +119,7 @@ def test_normal_weekday_gets_last_call_winddown_and_next_days_daylight() -> None
     assert rules_and_times("normal_weekday") == [
         ("caffeine.last_call", "2026-11-24T14:00:00+01:00"),
         ("winddown.stretch", "2026-11-24T21:45:00+01:00"),
+        ("twitch.night_summary", "2026-11-25T06:30:00+01:00"),  # the bed felt two movements
         ("sunlight.daily", "2026-11-25T15:00:00+01:00"),
     ]
 
@@ -147,7 +148,8 @@ def test_moderate_walk_and_light_stretching_get_no_exercise_nudge() -> None:
 def test_person_in_bed_at_winddown_gets_no_winddown_but_a_recorded_drop(config: Config) -> None:
     with (SCENARIOS / "in_bed_at_winddown.jsonl").open("rb") as lines:
         outputs = list(simulate(config, lines))
-    assert nudges(outputs) == []
+    # The night's own summary, next morning, is the only nudge.
+    assert [n.id for n in nudges(outputs)] == ["twitch.night_summary:alex:2026-11-27"]
     drops = [o for o in outputs if isinstance(o, DropNudge)]
     assert [(d.nudge_id, d.reason) for d in drops] == [
         ("winddown.stretch:alex:2026-11-27", "in_bed")

@@ -1,0 +1,810 @@
+"""Nights: bed-sensor events become scored night summaries, and the twitch and insight rules.
+
+How it works. Each person has at most one *open* night in `PersonState.nights`: the night named by
+its evening, collected from 12 h before its wake time (or 2 h before bedtime, if earlier) until it
+closes. Occupancy changes and movements (native `movement` events, or raw `accel` chunks put
+through a streaming `LimbMovementDetector`) are appended to it as plain numbers; a message outside
+the open night's window takes a slow path once that finds its night or marks the gap as skipped,
+so the hot path is a comparison and an append. Both lists are capped, so a chatty sensor cannot
+grow the state without bound.
+
+A night closes at its wake time (a timer), or earlier when the person gets up after at least 3 h
+in bed and no more than 1 h before wake (issue 5). Closing scores it with
+`coach.limb_movement.summarize_night` (WASM 2016 or AASM 2018 series rules, a PLM index per hour
+asleep, hypnic jerks near sleep onset), records which exposures the evening had (caffeine at
+bedtime above the limit, a late intense workout, a high-stress evening, late nicotine, from the
+state the other rules keep), keeps the summary in a history of the last 60 nights, publishes it as
+`last_night`, and runs the rules:
+
+- `twitch.night_summary`: a plain summary of the night (info). A night without bed data is
+  "no data", and a stay in bed without a single movement reported is "no movement data" (the
+  sensor reports occupancy only): either is published as such and gets no summary nudge, never
+  "a quiet night".
+- `twitch.frequent`: a PLM index above 15/h (ICSD-3) on at least 3 of the last 7 nights suggests
+  considering a sleep specialist; at most once in 7 days.
+- `twitch.daytime`: daytime twitching logged on at least 2 of the last 7 days, with twitching at
+  night that week (a PLM series or a hypnic jerk), suggests asking a doctor about a blood test;
+  checked when a night closes and when daytime twitching is logged; at most once in 14 days.
+- `insight.correlation`: every Sunday at 10:00 local, once 14 nights are stored, each exposure
+  with at least 5 nights with it and 5 without is compared on PLM index, hypnic jerks and time to
+  settle: the ratio of means and a 95 % percentile bootstrap interval, seeded from person, date,
+  exposure and measure, so a replay reports the same figures. Only intervals that exclude 1 are
+  reported, as associations.
+
+Nothing here diagnoses: every message says "screening, not a diagnosis", "consider" and "talk to
+your doctor", and none names a dose.
+
+The raw detector is kept live between events (it buffers about a minute of samples; rebuilding it
+from JSON for every 1 s chunk would cost more than the detection). It serialises itself through
+its `to_dict` whenever the state is dumped, and a restored state holds that dict, which is turned
+back into a detector on the next chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+
+import numpy as np
+from pydantic_core import SchemaSerializer, core_schema
+
+from coach import caffeine
+from coach.action import RefuseEvent
+from coach.clock import Night, at_local, night_of
+from coach.config import WEEKDAYS
+from coach.event import (
+    AccelSampled,
+    BedtimeChanged,
+    MovementDetected,
+    OccupancyChanged,
+    SubstanceLogged,
+    Timer,
+)
+from coach.limb_movement import (
+    NIGHT_START_BEFORE_WAKE_S,
+    LimbMovementDetector,
+    Movement,
+    NightConfig,
+    OccupancyChange,
+    summarize_night,
+)
+from coach.rule import Ctx, Family, hours
+
+# --- Sources ------------------------------------------------------------------------------------
+
+SOURCE_SCORING = (
+    "Ferri et al. 2016, WASM standards for PLM scoring, Sleep Med 22:47-63; Berry et al., AASM "
+    "Scoring Manual 2.5, 2018 (limb movements 0.5-10 s, series of at least 4)"
+)
+SOURCE_PLMS = "ICSD-3 (AASM 2014): PLMS index above 15/h in adults"
+SOURCE_HYPNIC = "ICSD-3: hypnic jerks (sleep starts) are a benign normal variant"
+SOURCE_RLS = (
+    "RLS Foundation: up to 7-10 % of the U.S. population (rls.org); Ohayon et al. 2012, "
+    "Sleep Med Rev 16(4):283-295"
+)
+SOURCE_DEVICE = (
+    "Home sensors are screening tools: PAM-RL against polysomnography, sensitivity 0.88 and "
+    "specificity 0.76 (Sforza et al. 2005, Sleep Med)"
+)
+SOURCE_BLOOD = (
+    "AASM 2024 RLS guideline (Winkelman et al., J Clin Sleep Med, doi 10.5664/jcsm.11390): check "
+    "ferritin and transferrin saturation; vitamin D lower in RLS (Mansourian et al. 2020, Sleep "
+    "Med 75:326-334)"
+)
+SOURCE_INSIGHT = (
+    "Triggers of sleep starts: caffeine, nicotine, stress, strenuous evening exercise (AASM, "
+    "sleepeducation.org); bootstrap percentile interval (Efron & Tibshirani 1993)"
+)
+SCREENING = "Screening, not a diagnosis."
+
+# --- Bounds -------------------------------------------------------------------------------------
+
+#: Movements kept per night: one every 1.5 s for 8 h; beyond that they are counted as lost.
+MAX_MOVEMENTS: Final = 20_000
+#: Occupancy changes kept per night.
+MAX_OCCUPANCY: Final = 1_000
+#: Night summaries kept: enough for the weekly insight (min 14, two months of comparison).
+HISTORY_NIGHTS: Final = 60
+#: A night is collected from wake − 12 h (coach.limb_movement's default), or bedtime − 2 h.
+START_BEFORE_BED_S: Final = 2 * 3600.0
+#: The window of the weekly rules (issue 5: "the last 7 nights", "the last 7 days").
+WEEK_DAYS: Final = 7
+#: A summary that could not go out is still worth reading until the evening.
+SUMMARY_VALID: Final = timedelta(hours=12)
+#: The weekly insight stays relevant for the day.
+INSIGHT_VALID: Final = timedelta(hours=10)
+
+#: The exposures the insight compares, with the words its message uses.
+EXPOSURES: Final[dict[str, str]] = {
+    "caffeine_at_bedtime": "caffeine still high at bedtime",
+    "late_workout": "a late intense workout",
+    "stress_evening": "a high-stress evening",
+    "late_nicotine": "nicotine close to bed",
+}
+#: The measures it compares, with their words.
+MEASURES: Final[dict[str, str]] = {
+    "plm_index": "PLM-like index",
+    "hypnic_jerks": "hypnic jerks",
+    "time_to_settle_s": "time to settle",
+}
+
+
+#: Summary fields that mean nothing without movement data.
+UNSCORED: Final = (
+    "sleep_onset",
+    "time_to_settle_s",
+    "asleep_s",
+    "movements",
+    "limb_movements",
+    "posture_changes",
+    "plm_count",
+    "plm_index",
+    "series",
+    "hypnic_jerks",
+)
+
+
+# --- The live raw detector ------------------------------------------------------------------------
+
+
+def _detector_json(live: LiveDetector) -> dict[str, Any]:
+    return live.detector.to_dict()
+
+
+class LiveDetector:
+    """A raw-accel detector kept between events; dumped as its `to_dict()` with the state."""
+
+    __slots__ = ("detector",)
+    # pydantic serialises objects that carry `__pydantic_serializer__` with it: `dump_state`
+    # (and the simulator's snapshots) write the detector's JSON, and a loaded state holds it as
+    # a dict, which `_detector` turns back into a detector.
+    __pydantic_serializer__ = SchemaSerializer(
+        core_schema.any_schema(
+            serialization=core_schema.plain_serializer_function_ser_schema(_detector_json)
+        )
+    )
+
+    def __init__(self, detector: LimbMovementDetector) -> None:
+        """Wrap a detector."""
+        self.detector = detector
+
+
+def _detector(nights: dict[str, Any]) -> LimbMovementDetector:
+    """The person's live detector, rebuilt from its JSON after a restart, created on first use."""
+    held = nights.get("detector")
+    if isinstance(held, LiveDetector):
+        return held.detector
+    detector = LimbMovementDetector.from_dict(held) if held is not None else LimbMovementDetector()
+    nights["detector"] = LiveDetector(detector)
+    return detector
+
+
+# --- Collecting a night -------------------------------------------------------------------------
+
+
+def _start_of(night: Night) -> float:
+    """When collecting a night begins (POSIX seconds)."""
+    return min(
+        night.wake.timestamp() - NIGHT_START_BEFORE_WAKE_S,
+        night.bedtime.timestamp() - START_BEFORE_BED_S,
+    )
+
+
+def _night_of_key(ctx: Ctx, key: str) -> Night:
+    return night_of(ctx.person, date.fromisoformat(key), ctx.tz, ctx.ps.bedtime_overrides)
+
+
+def _route(ctx: Ctx, t: float, ts: datetime) -> dict[str, Any] | None:
+    """Slow path: the open night for an instant outside the current window, or None (skipped)."""
+    nights = ctx.ps.nights
+    cur = nights.get("open")
+    if cur is not None and t >= cur["wake"]:
+        # The wake timer never came (the daemon was down): close the night at its wake time.
+        _close(ctx, cur, cur["wake"], "wake")
+        cur = None
+    if cur is not None:
+        return None  # older than the open night's window: a late message, nothing to add to
+    night = ctx.night_at(ts)
+    start = _start_of(night)
+    if night.key <= nights.get("closed", ""):
+        following = _night_of_key(ctx, (night.evening + timedelta(days=1)).isoformat())
+        nights["skip"] = [t, _start_of(following)]
+        return None
+    if t < start:
+        nights["skip"] = [t, start]
+        return None
+    return _open(ctx, night, start)
+
+
+def _open(ctx: Ctx, night: Night, start: float) -> dict[str, Any]:
+    """Start collecting a night; someone already in bed is in bed from when they got in."""
+    ps = ctx.ps
+    occupancy: list[list[float]] = []
+    if ps.in_bed:
+        occupancy.append([ps.in_bed_since if ps.in_bed_since is not None else start, 1])
+    cur: dict[str, Any] = {
+        "night": night.key,
+        "start": start,
+        "bedtime": night.bedtime.timestamp(),
+        "wake": night.wake.timestamp(),
+        "occ": occupancy,
+        "mov": [],
+        "lost": 0,
+    }
+    ps.nights["open"] = cur
+    ps.nights.pop("skip", None)
+    return cur
+
+
+def _collecting(ctx: Ctx, t: float, ts: datetime) -> dict[str, Any] | None:
+    """The open night `t` belongs to, or None when no night is collected then."""
+    nights = ctx.ps.nights
+    cur = nights.get("open")
+    if cur is not None and cur["start"] <= t < cur["wake"]:
+        return cur  # type: ignore[no-any-return]
+    skip = nights.get("skip")
+    if skip is not None and skip[0] <= t < skip[1]:
+        return None
+    return _route(ctx, t, ts)
+
+
+def _add_movement(ctx: Ctx, t: float, duration_s: float, intensity: float, ts: datetime) -> None:
+    cur = _collecting(ctx, t, ts)
+    if cur is None:
+        return
+    mov = cur["mov"]
+    if len(mov) < MAX_MOVEMENTS:
+        mov.append([t, duration_s, intensity])
+    else:
+        cur["lost"] += 1
+
+
+def on_movement(ctx: Ctx, event: MovementDetected) -> None:
+    """A native movement joins the open night (O(1): a comparison and an append)."""
+    ts = event.ts
+    _add_movement(ctx, ts.timestamp(), event.duration_s, event.intensity, ts)
+
+
+def on_accel(ctx: Ctx, event: AccelSampled) -> None:
+    """A raw chunk goes through the detector; the movements it completes join their night."""
+    ts = event.ts
+    if _collecting(ctx, ts.timestamp(), ts) is None:
+        return  # no night is collected now: the detector rests (a gap restarts its stream)
+    detector = _detector(ctx.ps.nights)
+    try:
+        found = detector.feed(event.samples, ts, event.rate_hz)
+    except ValueError as err:
+        ctx.actions.append(RefuseEvent(f"accel: {err}"))
+        return
+    for m in found:
+        _add_movement(ctx, m.onset.timestamp(), m.duration_s, m.intensity, m.onset)
+
+
+def on_occupancy(ctx: Ctx, event: OccupancyChanged) -> None:
+    """Record getting in or out of bed; getting up near wake after 3 h in bed ends the night."""
+    ts = event.ts
+    t = ts.timestamp()
+    cur = _collecting(ctx, t, ts)
+    if cur is None:
+        return
+    occ = cur["occ"]
+    if len(occ) < MAX_OCCUPANCY:
+        occ.append([t, 1 if event.occupied else 0])
+    if event.occupied:
+        return
+    rule = ctx.config.rules.twitch_night_summary
+    if t < cur["wake"] - rule.got_up_before_wake_min * 60.0:
+        return
+    if _in_bed_s(cur, t) >= rule.got_up_min_in_bed_h * 3600.0:
+        _close(ctx, cur, t, "got_up")
+
+
+def _in_bed_s(cur: dict[str, Any], until: float) -> float:
+    """Seconds in bed in the open night up to `until`."""
+    total, entered = 0.0, None
+    for t, occupied in sorted(cur["occ"], key=lambda c: c[0]):
+        if t > until:
+            break
+        if occupied and entered is None:
+            entered = max(t, cur["start"])
+        elif not occupied and entered is not None:
+            total += max(0.0, t - entered)
+            entered = None
+    if entered is not None:
+        total += max(0.0, until - entered)
+    return total
+
+
+def on_bedtime_changed(ctx: Ctx, event: BedtimeChanged) -> None:
+    """A moved bedtime may move where tonight's collection starts: forget the skipped gap."""
+    ctx.ps.nights.pop("skip", None)
+
+
+# --- Closing a night ----------------------------------------------------------------------------
+
+
+def _night_config(ctx: Ctx) -> NightConfig:
+    rule = ctx.config.rules.twitch_night_summary
+    return NightConfig(
+        plm_rules=rule.plm_rules,
+        quiet_s=rule.onset_quiet_min * 60.0,
+        quiet_max_intensity=rule.movement_threshold,
+        hypnic_window_s=rule.hypnic_window_min * 60.0,
+        hypnic_min_intensity=rule.hypnic_min_intensity,
+    )
+
+
+def _close(ctx: Ctx, cur: dict[str, Any], end: float, trigger: str) -> None:
+    """Score the open night up to `end`, store it, publish it and run the rules on it."""
+    nights = ctx.ps.nights
+    tz = ctx.tz
+    held = nights.get("detector")
+    if held:
+        detector = _detector(nights)
+        if detector.is_streaming:
+            # Movements still in the detector's buffer belong to this night.
+            for m in detector.flush():
+                t = m.onset.timestamp()
+                if cur["start"] <= t < end and len(cur["mov"]) < MAX_MOVEMENTS:
+                    cur["mov"].append([t, m.duration_s, m.intensity])
+    key: str = cur["night"]
+    night = _night_of_key(ctx, key)
+    occupancy = [
+        OccupancyChange(datetime.fromtimestamp(t, tz), bool(occupied)) for t, occupied in cur["occ"]
+    ]
+    movements = [
+        Movement(datetime.fromtimestamp(t, tz), float(d), float(i))
+        for t, d, i in cur["mov"]
+        if t < end
+    ]
+    summary = summarize_night(
+        occupancy,
+        movements,
+        night.wake,
+        _night_config(ctx),
+        start=datetime.fromtimestamp(cur["start"], tz),
+        now=datetime.fromtimestamp(end, tz),
+    )
+    doc = summary.to_dict()
+    # Everyone moves in a night in bed (posture changes every 20-30 min), so a stay without a
+    # single movement means the sensor reports occupancy only: twitches are unknown, not zero.
+    has_movements = summary.has_data and summary.movements > 0
+    if summary.has_data and not has_movements:
+        doc.update(dict.fromkeys(UNSCORED))
+    plm = summary.plm_index if has_movements else None
+    doc.update(
+        night=key,
+        status="ok" if has_movements else "no movement data" if summary.has_data else "no data",
+        ended_by=trigger,
+        twitches=summary.movements - summary.posture_changes if has_movements else None,
+        limb_movement_index=None if plm is None else round(plm, 1),
+        time_in_bed_min=round(summary.time_in_bed_s / 60.0),
+        movements_lost=cur["lost"],
+    )
+    nights.pop("open", None)
+    nights["closed"] = key
+    following = _night_of_key(ctx, (night.evening + timedelta(days=1)).isoformat())
+    nights["skip"] = [end, _start_of(following)]
+    nights["last_summary"] = doc
+    if not has_movements:
+        return
+    entry = {
+        "night": key,
+        "plm_index": plm,
+        "plm_count": summary.plm_count,
+        "series": summary.series,
+        "hypnic_jerks": summary.hypnic_jerks,
+        "time_to_settle_s": summary.time_to_settle_s,
+        "time_in_bed_s": summary.time_in_bed_s,
+        "limb_movements": summary.limb_movements,
+        "exposures": _exposures(ctx, night, end),
+    }
+    history = [h for h in nights.get("history", []) if h["night"] != key]
+    history.append(entry)
+    history.sort(key=lambda h: h["night"])
+    nights["history"] = history[-HISTORY_NIGHTS:]
+    at = datetime.fromtimestamp(end, tz)
+    scheduled = trigger == "wake"
+    _send_summary(ctx, night, doc, at, scheduled=scheduled)
+    _check_frequent(ctx, night, scheduled=scheduled)
+    _check_daytime(ctx, ctx.local_day(), scheduled=scheduled)
+
+
+def no_data_night(ctx: Ctx, key: str) -> None:
+    """A night that closes with nothing collected: "no data", never "a good night"."""
+    nights = ctx.ps.nights
+    if key <= nights.get("closed", ""):
+        return
+    night = _night_of_key(ctx, key)
+    cur = {
+        "night": key,
+        "start": _start_of(night),
+        "bedtime": night.bedtime.timestamp(),
+        "wake": night.wake.timestamp(),
+        "occ": [],
+        "mov": [],
+        "lost": 0,
+    }
+    _close(ctx, cur, night.wake.timestamp(), "wake")
+
+
+def _exposures(ctx: Ctx, night: Night, end: float) -> dict[str, bool]:
+    """What the evening before the night had, from the state the other rules keep."""
+    ps = ctx.ps
+    rules = ctx.config.rules
+    bed = night.bedtime
+    at_bed = caffeine.caffeine_at(ps, bed, ctx.person.caffeine_half_life_h)
+    nicotine_from = (bed - hours(rules.stimulant_late.hours_before_bed)).timestamp()
+    return {
+        "caffeine_at_bedtime": at_bed > rules.caffeine_bedtime_load.bedtime_limit_mg,
+        "late_workout": night.key in ps.late_workout_nights,
+        # The stress rule marks the evenings on which stress stayed high before bed.
+        "stress_evening": f"stress.relax:{night.key}" in ps.once,
+        "late_nicotine": any(nicotine_from <= t <= end for t in ps.nicotine),
+    }
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _minutes(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60.0:.0f} min"
+
+
+def _send_summary(
+    ctx: Ctx, night: Night, doc: dict[str, Any], at: datetime, *, scheduled: bool
+) -> None:
+    rule = ctx.config.rules.twitch_night_summary
+    if not rule.enabled:
+        return
+    plm = doc["plm_index"]
+    jerks = doc["hypnic_jerks"]
+    in_bed_h = doc["time_in_bed_s"] / 3600.0
+    parts = [f"Last night you were in bed {in_bed_h:.1f} h"]
+    if doc["time_to_settle_s"] is None:
+        parts[0] += " and the sensor found no settled stretch of sleep"
+    elif doc["time_to_settle_s"] < 60:
+        parts[0] += " and settled at once"
+    else:
+        parts[0] += f" and settled after {_minutes(doc['time_to_settle_s'])}"
+    parts.append(
+        f"The sensor counted {_count(doc['twitches'], 'twitch', 'twitches')} "
+        f"({_count(doc['limb_movements'], 'limb movement')}) and "
+        f"{_count(doc['posture_changes'], 'posture change')}"
+    )
+    if plm is not None:
+        parts.append(
+            f"Periodic limb movements: {doc['plm_count']} in "
+            f"{_count(doc['series'], 'series', 'series')}, a PLM-like index of {plm:.1f} per "
+            f"hour asleep"
+        )
+    if jerks:
+        parts.append(
+            f"{_count(jerks, 'hypnic jerk')} at sleep onset, a common and harmless 'sleep start'"
+        )
+    message = ". ".join(parts) + "."
+    if plm is not None and plm > ctx.config.rules.twitch_frequent.plm_index:
+        message += (
+            f" That index is above {ctx.config.rules.twitch_frequent.plm_index:g}/h; one night "
+            f"says little, as it varies from night to night. If it keeps happening, consider "
+            f"talking to your doctor."
+        )
+    message += f" {SCREENING}"
+    ctx.send(
+        "twitch.night_summary",
+        day=night.key,
+        night=night.key,
+        severity="info",
+        title="Last night's movements",
+        message=message,
+        evidence={
+            "night": night.key,
+            "time_in_bed_min": doc["time_in_bed_min"],
+            "time_to_settle_min": None
+            if doc["time_to_settle_s"] is None
+            else round(doc["time_to_settle_s"] / 60.0, 1),
+            "movements": doc["movements"],
+            "limb_movements": doc["limb_movements"],
+            "posture_changes": doc["posture_changes"],
+            "plm_count": doc["plm_count"],
+            "plm_series": doc["series"],
+            "plm_index": None if plm is None else round(plm, 1),
+            "plm_rules": doc["plm_rules"],
+            "hypnic_jerks": jerks,
+            "ended_by": doc["ended_by"],
+            "source": SOURCE_SCORING,
+            "source_plms": SOURCE_PLMS,
+            "source_hypnic": SOURCE_HYPNIC,
+            "screening": SOURCE_DEVICE,
+        },
+        expires=max(at, night.wake) + SUMMARY_VALID,
+        scheduled=scheduled,
+    )
+
+
+# --- twitch.frequent and twitch.daytime -----------------------------------------------------------
+
+
+def _week_of_nights(ctx: Ctx, last_key: str) -> list[dict[str, Any]]:
+    """Stored nights with data whose evening is within the 7 days ending on `last_key`."""
+    first = (date.fromisoformat(last_key) - timedelta(days=WEEK_DAYS - 1)).isoformat()
+    return [h for h in ctx.ps.nights.get("history", []) if first <= h["night"] <= last_key]
+
+
+def _is_due(ctx: Ctx, rule_id: str, repeat_days: int) -> bool:
+    last = ctx.ps.nights.get("sent", {}).get(rule_id)
+    return last is None or ctx.now.timestamp() - last >= repeat_days * 86400.0
+
+
+def _mark_sent(ctx: Ctx, rule_id: str, nudge_id: str) -> None:
+    """Remember when a rule's nudge went out (a dropped one does not count)."""
+    if nudge_id in ctx.ps.nudges:
+        ctx.ps.nights.setdefault("sent", {})[rule_id] = ctx.now.timestamp()
+
+
+def _check_frequent(ctx: Ctx, night: Night, *, scheduled: bool) -> None:
+    rule = ctx.config.rules.twitch_frequent
+    if not rule.enabled or not _is_due(ctx, "twitch.frequent", rule.repeat_days):
+        return
+    week = _week_of_nights(ctx, night.key)
+    high = [h for h in week if h["plm_index"] is not None and h["plm_index"] > rule.plm_index]
+    if len(high) < rule.nights:
+        return
+    ctx.send(
+        "twitch.frequent",
+        day=night.key,
+        night=night.key,
+        severity="warning",
+        title="A limb-movement pattern on several nights",
+        message=(
+            f"On {len(high)} of the last {WEEK_DAYS} nights your PLM-like index was above "
+            f"{rule.plm_index:g} per hour, a pattern of periodic leg movements in sleep. It is "
+            f"common (restless legs affects up to 1 in 10 people) and can be checked properly: "
+            f"consider seeing a sleep specialist, and talk to your doctor about how you sleep "
+            f"and feel in the evenings. {SCREENING}"
+        ),
+        evidence={
+            "nights_above": len(high),
+            "nights_with_data": len(week),
+            "window_nights": WEEK_DAYS,
+            "plm_index_limit": rule.plm_index,
+            "nights_needed": rule.nights,
+            "plm_index_by_night": {h["night"]: round(h["plm_index"], 1) for h in high},
+            "source": SOURCE_PLMS,
+            "source_prevalence": SOURCE_RLS,
+            "screening": SOURCE_DEVICE,
+        },
+        expires=ctx.now + SUMMARY_VALID,
+        scheduled=scheduled,
+    )
+    _mark_sent(ctx, "twitch.frequent", f"twitch.frequent:{ctx.person.id}:{night.key}")
+
+
+def _is_twitching(entry: dict[str, Any]) -> bool:
+    """A night with twitching: a periodic limb-movement series or a hypnic jerk."""
+    return bool(entry["series"] or entry["hypnic_jerks"])
+
+
+def _check_daytime(ctx: Ctx, today: str, *, scheduled: bool, also: str | None = None) -> None:
+    """twitch.daytime on `today` (local date); `also` is a day being logged right now."""
+    rule = ctx.config.rules.twitch_daytime
+    if not rule.enabled or not _is_due(ctx, "twitch.daytime", rule.repeat_days):
+        return
+    first = (date.fromisoformat(today) - timedelta(days=WEEK_DAYS - 1)).isoformat()
+    days = {d for d in ctx.ps.daytime_twitching if first <= d <= today}
+    if also is not None:
+        days.add(also)
+    if len(days) < rule.days:
+        return
+    # Nights of the same week: evenings from a week before today up to last night.
+    last_night = (date.fromisoformat(today) - timedelta(days=1)).isoformat()
+    week = [h for h in _week_of_nights(ctx, last_night) if _is_twitching(h)]
+    if not week:
+        return
+    night = ctx.tonight
+    ctx.send(
+        "twitch.daytime",
+        day=today,
+        night=night.key,
+        severity="warning",
+        title="Twitching by day and by night",
+        message=(
+            f"You logged twitching during the day on {len(days)} of the last {WEEK_DAYS} days, "
+            f"and the bed sensor saw twitching at night this week. Consider asking your doctor "
+            f"whether a blood test makes sense: clinicians often check vitamin D, B12, "
+            f"magnesium and calcium, and ferritin when restless legs is a question. Please "
+            f"don't self-diagnose or start treating it on your own; talk to your doctor. "
+            f"{SCREENING}"
+        ),
+        evidence={
+            "daytime_twitching_days": sorted(days),
+            "days_needed": rule.days,
+            "window_days": WEEK_DAYS,
+            "twitching_nights": {
+                h["night"]: {"plm_series": h["series"], "hypnic_jerks": h["hypnic_jerks"]}
+                for h in week
+            },
+            "tests_clinicians_check": ["vitamin D", "B12", "magnesium", "calcium", "ferritin"],
+            "source": SOURCE_BLOOD,
+            "screening": SOURCE_DEVICE,
+        },
+        expires=ctx.now + SUMMARY_VALID,
+        scheduled=scheduled,
+    )
+    _mark_sent(ctx, "twitch.daytime", f"twitch.daytime:{ctx.person.id}:{today}")
+
+
+def on_logged(ctx: Ctx, event: SubstanceLogged) -> None:
+    """Daytime twitching logged: check twitch.daytime with the day just logged."""
+    if event.what != "daytime_twitching":
+        return
+    day = ctx.local_day(event.ts)
+    _check_daytime(ctx, max(day, ctx.local_day()), scheduled=False, also=day)
+
+
+# --- insight.correlation --------------------------------------------------------------------------
+
+
+def insight_at(ctx: Ctx, night: Night) -> datetime:
+    """The weekly insight's time: the first configured weekday/time after bedtime − 24 h."""
+    rule = ctx.config.rules.insight_correlation
+    target = WEEKDAYS.index(rule.weekday)
+    ref = night.bedtime - timedelta(hours=24)
+    day = ref.astimezone(ctx.tz).date()
+    day += timedelta(days=(target - day.weekday()) % 7)
+    at = at_local(day, rule.check_at, ctx.tz)
+    if at <= ref:
+        at = at_local(day + timedelta(days=7), rule.check_at, ctx.tz)
+    return at
+
+
+def _seed(*parts: str) -> int:
+    return int.from_bytes(hashlib.sha256(":".join(parts).encode()).digest()[:8], "big")
+
+
+def ratio_interval(
+    with_values: list[float], without_values: list[float], samples: int, seed: int
+) -> tuple[float, float, float] | None:
+    """Ratio of means (with / without) and its 95 % percentile bootstrap interval.
+
+    Each group is resampled with replacement on its own (a two-sample bootstrap). None when the
+    nights without the exposure average zero, so no ratio exists.
+    """
+    a = np.asarray(with_values, dtype=np.float64)
+    b = np.asarray(without_values, dtype=np.float64)
+    mean_b = float(b.mean())
+    if mean_b <= 0:
+        return None
+    rng = np.random.default_rng(seed)
+    ma = a[rng.integers(0, a.size, size=(samples, a.size))].mean(axis=1)
+    mb = b[rng.integers(0, b.size, size=(samples, b.size))].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(mb > 0, ma / np.where(mb > 0, mb, 1.0), np.where(ma > 0, np.inf, 1.0))
+    ratios.sort()
+    low = float(ratios[int(0.025 * samples)])
+    high = float(ratios[min(samples - 1, int(np.ceil(0.975 * samples)) - 1)])
+    return float(a.mean()) / mean_b, low, high
+
+
+def findings(ctx: Ctx, day: str) -> tuple[list[dict[str, Any]], int]:
+    """Every exposure/measure pair whose ratio interval excludes 1, and the nights compared."""
+    rule = ctx.config.rules.insight_correlation
+    history = ctx.ps.nights.get("history", [])
+    found: list[dict[str, Any]] = []
+    for exposure in EXPOSURES:
+        for measure in MEASURES:
+            values = [(h["exposures"].get(exposure, False), h[measure]) for h in history]
+            with_values = [float(v) for e, v in values if e and v is not None]
+            without_values = [float(v) for e, v in values if not e and v is not None]
+            if min(len(with_values), len(without_values)) < rule.min_group_nights:
+                continue
+            result = ratio_interval(
+                with_values,
+                without_values,
+                rule.bootstrap_samples,
+                _seed(ctx.person.id, day, exposure, measure),
+            )
+            if result is None:
+                continue
+            ratio, low, high = result
+            if low <= 1.0 <= high:
+                continue
+            found.append(
+                {
+                    "exposure": exposure,
+                    "measure": measure,
+                    "ratio": round(ratio, 2),
+                    "ci95": [round(low, 2), round(high, 2)],
+                    "nights_with": len(with_values),
+                    "nights_without": len(without_values),
+                    "mean_with": round(sum(with_values) / len(with_values), 2),
+                    "mean_without": round(sum(without_values) / len(without_values), 2),
+                }
+            )
+    return found, len(history)
+
+
+def on_insight(ctx: Ctx, timer: Timer) -> None:
+    """The weekly insight: what this person's worse nights go along with."""
+    rule = ctx.config.rules.insight_correlation
+    if not rule.enabled:
+        return
+    day = ctx.local_day()
+    found, stored = findings(ctx, day)
+    if stored < rule.min_nights or not found:
+        return
+    sentences = []
+    for f in found:
+        direction = "higher" if f["ratio"] > 1 else "lower"
+        sentences.append(
+            f"after {EXPOSURES[f['exposure']]}, your {MEASURES[f['measure']]} was about "
+            f"{f['ratio']:.1f}× that of other nights, {direction} (95 % interval "
+            f"{f['ci95'][0]:.1f}-{f['ci95'][1]:.1f}; {f['nights_with']} nights with, "
+            f"{f['nights_without']} without)"
+        )
+    message = (
+        f"From your last {stored} nights: "
+        + "; ".join(sentences)
+        + ". This is an association in your own data, not proof of cause; consider trying a "
+        "few weeks without it and see whether it holds, and talk to your doctor if the "
+        f"twitching bothers you. {SCREENING}"
+    )
+    ctx.send(
+        "insight.correlation",
+        day=day,
+        night=ctx.tonight.key,
+        severity="info",
+        title="What goes with your restless nights",
+        message=message,
+        evidence={
+            "nights_stored": stored,
+            "findings": found,
+            "method": (
+                f"ratio of means, 95 % percentile bootstrap interval ({rule.bootstrap_samples} "
+                f"resamples, seeded from person and date); reported only when it excludes 1"
+            ),
+            "min_group_nights": rule.min_group_nights,
+            "source": SOURCE_INSIGHT,
+            "screening": SOURCE_DEVICE,
+        },
+        expires=ctx.now + INSIGHT_VALID,
+        scheduled=True,
+    )
+
+
+# --- Timers ---------------------------------------------------------------------------------------
+
+
+def plan(ctx: Ctx, night: Night) -> list[Timer]:
+    """The night ends at wake; the weekly insight falls on the next Sunday 10:00."""
+    timers = [Timer("night.end", ctx.person.id, night.wake, night.key)]
+    if ctx.config.rules.insight_correlation.enabled:
+        at = insight_at(ctx, night)
+        day = at.astimezone(ctx.tz).date().isoformat()
+        timers.append(Timer("insight.correlation", ctx.person.id, at, day))
+    return timers
+
+
+def on_night_end(ctx: Ctx, timer: Timer) -> None:
+    """Wake time: close the night (or an older one still open), "no data" if nothing came."""
+    nights = ctx.ps.nights
+    cur = nights.get("open")
+    if cur is not None and cur["night"] <= timer.night:
+        _close(ctx, cur, min(cur["wake"], ctx.now.timestamp()), "wake")
+    no_data_night(ctx, timer.night)
+
+
+FAMILY = Family(
+    name="night",
+    events={
+        MovementDetected: on_movement,
+        AccelSampled: on_accel,
+        OccupancyChanged: on_occupancy,
+        SubstanceLogged: on_logged,
+        BedtimeChanged: on_bedtime_changed,
+    },
+    timers={"night.end": on_night_end, "insight.correlation": on_insight},
+    plan=plan,
+)

@@ -1,0 +1,657 @@
+"""Nights, pinned: bed events become a scored night, and the twitch and insight rules on top.
+
+Alex goes to bed at 22:30 and wakes at 06:30 (Europe/Berlin). The coach starts at 07:00 on a
+Tuesday (2026-11-24) and every timer fires at its time, so a night closes at 06:30 the next day
+unless alex gets up earlier. Only the nights feature's nudges are compared (`night_ids`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from coach import night
+from coach.event import (
+    AccelSampled,
+    Event,
+    MovementDetected,
+    Timer,
+    TimerFired,
+)
+from coach.night import LiveDetector, insight_at, ratio_interval
+from coach.state import CoachState, dump_state, load_state
+from tests.core.conftest import (
+    CONFIG,
+    Replay,
+    in_bed,
+    logged,
+    make_config,
+    run,
+    t,
+    workout,
+    workout_end,
+)
+
+RULES = ("twitch.", "insight.")
+SUMMARY = "twitch.night_summary:alex:"
+
+
+def night_ids(replay: Replay) -> list[str]:
+    """Ids of the nights feature's nudges, in order."""
+    return [i for i in replay.ids if i.startswith(RULES)]
+
+
+def day(first: str, offset: int) -> str:
+    """The ISO date `offset` days after `first`."""
+    return (date.fromisoformat(first) + timedelta(days=offset)).isoformat()
+
+
+def move(at: datetime, intensity: float = 0.3, duration_s: float = 2.0) -> MovementDetected:
+    """The bed felt a movement at an instant."""
+    return MovementDetected(person="alex", ts=at, intensity=intensity, duration_s=duration_s)
+
+
+def a_night(
+    evening: str,
+    *,
+    lms: int = 0,
+    interval_s: float = 30.0,
+    jerk: bool = False,
+    enter: str = "22:30",
+    leave: str = "06:40",
+) -> list[Event]:
+    """A night in bed: posture changes, optionally a hypnic jerk and a train of limb movements.
+
+    Posture changes at 00:00 and 04:00 (20 s, strong), a brief twitch at 02:00; the train starts
+    at 01:00 with `lms` movements of 2 s every `interval_s` seconds.
+    """
+    morning = day(evening, 1)
+    entered = t(enter, morning if enter < "12:00" else evening)
+    events: list[Event] = [in_bed(entered.strftime("%H:%M"), day=entered.date().isoformat())]
+    if jerk:
+        events.append(move(entered + timedelta(minutes=4), 0.8, 1.0))
+    if entered < t("00:00", morning):
+        events.append(move(t("00:00", morning), 0.6, 20.0))
+    train_start = t("01:00", morning)
+    events += [move(train_start + timedelta(seconds=i * interval_s)) for i in range(lms)]
+    events.append(move(t("02:00", morning) + timedelta(seconds=lms * interval_s), 0.2, 0.3))
+    events.append(move(t("04:00", morning), 0.6, 20.0))
+    events = [e for e in events if e.ts >= entered]
+    events.append(in_bed(leave, occupied=False, day=morning))
+    return events
+
+
+def nights(
+    first: str, count: int, *, overrides: dict[int, dict[str, Any]] | None = None
+) -> list[Event]:
+    """`count` nights from the evening `first`; `overrides[i]` are a_night keywords for night i."""
+    out: list[Event] = []
+    for i in range(count):
+        out += a_night(day(first, i), **(overrides or {}).get(i, {}))
+    return out
+
+
+def replay_nights(events: list[Event], days: int, **kw: Any) -> Replay:
+    """Start at 07:00 on the Tuesday and replay the events and every timer for `days` days."""
+    start = t("07:00")
+    return run(events, start=start, until=start + timedelta(days=days), **kw)
+
+
+def last_night(replay: Replay) -> dict[str, Any]:
+    """The `last_night` of the latest state document."""
+    doc = replay.documents[-1]["last_night"]
+    assert isinstance(doc, dict)
+    return doc
+
+
+# -- the night summary ---------------------------------------------------------------------------
+
+# 150 LMs every 30 s from 01:00; asleep from 22:30 to 06:30 (8 h): 150 / 8 = 18.75/h.
+SUMMARY_TABLE = [
+    pytest.param(
+        a_night("2026-11-24"), 0.0, 0, id="a quiet night: a summary with a PLM index of 0"
+    ),
+    pytest.param(
+        a_night("2026-11-24", lms=150), 18.8, 1, id="a night with a PLM train: its index per hour"
+    ),
+    pytest.param(
+        a_night("2026-11-24", lms=150, interval_s=8.0),
+        0.0,
+        0,
+        id="movements 8 s apart are too close for a WASM series: no PLMs",
+    ),
+    pytest.param(
+        a_night("2026-11-24", lms=3), 0.0, 0, id="three limb movements are not yet a series"
+    ),
+]
+
+
+@pytest.mark.parametrize(("events", "index", "series"), SUMMARY_TABLE)
+def test_night_summary(events: list[Event], index: float, series: int) -> None:
+    replay = replay_nights(events, 1)
+    assert night_ids(replay) == [SUMMARY + "2026-11-24"]
+    nudge = replay.nudge(SUMMARY + "2026-11-24")
+    assert nudge.ts == t("06:30", "2026-11-25")
+    assert nudge.severity == "info"
+    assert nudge.evidence["plm_index"] == index
+    assert nudge.evidence["plm_series"] == series
+    assert "Screening, not a diagnosis." in nudge.message
+    assert nudge.evidence["source"].startswith("Ferri et al. 2016")
+    doc = last_night(replay)
+    assert doc["night"] == "2026-11-24"
+    assert doc["status"] == "ok"
+    assert doc["limb_movement_index"] == index
+    assert doc["time_in_bed_min"] == 480
+
+
+def test_a_plm_index_above_15_says_so_and_suggests_a_doctor_only_if_it_keeps_happening() -> None:
+    nudge = replay_nights(a_night("2026-11-24", lms=150), 1).nudge(SUMMARY + "2026-11-24")
+    assert "a PLM-like index of 18.8 per hour asleep" in nudge.message
+    assert "above 15/h" in nudge.message
+    assert "consider talking to your doctor" in nudge.message
+    assert nudge.evidence["plm_count"] == 150
+
+
+def test_the_summary_reads_plainly() -> None:
+    nudge = replay_nights(a_night("2026-11-24", jerk=True), 1).nudge(SUMMARY + "2026-11-24")
+    assert nudge.message == (
+        "Last night you were in bed 8.0 h and settled after 4 min. The sensor counted "
+        "2 twitches (1 limb movement) and 2 posture changes. Periodic limb movements: 0 in "
+        "0 series, a PLM-like index of 0.0 per hour asleep. 1 hypnic jerk at sleep onset, a "
+        "common and harmless 'sleep start'. Screening, not a diagnosis."
+    )
+
+
+NO_DATA_TABLE = [
+    pytest.param([], "no data", id="no bed data at all: 'no data', no summary nudge"),
+    pytest.param(
+        [in_bed("22:30"), in_bed("06:40", occupied=False, day="2026-11-25")],
+        "no movement data",
+        id="in bed but not one movement reported: 'no movement data', no nudge",
+    ),
+    pytest.param(
+        [move(t("23:00")), move(t("03:00", "2026-11-25"))],
+        "no data",
+        id="movements without any occupancy: 'no data', no nudge",
+    ),
+]
+
+
+@pytest.mark.parametrize(("events", "status"), NO_DATA_TABLE)
+def test_a_night_without_data_is_no_data_not_a_good_night(events: list[Event], status: str) -> None:
+    replay = replay_nights(events, 1)
+    assert night_ids(replay) == []
+    doc = last_night(replay)
+    assert doc["status"] == status
+    assert doc["night"] == "2026-11-24"
+    assert doc["plm_index"] is None
+    assert doc["limb_movement_index"] is None
+    assert doc["twitches"] is None
+    assert replay.state.people["alex"].nights.get("history", []) == []
+
+
+TIMING_TABLE = [
+    pytest.param(a_night("2026-11-24"), "06:30", "wake", id="still in bed at wake: at wake time"),
+    pytest.param(
+        a_night("2026-11-24", leave="05:45"),
+        "05:45",
+        "got_up",
+        id="up at 05:45 after 7 h in bed: at once (later than wake - 1 h)",
+    ),
+    pytest.param(
+        a_night("2026-11-24", leave="05:30"),
+        "05:30",
+        "got_up",
+        id="up at exactly wake - 1 h: at once",
+    ),
+    pytest.param(
+        [*a_night("2026-11-24", leave="05:29")[:-1], in_bed("05:29", False, day="2026-11-25")],
+        "06:30",
+        "wake",
+        id="up at 05:29, before wake - 1 h: a night-time waking, the summary at wake",
+    ),
+    pytest.param(
+        a_night("2026-11-24", enter="03:00", leave="05:50"),
+        "06:30",
+        "wake",
+        id="up at 05:50 after under 3 h in bed: the summary at wake",
+    ),
+    pytest.param(
+        [
+            *a_night("2026-11-24", enter="22:30", leave="02:00"),
+            in_bed("02:10", day="2026-11-25"),
+            in_bed("05:45", occupied=False, day="2026-11-25"),
+        ],
+        "05:45",
+        "got_up",
+        id="a trip out of bed at 02:00 and up at 05:45: 7 h in bed in all, at 05:45",
+    ),
+]
+
+
+@pytest.mark.parametrize(("events", "at", "ended_by"), TIMING_TABLE)
+def test_summary_timing(events: list[Event], at: str, ended_by: str) -> None:
+    replay = replay_nights(events, 1)
+    nudge = replay.nudge(SUMMARY + "2026-11-24")
+    assert nudge.ts == t(at, "2026-11-25")
+    assert nudge.evidence["ended_by"] == ended_by
+    assert night_ids(replay) == [SUMMARY + "2026-11-24"]
+
+
+def test_getting_up_early_closes_the_night_and_later_movements_do_not_reopen_it() -> None:
+    events = [
+        *a_night("2026-11-24", leave="05:45"),
+        in_bed("05:50", day="2026-11-25"),
+        move(t("06:00", "2026-11-25"), 0.9, 3.0),
+        in_bed("06:20", occupied=False, day="2026-11-25"),
+    ]
+    replay = replay_nights(events, 1)
+    assert night_ids(replay) == [SUMMARY + "2026-11-24"]
+    history = replay.state.people["alex"].nights["history"]
+    assert [h["night"] for h in history] == ["2026-11-24"]
+    assert history[0]["time_in_bed_s"] == pytest.approx(7.25 * 3600)
+
+
+def test_the_summary_is_off_but_the_night_is_still_scored() -> None:
+    config = make_config(rules={"twitch.night_summary": {"enabled": False}})
+    replay = replay_nights(a_night("2026-11-24", lms=150), 1, config=config)
+    assert night_ids(replay) == []
+    assert last_night(replay)["limb_movement_index"] == 18.8
+
+
+def test_aasm_rules_count_a_train_8_s_apart() -> None:
+    config = make_config(rules={"twitch.night_summary": {"plm_rules": "aasm"}})
+    replay = replay_nights(a_night("2026-11-24", lms=100, interval_s=8.0), 1, config=config)
+    assert last_night(replay)["plm_count"] == 100
+    assert last_night(replay)["plm_rules"] == "aasm"
+
+
+def test_a_night_the_timer_missed_is_closed_by_the_next_message() -> None:
+    # No CoachStarted, so no timers: the next evening's first message closes the old night.
+    events = [*a_night("2026-11-24", lms=150)[:-1], move(t("12:00", "2026-11-25"))]
+    replay = run(events)
+    (nudge,) = [n for n in replay.nudges if n.rule.startswith(RULES)]
+    assert nudge.id == SUMMARY + "2026-11-24"
+    assert nudge.ts == t("12:00", "2026-11-25")
+    assert nudge.evidence["plm_index"] == 18.8
+    assert nudge.evidence["ended_by"] == "wake"
+    assert "open" not in replay.state.people["alex"].nights
+
+
+def test_a_summary_closed_a_whole_day_late_is_dropped_as_expired_but_the_night_is_kept() -> None:
+    events = [*a_night("2026-11-24", lms=150)[:-1], in_bed("22:30", day="2026-11-25")]
+    replay = run(events)
+    assert [n for n in replay.nudges if n.rule.startswith(RULES)] == []
+    assert [(d.nudge_id, d.reason) for d in replay.dropped] == [(SUMMARY + "2026-11-24", "expired")]
+    nights_state = replay.state.people["alex"].nights
+    assert [h["night"] for h in nights_state["history"]] == ["2026-11-24"]
+    assert nights_state["open"]["night"] == "2026-11-25"
+
+
+# -- twitch.frequent -----------------------------------------------------------------------------
+
+HIGH = {"lms": 150}  # 18.75/h
+FREQUENT = "twitch.frequent:alex:"
+
+FREQUENT_TABLE = [
+    pytest.param({0: HIGH, 2: HIGH, 5: HIGH}, [FREQUENT + "2026-11-29"], id="3 of 7 nights: sent"),
+    pytest.param({0: HIGH, 5: HIGH}, [], id="2 of 7 nights: silent"),
+    pytest.param({0: HIGH, 6: HIGH, 7: HIGH}, [], id="3 high nights spread over 8: silent"),
+    pytest.param(
+        {0: {"lms": 110}, 1: {"lms": 110}, 2: {"lms": 110}},
+        [],
+        id="13.75/h on 3 nights is under the limit",
+    ),
+    pytest.param(
+        dict.fromkeys(range(9), HIGH),
+        [FREQUENT + "2026-11-26", FREQUENT + "2026-12-03"],
+        id="high every night: once, and again only 7 days later",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), FREQUENT_TABLE)
+def test_twitch_frequent(overrides: dict[int, dict[str, Any]], expected: list[str]) -> None:
+    replay = replay_nights(nights("2026-11-24", 10, overrides=overrides), 11)
+    assert [i for i in night_ids(replay) if i.startswith(FREQUENT)] == expected
+
+
+def test_twitch_frequent_message_and_evidence() -> None:
+    events = nights("2026-11-24", 3, overrides={0: HIGH, 1: HIGH, 2: HIGH})
+    nudge = replay_nights(events, 3).nudge(FREQUENT + "2026-11-26")
+    assert nudge.severity == "warning"
+    assert "consider seeing a sleep specialist" in nudge.message
+    assert "up to 1 in 10 people" in nudge.message
+    assert "talk to your doctor" in nudge.message
+    assert nudge.message.endswith("Screening, not a diagnosis.")
+    assert nudge.evidence["plm_index_by_night"] == {
+        "2026-11-24": 18.8,
+        "2026-11-25": 18.8,
+        "2026-11-26": 18.8,
+    }
+    assert nudge.evidence["source"] == "ICSD-3 (AASM 2014): PLMS index above 15/h in adults"
+
+
+# -- twitch.daytime ------------------------------------------------------------------------------
+
+DAYTIME = "twitch.daytime:alex:"
+TWITCHY = {"jerk": True}
+
+
+def daytime_log(on: str) -> Event:
+    """Alex logged daytime twitching at noon."""
+    return logged("12:00", "daytime_twitching", day=on)
+
+
+def with_logs(events: list[Event], *days: str) -> list[Event]:
+    """The events with daytime-twitching logs at noon on `days`, in time order."""
+    return sorted([*events, *(daytime_log(d) for d in days)], key=lambda e: e.ts)
+
+
+DAYTIME_TABLE = [
+    pytest.param(
+        with_logs(nights("2026-11-24", 3, overrides={0: TWITCHY}), "2026-11-25", "2026-11-26"),
+        [DAYTIME + "2026-11-26"],
+        id="2 days of daytime twitching and a hypnic jerk at night: at the second log",
+    ),
+    pytest.param(
+        with_logs(nights("2026-11-24", 3, overrides={1: HIGH}), "2026-11-25", "2026-11-26"),
+        [DAYTIME + "2026-11-26"],
+        id="2 days and a PLM series at night: sent",
+    ),
+    pytest.param(
+        with_logs(nights("2026-11-24", 3, overrides={0: TWITCHY}), "2026-11-25"),
+        [],
+        id="1 day of daytime twitching: silent",
+    ),
+    pytest.param(
+        with_logs(nights("2026-11-24", 3), "2026-11-25", "2026-11-26"),
+        [],
+        id="2 days without twitching at night: silent",
+    ),
+    pytest.param(
+        with_logs(nights("2026-11-24", 3, overrides={2: TWITCHY}), "2026-11-25", "2026-11-26"),
+        [DAYTIME + "2026-11-27"],
+        id="2 days, the night twitching after them: sent when that night closes",
+    ),
+    pytest.param(
+        with_logs(
+            nights("2026-11-24", 17, overrides={0: TWITCHY, 8: TWITCHY, 15: TWITCHY}),
+            *[day("2026-11-25", i) for i in range(17)],
+        ),
+        [DAYTIME + "2026-11-26", DAYTIME + "2026-12-10"],
+        id="twitching every day: once in 14 days",
+    ),
+]
+
+
+@pytest.mark.parametrize(("events", "expected"), DAYTIME_TABLE)
+def test_twitch_daytime(events: list[Event], expected: list[str]) -> None:
+    replay = replay_nights(events, 19)
+    assert [i for i in night_ids(replay) if i.startswith(DAYTIME)] == expected
+
+
+def test_twitch_daytime_message_names_the_tests_but_no_dose() -> None:
+    events = with_logs(nights("2026-11-24", 2, overrides={0: TWITCHY}), "2026-11-25", "2026-11-26")
+    nudge = replay_nights(events, 3).nudge(DAYTIME + "2026-11-26")
+    assert "Consider asking your doctor whether a blood test makes sense" in nudge.message
+    for test_name in ("vitamin D", "B12", "magnesium", "calcium", "ferritin"):
+        assert test_name in nudge.message
+    assert "don't self-diagnose" in nudge.message
+    assert "Screening, not a diagnosis." in nudge.message
+    assert not re.search(r"\d\s*(mg|µg|mcg|IU|ng)\b", nudge.message)
+    assert not re.search(r"\b(take|taking|dose|supplement)", nudge.message, re.IGNORECASE)
+    assert nudge.evidence["daytime_twitching_days"] == ["2026-11-25", "2026-11-26"]
+    assert nudge.evidence["twitching_nights"] == {
+        "2026-11-24": {"plm_series": 0, "hypnic_jerks": 1}
+    }
+
+
+# -- insight.correlation -------------------------------------------------------------------------
+
+SUNDAY = "2026-11-29"
+INSIGHT = f"insight.correlation:alex:{SUNDAY}"
+
+
+def history(
+    count: int,
+    exposed: set[int],
+    worse: float,
+    *,
+    exposure: str = "late_workout",
+    last: str = "2026-11-28",
+) -> list[dict[str, Any]]:
+    """`count` stored nights up to `last` (a Saturday); `exposed` nights have the exposure and a
+    PLM index `worse` times as high (with some night-to-night spread either way)."""
+    out = []
+    for i in range(count):
+        key = day(last, i - count + 1)
+        base = 4.0 + (i * 7 % 5)  # 4..8/h
+        is_exposed = i in exposed
+        out.append(
+            {
+                "night": key,
+                "plm_index": base * worse if is_exposed else base,
+                "plm_count": 0,
+                "series": 0,
+                "hypnic_jerks": i % 2,
+                "time_to_settle_s": 600.0 + 60 * (i % 4),
+                "time_in_bed_s": 8 * 3600.0,
+                "limb_movements": 10,
+                "exposures": {
+                    "caffeine_at_bedtime": False,
+                    "late_workout": False,
+                    "stress_evening": False,
+                    "late_nicotine": False,
+                    exposure: is_exposed,
+                },
+            }
+        )
+    return out
+
+
+def sunday_insight(stored: list[dict[str, Any]]) -> Replay:
+    """Fire the Sunday 10:00 insight timer with this history stored."""
+    state = CoachState()
+    state.person("alex").nights["history"] = stored
+    replay = Replay(state=state)
+    timer = Timer("insight.correlation", "alex", t("10:00", SUNDAY), SUNDAY)
+    replay.decide(TimerFired(person="alex", ts=timer.at, timer=timer))
+    return replay
+
+
+EVERY_THIRD = {i for i in range(20) if i % 3 == 0}  # 7 of 20
+
+INSIGHT_TABLE = [
+    pytest.param(history(20, EVERY_THIRD, 3.0), [INSIGHT], id="late workouts triple PLMs: sent"),
+    pytest.param(history(20, EVERY_THIRD, 1.0), [], id="an exposure that changes nothing: silent"),
+    pytest.param(history(20, {0, 3, 6, 9}, 3.0), [], id="only 4 nights with the exposure: silent"),
+    pytest.param(history(20, set(range(16)), 3.0), [], id="only 4 nights without it: silent"),
+    pytest.param(history(13, {0, 3, 6, 9, 12}, 3.0), [], id="13 nights stored, under 14: silent"),
+    pytest.param(
+        history(14, {0, 3, 6, 9, 12}, 3.0), [INSIGHT], id="14 nights stored and 5 with: sent"
+    ),
+]
+
+
+@pytest.mark.parametrize(("stored", "expected"), INSIGHT_TABLE)
+def test_insight_correlation(stored: list[dict[str, Any]], expected: list[str]) -> None:
+    assert sunday_insight(stored).ids == expected
+
+
+def test_insight_reports_an_association_with_a_reproducible_interval() -> None:
+    first = sunday_insight(history(20, EVERY_THIRD, 3.0)).nudge(INSIGHT)
+    again = sunday_insight(history(20, EVERY_THIRD, 3.0)).nudge(INSIGHT)
+    assert first == again
+    (finding,) = first.evidence["findings"]
+    assert finding["exposure"] == "late_workout"
+    assert finding["measure"] == "plm_index"
+    # Exposed nights average 3 × 39/7 = 16.71/h, the others 81/13 = 6.23/h.
+    assert finding["ratio"] == 2.68
+    assert finding["nights_with"] == 7
+    assert finding["nights_without"] == 13
+    low, high = finding["ci95"]
+    assert 1.0 < low < 3.0 < high
+    assert first.evidence["findings"] == [{**finding, "ci95": [low, high]}]
+    assert "association in your own data, not proof of cause" in first.message
+    assert "after a late intense workout, your PLM-like index was about 2.7×" in first.message
+    assert "Screening, not a diagnosis." in first.message
+    assert first.severity == "info"
+
+
+def test_ratio_interval_is_seeded_and_pinned() -> None:
+    with_values = [10.0, 12.0, 9.0, 14.0, 11.0]
+    without_values = [5.0, 4.0, 6.0, 5.0, 5.0, 6.0]
+    result = ratio_interval(with_values, without_values, 2000, seed=7)
+    assert result == ratio_interval(with_values, without_values, 2000, seed=7)
+    assert result is not None
+    ratio, low, high = result
+    assert ratio == pytest.approx(11.2 / (31 / 6))
+    assert 1.0 < low < ratio < high
+    assert ratio_interval([1.0] * 5, [0.0] * 5, 2000, seed=7) is None
+
+
+INSIGHT_AT_TABLE = [
+    pytest.param("2026-11-24", "2026-11-29T10:00:00+01:00", id="a Tuesday night: that Sunday"),
+    pytest.param("2026-11-28", "2026-11-29T10:00:00+01:00", id="Saturday night: the next morning"),
+    pytest.param("2026-11-29", "2026-11-29T10:00:00+01:00", id="planned at Sunday's wake: 10:00"),
+    pytest.param("2026-11-30", "2026-12-06T10:00:00+01:00", id="a Monday night: the next Sunday"),
+    pytest.param(
+        "2026-10-24", "2026-10-25T10:00:00+01:00", id="the autumn DST Sunday: 10:00 in CET"
+    ),
+    pytest.param(
+        "2026-03-28", "2026-03-29T10:00:00+02:00", id="the spring DST Sunday: 10:00 in CEST"
+    ),
+]
+
+
+@pytest.mark.parametrize(("evening", "expected"), INSIGHT_AT_TABLE)
+def test_the_weekly_insight_is_planned_for_sunday_10_local(evening: str, expected: str) -> None:
+    replay = Replay().start(t("07:00", evening))
+    timers = [tm for tm in replay.timers.pending.values() if tm.kind == "insight.correlation"]
+    assert [tm.at for tm in timers] == [datetime.fromisoformat(expected)]
+    assert timers[0].at.astimezone(CONFIG.tz).isoformat() == expected
+    assert insight_at is night.insight_at
+
+
+def test_the_insight_fires_from_the_replayed_week() -> None:
+    # 22 nights, the late-workout ones clearly worse; the coach itself records the exposures.
+    events: list[Event] = []
+    for i in range(22):
+        evening = day("2026-11-07", i)
+        exposed = i % 3 == 0
+        if exposed:
+            events += [workout("21:00", "vigorous", day=evening), workout_end("21:40", day=evening)]
+        events += a_night(evening, lms=150 if exposed else 20 + 5 * (i % 4))
+    start = t("07:00", "2026-11-07")
+    replay = run(events, start=start, until=t("12:00", SUNDAY))
+    stored = replay.state.people["alex"].nights["history"]
+    assert len(stored) == 22
+    assert [h["exposures"]["late_workout"] for h in stored[:4]] == [True, False, False, True]
+    insights = [n for n in replay.nudges if n.rule == "insight.correlation"]
+    # 2026-11-15 had 8 nights stored; 2026-11-22 the first 15.
+    assert [n.id for n in insights] == ["insight.correlation:alex:2026-11-22", INSIGHT]
+    nudge = insights[-1]
+    assert nudge.ts == t("10:00", SUNDAY)
+    assert {(f["exposure"], f["measure"]) for f in nudge.evidence["findings"]} == {
+        ("late_workout", "plm_index")
+    }
+
+
+def test_exposures_are_recorded_with_the_night() -> None:
+    events = [
+        logged("20:00", "caffeine", mg=300),
+        logged("21:00", "nicotine"),
+        workout("21:00", "vigorous"),
+        workout_end("21:30"),
+        *a_night("2026-11-24"),
+    ]
+    replay = replay_nights(events, 1)
+    (entry,) = replay.state.people["alex"].nights["history"]
+    assert entry["exposures"] == {
+        "caffeine_at_bedtime": True,
+        "late_workout": True,
+        "stress_evening": False,
+        "late_nicotine": True,
+    }
+
+
+# -- state: bounded, serialisable, restartable ----------------------------------------------------
+
+
+def test_a_flood_of_movements_is_capped_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(night, "MAX_MOVEMENTS", 100)
+    flood = [move(t("23:00") + timedelta(seconds=2 * i), 0.05, 0.6) for i in range(250)]
+    events = sorted([*a_night("2026-11-24"), *flood], key=lambda e: e.ts)
+    replay = replay_nights(events, 1)
+    assert last_night(replay)["movements_lost"] == 153  # 250 + 3 of the night itself - 100
+
+
+def test_history_keeps_the_last_60_nights() -> None:
+    state = CoachState()
+    state.person("alex").nights["history"] = history(60, set(), 1.0, last="2026-11-23")
+    replay = replay_nights(a_night("2026-11-24"), 1, state=state)
+    stored = replay.state.people["alex"].nights["history"]
+    assert len(stored) == 60
+    assert stored[-1]["night"] == "2026-11-24"
+    assert stored[0]["night"] == "2026-09-26"  # the oldest of the 60 before it is gone
+
+
+def accel_chunk(at: datetime, rng: random.Random, burst: bool) -> AccelSampled:
+    """10 s of 50 Hz samples: gravity on z, 2 mg of noise, and a 2 s 5 Hz burst of 0.1 g."""
+    samples = tuple(
+        (
+            rng.gauss(0, 0.002) + (0.1 * math.sin(math.pi * k / 5) if burst and k < 100 else 0),
+            rng.gauss(0, 0.002),
+            1 + rng.gauss(0, 0.002),
+        )
+        for k in range(500)
+    )
+    return AccelSampled(person="alex", ts=at, rate_hz=50.0, samples=samples)
+
+
+def raw_night(restart_at: int | None = None) -> dict[str, Any]:
+    """In bed 22:30; raw chunks from 23:00 for 20 min with a 2 s burst every 30 s from 23:05.
+
+    With `restart_at`, the state goes through JSON after that many chunks (a daemon restart).
+    """
+    replay = replay_nights([in_bed("22:30")], 0)
+    rng = random.Random(1)
+    for i in range(120):
+        at = t("23:00") + timedelta(seconds=10 * i)
+        replay.advance(at)
+        replay.decide(accel_chunk(at, rng, burst=i >= 30 and i % 3 == 0), at)
+        if restart_at == i:
+            assert isinstance(replay.state.people["alex"].nights["detector"], LiveDetector)
+            replay.state = load_state(dump_state(replay.state))
+            assert isinstance(replay.state.people["alex"].nights["detector"], dict)
+    replay.advance(t("07:00", "2026-11-25"))
+    return last_night(replay)
+
+
+def test_raw_accel_is_scored_through_the_detector_and_survives_a_restart() -> None:
+    doc = raw_night()
+    assert doc["status"] == "ok"
+    assert doc["limb_movements"] == 30
+    assert doc["plm_count"] == 30
+    assert raw_night(restart_at=40) == doc
+
+
+def test_a_malformed_raw_chunk_is_refused_not_raised() -> None:
+    replay = replay_nights([in_bed("22:30")], 0)
+    bad = AccelSampled(person="alex", ts=t("23:00"), rate_hz=5.0, samples=((0.0, 0.0, 1.0),))
+    replay.decide(bad)
+    assert replay.refused == ["accel: rate_hz must be >= 10.0, got 5.0"]
+
+
+def test_the_state_with_a_night_in_progress_round_trips_through_json() -> None:
+    replay = replay_nights(a_night("2026-11-24")[:3], 0)
+    replay.advance(t("01:00", "2026-11-25"))
+    state = replay.state
+    assert load_state(dump_state(state)) == state
+    assert CONFIG.rules.twitch_frequent.repeat_days == 7
