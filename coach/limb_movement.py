@@ -1,31 +1,32 @@
 """Limb movements in bed: bursts from raw acceleration, PLM series, hypnic jerks and the night.
 
 How it works. A bed sensor gives either raw three-axis acceleration or ready-made ``movement``
-events. Raw samples go through :class:`LimbMovementDetector`: each axis is despiked (a 3-point
-median) and high-passed at about 0.5 Hz (a centred moving average, applied three times, is
-subtracted),
-which removes gravity and most of the 0.2–0.3 Hz breathing motion; the energy of the remaining
-vector is averaged over a 0.25 s window to give an RMS envelope. (Each axis rather than the
-magnitude: the magnitude of gravity plus a small vibration changes only by the vibration's
-component along gravity, so it misses sideways motion; three filters cost little more than one.)
-The noise floor is learned as it goes: every 10 s block contributes its median and its median
-absolute deviation (MAD), and a block's threshold is the
-rolling median of the last 15 blocks' medians plus k times their MAD. This is the accelerometer
-twin of the EMG rule "8 µV above resting" (Berry et al., AASM Scoring Manual 2.5, 2018; Ferri et
-al., WASM 2016 standards, Sleep Med 22:47-63) and of the noise-floor-adjusted thresholds of the
-S-PLMAD detector (Moore et al., PLoS One 2014). Bursts closer than 0.5 s merge, since an LM ends
-only at the start of 0.5 s below threshold (AASM 2018, WASM 2016). A burst of 0.5–10 s is a
+events. Raw samples go through :class:`LimbMovementDetector`. Each axis is high-passed at about
+0.5 Hz (a centred moving average, applied three times, is subtracted), which removes gravity and
+most of the 0.2–0.3 Hz breathing motion; the energy of the remaining vector, averaged over a
+0.25 s window, is the RMS envelope. (Each axis rather than the magnitude: the magnitude of
+gravity plus a small vibration changes only by the vibration's component along gravity, so it
+misses sideways motion.) The noise floor is learned as it goes: every 10 s block contributes its
+median and its median absolute deviation (MAD), and a block's onset level is the rolling median
+of the last 15 blocks' medians plus k times their MAD. This is the accelerometer twin of the EMG
+rule "8 µV above resting" (Berry et al., AASM Manual for the Scoring of Sleep 2.5, 2018; Ferri et
+al., WASM 2016 standards, Sleep Med 26:86-95) and of the noise-floor-adjusted thresholds of the
+S-PLMAD detector (Moore et al., PLoS One 2014, 9:e114565). A burst starts at the onset level and,
+like the AASM onset and offset levels, lasts while it stays above half of it; bursts closer than
+0.5 s merge, since an LM ends only at the start of 0.5 s below the offset level (AASM 2018, WASM
+2016); a faint echo within 1.5 s of a strong burst is ignored. A burst of 0.5–10 s is a
 candidate limb movement (LM), a longer one a posture change, a shorter one a brief twitch.
 
 Movements, from either source, are then scored by the sleep-medicine rules. A periodic
-limb-movement (PLM) series is at least 4 consecutive candidate LMs whose onset-to-onset intervals
-lie in 10–90 s (WASM 2016) or 5–90 s (AASM 2018); an interval outside that range or a movement
-longer than 10 s ends the series, and an LM preceded by a too-short interval belongs to none
-(WASM 2016). The PLM index is the LMs in series per hour asleep; above 15/h is the adult cut-off
-of ICSD-3 (AASM 2014) for periodic limb movements in sleep, which by itself is not a diagnosis.
-Sleep onset is the start of the first 10 minutes in bed without a movement above a low
-intensity; a strong isolated movement within 30 minutes of it, not part of a series, is a hypnic
-jerk (a benign "sleep start", ICSD-3 isolated symptoms and normal variants).
+limb-movement (PLM) series is at least 4 consecutive candidate LMs whose onset-to-onset
+intervals lie in 10–90 s (WASM 2016) or 5–90 s (AASM 2018); an interval outside that range or a
+movement longer than 10 s ends the series, and an LM preceded by a too-short interval belongs to
+none (WASM 2016). The PLM index is the LMs in series per hour asleep; above 15/h is the adult
+cut-off of ICSD-3 (AASM 2014) for periodic limb movements in sleep, which alone is not a
+diagnosis: this is screening. Sleep onset is the start of the first 10 minutes in bed without a
+movement above a low intensity (LMs in a PLM series do not count as movement here, see
+:data:`QUIET_IGNORES_SERIES`); a strong movement within 30 minutes of it that is not part of a
+series is a hypnic jerk (a benign "sleep start", ICSD-3 "isolated symptoms and normal variants").
 
 Times. Every time this module takes or returns is an aware :class:`datetime.datetime`; internally
 the arithmetic is done on POSIX seconds (``datetime.timestamp()``) so that nights across a
@@ -71,6 +72,12 @@ SLEEP_ONSET_QUIET_S: Final = 600.0
 #: "A low threshold" for that quiet window (project default, configurable): on the 0..1 scale a
 #: device or the raw detector reports, 0.1 is a small fidget; sleep twitches mostly stay below.
 QUIET_MAX_INTENSITY: Final = 0.1
+#: LMs that belong to a PLM series do not break that quiet: periodic LMs are a sleep phenomenon
+#: (PLMS, most frequent in light sleep early in the night), and counting them as wake would push
+#: sleep onset past every early train and drop it from the index, most for the people with the
+#: most PLMs. The price: periodic movements while lying awake (PLMW, common in restless legs)
+#: let the night start early and count as PLMS (project choice; set False for the plain rule).
+QUIET_IGNORES_SERIES: Final = True
 #: Hypnic jerks happen at the sleep-onset transition; the coach looks 30 min either side of the
 #: detected onset (sleep-science notes C.3: "the first about 15-30 min"; issue 5: 30 min). Either
 #: side, because a jerk at the transition itself breaks the quiet window and so precedes the
@@ -105,6 +112,11 @@ BASELINE_BLOCKS: Final = 15
 #: above Gaussian noise, which exceeds 6 sigma about once in 10^9 windows; S-PLMAD, Moore 2014,
 #: also sets its threshold from the noise floor).
 K_MAD: Final = 6.0
+#: Hysteresis, after AASM 2018: an LM starts 8 µV above resting EMG and ends at the start of
+#: 0.5 s within 2 µV of it. Here a burst must reach the onset level and lasts while it stays
+#: above half of that rise (project choice: AASM's quarter lets the noise of an accelerometer
+#: stretch movements by about half a second; no hysteresis splits faint LMs into fragments).
+OFFSET_RATIO: Final = 0.5
 #: MAD of a normal distribution times 1.4826 is its standard deviation.
 MAD_TO_SD: Final = 1.4826
 #: An absolute floor under the threshold, in g RMS, so that a perfectly quiet sensor (MAD 0)
@@ -120,6 +132,11 @@ FULL_SCALE_G: Final = 0.2
 #: (project choice, like the relative onset criteria of EMG burst detectors).
 ECHO_S: Final = 1.5
 ECHO_RATIO: Final = 0.01
+#: A burst shorter than 50 ms is a sensor glitch (a bus error, a knock on the frame), not a
+#: movement: even fragmentary myoclonus, the briefest physiological twitch, lasts 75-150 ms.
+#: (Filtering glitches out with a median before the high-pass would also take about 8 % off
+#: the amplitude of every real movement.)
+MIN_MOVEMENT_S: Final = 0.05
 #: Work in batches of at least 60 s of samples: movements come out up to about a minute late,
 #: which a sleep summary does not mind, and feeding 1 s chunks costs little more than one batch.
 PROCESS_EVERY_S: Final = 60.0
@@ -393,6 +410,7 @@ class NightConfig:
     plm_rules: PlmRules = "wasm"
     quiet_s: float = SLEEP_ONSET_QUIET_S
     quiet_max_intensity: float = QUIET_MAX_INTENSITY
+    quiet_ignores_series: bool = QUIET_IGNORES_SERIES
     hypnic_window_s: float = HYPNIC_WINDOW_S
     hypnic_min_intensity: float = HYPNIC_MIN_INTENSITY
     start_before_wake_s: float = NIGHT_START_BEFORE_WAKE_S
@@ -502,8 +520,12 @@ def summarize_night(
     in_bed = [m for stay in per_stay for m in stay]
     series = [s for stay in per_stay for s in find_series(stay, cfg.plm_rules)]
 
+    periodic = {id(m) for s in series for m in s} if cfg.quiet_ignores_series else set()
     onset = find_sleep_onset(
-        stays, in_bed, quiet_s=cfg.quiet_s, quiet_max_intensity=cfg.quiet_max_intensity
+        stays,
+        [m for m in in_bed if id(m) not in periodic],
+        quiet_s=cfg.quiet_s,
+        quiet_max_intensity=cfg.quiet_max_intensity,
     )
     time_in_bed = sum(b - a for a, b in bounds)
     if onset is None:
@@ -557,9 +579,11 @@ class DetectorConfig:
     merge_gap_s: float = MERGE_GAP_S
     echo_s: float = ECHO_S
     echo_ratio: float = ECHO_RATIO
+    min_movement_s: float = MIN_MOVEMENT_S
     baseline_block_s: float = BASELINE_BLOCK_S
     baseline_blocks: int = BASELINE_BLOCKS
     k_mad: float = K_MAD
+    offset_ratio: float = OFFSET_RATIO
     min_threshold_g: float = MIN_THRESHOLD_G
     full_scale_g: float = FULL_SCALE_G
     process_every_s: float = PROCESS_EVERY_S
@@ -583,7 +607,9 @@ class DetectorConfig:
             "merge_gap_s": self.merge_gap_s,
             "echo_s": self.echo_s,
             "echo_ratio": self.echo_ratio,
+            "min_movement_s": self.min_movement_s,
             "k_mad": self.k_mad,
+            "offset_ratio": self.offset_ratio,
             "min_threshold_g": self.min_threshold_g,
             "process_every_s": self.process_every_s,
         }.items():
@@ -603,8 +629,8 @@ class _Geometry(NamedTuple):
 
     @property
     def context(self) -> int:
-        """Samples needed on either side of an envelope value (despike, high-pass, window)."""
-        return 1 + _BOXCAR_PASSES * self.half_boxcar + self.half_window
+        """Samples needed on either side of an envelope value (high-pass and window)."""
+        return _BOXCAR_PASSES * self.half_boxcar + self.half_window
 
     @property
     def reach(self) -> int:
@@ -639,15 +665,11 @@ def _moving_mean(x: NDArray[np.float64], width: int) -> NDArray[np.float64]:
 
 
 def _envelope(seg: NDArray[np.float64], geo: _Geometry) -> NDArray[np.float64]:
-    """Mean energy (g²) of the despiked, high-passed vector over the centred envelope window.
+    """Mean energy (g²) of the high-passed vector over the centred envelope window.
 
-    A 3-point median per axis first removes single-sample glitches (a bus error or a knock on
-    the sensor is not a movement; the 0.1 s a real movement lasts passes through untouched).
     The output is ``2 * geo.context`` samples shorter than ``seg`` and starts at its
     ``geo.context``-th sample.
     """
-    a, b, c = seg[:-2], seg[1:-1], seg[2:]
-    seg = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
     h = geo.half_boxcar
     if h > 0:
         lowpass = seg
@@ -702,6 +724,11 @@ def _tz_from_json(data: dict[str, Any]) -> tzinfo:
     return timezone(timedelta(seconds=float(data["offset_s"])))
 
 
+#: A run of samples above the offset level: start, end (exclusive), excess energy, and whether
+#: it reached the onset level.
+_Burst = tuple[int, int, float, bool]
+
+
 class LimbMovementDetector:
     """Streaming burst detector for raw three-axis acceleration in g (sans-I/O, like h11).
 
@@ -730,7 +757,7 @@ class LimbMovementDetector:
         self._offset = np.zeros(3)
         self._meds: list[float] = []
         self._mads: list[float] = []
-        self._open: tuple[int, int, float] | None = None
+        self._open: _Burst | None = None
 
     @property
     def is_streaming(self) -> bool:
@@ -798,20 +825,22 @@ class LimbMovementDetector:
         n, echo = end - done, geo.echo
         energy = wide[echo : echo + n]
         rms = np.sqrt(energy)
-        floor, threshold, sizes = self._thresholds(rms, n)
-        above = (rms > np.repeat(threshold, sizes)) & (
-            energy >= self.config.echo_ratio * _sliding_max(wide, 2 * echo + 1)
-        )
+        floor, onset, offset, sizes = self._thresholds(rms, n)
+        loud = energy >= self.config.echo_ratio * _sliding_max(wide, 2 * echo + 1)
+        above = (rms > np.repeat(offset, sizes)) & loud
+        strong = (rms > np.repeat(onset, sizes)) & loud
         excess = np.where(above, energy - np.repeat(floor * floor, sizes), 0.0)
         edges = np.diff(above.view(np.int8), prepend=np.int8(0), append=np.int8(0))
         starts = np.flatnonzero(edges == 1)
         ends = np.flatnonzero(edges == -1)
         cum = np.concatenate([[0.0], np.cumsum(excess)])
+        hits = np.concatenate([[0], np.cumsum(strong)])
         bursts = list(
             zip(
                 (starts + done).tolist(),
                 (ends + done).tolist(),
                 (cum[ends] - cum[starts]).tolist(),
+                (hits[ends] > hits[starts]).tolist(),
                 strict=True,
             )
         )
@@ -849,8 +878,8 @@ class LimbMovementDetector:
 
     def _thresholds(
         self, rms: NDArray[np.float64], n: int
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
-        """Per block: the noise floor, the threshold and the block's length in samples.
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
+        """Per block: the noise floor, the onset and offset levels and the block's length.
 
         Each block's median and MAD (taken every envelope window, so roughly independent
         values) join a rolling median over the last ``baseline_blocks`` blocks.
@@ -874,26 +903,27 @@ class LimbMovementDetector:
         keep = cfg.baseline_blocks - 1
         self._meds = (self._meds + med.tolist())[-keep:] if keep else []
         self._mads = (self._mads + mad.tolist())[-keep:] if keep else []
-        threshold = np.maximum(floor + cfg.k_mad * MAD_TO_SD * spread, cfg.min_threshold_g)
-        return floor, threshold, sizes
+        rise = cfg.k_mad * MAD_TO_SD * spread
+        onset = np.maximum(floor + rise, cfg.min_threshold_g)
+        offset = np.maximum(floor + cfg.offset_ratio * rise, cfg.offset_ratio * cfg.min_threshold_g)
+        return floor, onset, offset, sizes
 
-    def _merge(
-        self, bursts: list[tuple[int, int, float]], end: int, *, final: bool
-    ) -> list[Movement]:
-        """Merge bursts less than the merge gap apart; the last one may stay open."""
+    def _merge(self, bursts: list[_Burst], end: int, *, final: bool) -> list[Movement]:
+        """Merge bursts less than the merge gap apart; keep the groups that reached the onset
+        level; the last group may stay open for the next batch."""
         geo = cast(_Geometry, self._geo)
         movements: list[Movement] = []
-        group: tuple[int, int, float] | None = None
-        for start, stop, energy in bursts:
-            if group is not None and start - group[1] < geo.gap:
-                group = (group[0], stop, group[2] + energy)
+        group: _Burst | None = None
+        for burst in bursts:
+            if group is not None and burst[0] - group[1] < geo.gap:
+                group = (group[0], burst[1], group[2] + burst[2], group[3] or burst[3])
                 continue
             if group is not None:
-                movements.append(self._movement(*group))
-            group = (start, stop, energy)
+                movements.extend(self._movement(group))
+            group = burst
         if group is not None:
             if final or end - group[1] >= geo.gap:
-                movements.append(self._movement(*group))
+                movements.extend(self._movement(group))
             else:
                 self._open = group
         return movements
@@ -901,31 +931,39 @@ class LimbMovementDetector:
     def _emit_open(self) -> list[Movement]:
         if self._open is None:
             return []
-        s, e, p = self._open
-        self._open = None
-        return [self._movement(s, e, p)]
+        group, self._open = self._open, None
+        return self._movement(group)
 
-    def _movement(self, start: int, end: int, energy: float) -> Movement:
-        """A burst of samples [start, end) above threshold, as a movement.
+    def _movement(self, burst: _Burst) -> list[Movement]:
+        """A burst of samples [start, end) above the offset level, as a movement; none for a
+        glitch or a burst that never reached the onset level.
 
         The centred window widens a burst by up to 2g samples, so that is taken off the span
         (onset moves g later). Intensity is the burst's RMS above the noise floor: its excess
-        energy over its corrected length (at least one window), on the ``full_scale_g`` scale. The
-        mean is steadier than the peak of a 0.25 s window, which wobbles by ±40 % in one burst.
+        energy over its corrected length (at least half a window), on the ``full_scale_g``
+        scale. The mean is steadier than the peak of a 0.25 s window, which wobbles by ±40 %
+        within one burst of band-limited motion.
         """
         geo = cast(_Geometry, self._geo)
         rate = cast(float, self._rate)
+        start, end, energy, confirmed = burst
+        if not confirmed:
+            return []
         span = end - start
         shrink = min(2 * geo.half_window, span - 1)
         length = span - shrink
-        # A burst shorter than the window was spread over at least the window: dividing by less
-        # would inflate a faint blip into a strong movement.
-        rms = math.sqrt(max(energy, 0.0) / max(length, 2 * geo.half_window + 1))
-        return Movement(
-            onset=_from_epoch(self._t0 + (start + shrink / 2) / rate, self._tz),
-            duration_s=length / rate,
-            intensity=min(1.0, rms / self.config.full_scale_g),
-        )
+        # A faint burst loses its edges below the offset level, so its corrected length can be
+        # too short; dividing by at least half a window keeps a blip from looking strong.
+        rms = math.sqrt(max(energy, 0.0) / max(length, geo.half_window + 1))
+        if length / rate < self.config.min_movement_s:
+            return []
+        return [
+            Movement(
+                onset=_from_epoch(self._t0 + (start + shrink / 2) / rate, self._tz),
+                duration_s=length / rate,
+                intensity=min(1.0, rms / self.config.full_scale_g),
+            )
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """The whole state as a JSON-compatible dict (buffered samples included)."""
@@ -969,7 +1007,14 @@ class LimbMovementDetector:
         detector._mads = [float(v) for v in stream["mads"]]
         opened = stream.get("open")
         detector._open = (
-            None if opened is None else (int(opened[0]), int(opened[1]), float(opened[2]))
+            None
+            if opened is None
+            else (
+                int(opened[0]),
+                int(opened[1]),
+                float(opened[2]),
+                bool(opened[3]),
+            )
         )
         return detector
 
