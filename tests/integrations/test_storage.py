@@ -220,12 +220,24 @@ def test_an_older_schema_is_migrated_forward_step_by_step(
     s.close()
 
 
-def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
-    s = Storage.open(f"sqlite:///{tmp_path / 'c.db'}")
+@pytest.mark.parametrize(
+    ("query", "level"),
+    [("", 1), ("?synchronous=full", 2), ("?synchronous=NORMAL", 1)],
+    ids=["normal sync by default", "full sync on request", "the level in any case"],
+)
+def test_sqlite_runs_in_wal_mode_with_the_sync_level_of_the_url(
+    tmp_path: Path, query: str, level: int
+) -> None:
+    s = Storage.open(f"sqlite:///{tmp_path / 'c.db'}{query}")
     with s.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == level
     s.close()
+
+
+def test_an_unknown_sync_level_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="synchronous must be normal or full"):
+        Storage.open(f"sqlite:///{tmp_path / 'c.db'}?synchronous=off")
 
 
 def test_what_was_written_survives_without_a_clean_close(tmp_path: Path) -> None:

@@ -1,0 +1,172 @@
+"""Latency: event published -> nudge received, p50 and p99, QoS 1 through Mosquitto, with 100
+messages/s of background load; and, in the same run, a bare paho echo (TCP_NODELAY on both ends)
+as the baseline. Targets: p50 <= 2 ms, p99 <= 10 ms.
+
+    .venv/bin/python bench/latency.py [--probes 200]
+
+Each probe is a coffee whose own `ts` is a distinct earlier minute, so the coach answers every one
+with a new `caffeine.cutoff` nudge (the nudge id carries the drink's minute). Probes go out every
+20 ms, the load every 10 ms, from other clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from broker import TZ, Coach, Mosquitto, client, percentile
+
+ECHO = r"""
+import socket, sys
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+c = mqtt.Client(CallbackAPIVersion.VERSION2, "echo", protocol=mqtt.MQTTv5)
+c.on_socket_open = lambda c, u, s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+c.on_message = lambda c, u, m: c.publish("bench/pong", m.payload, qos=1)
+c.on_subscribe = lambda *a: print("ready", flush=True)
+c.on_connect = lambda c, *a: c.subscribe("bench/ping", 1)
+c.connect("127.0.0.1", int(sys.argv[1]))
+c.loop_forever()
+"""
+
+
+class Load:
+    """100 heart-rate readings a second on the tracker topic, from their own client."""
+
+    def __init__(self, port: int) -> None:
+        self.client = client(port, "load")
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        n = 0
+        next_at = time.perf_counter()
+        while not self.stop.is_set():
+            payload = json.dumps({"event": "heart_rate", "bpm": 60 + n % 40}).encode()
+            self.client.publish("tracker/alex", payload, qos=1)
+            n += 1
+            next_at += 0.01
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.client.loop_stop()
+
+
+def measure(
+    port: int, probes: int, send_topic: str, recv_topic: str, payload_of: Any, key_of: Any
+) -> list[float]:
+    """Round trips in ms: `payload_of(i)` out on send_topic, matched by `key_of(msg)` back."""
+    sent: dict[str, float] = {}
+    got: dict[str, float] = {}
+    done = threading.Event()
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        now = time.perf_counter()
+        key = key_of(msg.payload)
+        if key in sent and key not in got:
+            got[key] = now
+            if len(got) == probes:
+                done.set()
+
+    rx = client(port, f"rx-{recv_topic}")
+    rx.on_message = on_message
+    rx.subscribe(recv_topic, 1)
+    tx = client(port, f"tx-{send_topic}")
+    time.sleep(0.5)
+    for i in range(probes):
+        key, payload = payload_of(i)
+        sent[key] = time.perf_counter()
+        tx.publish(send_topic, payload, qos=1)
+        time.sleep(0.02)
+    done.wait(10)
+    rx.loop_stop()
+    tx.loop_stop()
+    return [(got[k] - sent[k]) * 1000 for k in got]
+
+
+def coach_probes(port: int, probes: int) -> list[float]:
+    """Coffee -> caffeine.cutoff nudge."""
+    tz = ZoneInfo(TZ)
+    base = datetime.now(tz).replace(second=0, microsecond=0) - timedelta(minutes=1)
+
+    def payload_of(i: int) -> tuple[str, bytes]:
+        at = base - timedelta(minutes=i)
+        doc = {"event": "brew", "drink": "espresso", "ts": at.isoformat()}
+        return at.isoformat(), json.dumps(doc).encode()
+
+    def key_of(raw: bytes) -> str:
+        drink_at = json.loads(raw).get("evidence", {}).get("drink_at")  # other rules: no key
+        return datetime.fromisoformat(drink_at).astimezone(tz).isoformat() if drink_at else ""
+
+    return measure(port, probes, "home/kitchen/coffee", "sleepcoach/alex/nudge", payload_of, key_of)
+
+
+def echo_probes(port: int, probes: int) -> list[float]:
+    """Ping -> a bare paho echo -> pong."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ECHO, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    try:
+        return measure(
+            port,
+            probes,
+            "bench/ping",
+            "bench/pong",
+            lambda i: (str(i), str(i).encode()),
+            lambda raw: raw.decode(),
+        )
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main() -> None:
+    """Run the baseline and the coach with the same load; print p50 and p99."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--probes", type=int, default=200)
+    args = parser.parse_args()
+    if args.probes > 280:
+        parser.error("at most 280 probes: each is a distinct minute after the caffeine cutoff")
+    broker = Mosquitto()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            coach = Coach(broker.port, Path(tmp))
+            load = Load(broker.port)
+            try:
+                echo = echo_probes(broker.port, args.probes)
+                nudge = coach_probes(broker.port, args.probes)
+            finally:
+                load.close()
+                coach.close()
+    finally:
+        broker.close()
+    print(f"latency, QoS 1 through Mosquitto, 100 msg/s background load, {args.probes} probes:")
+    for name, values in (
+        ("bare paho echo (baseline)", echo),
+        ("coffee -> nudge (sleepcoach)", nudge),
+    ):
+        print(
+            f"  {name:<30} p50 {percentile(values, 50):6.2f} ms"
+            f"   p99 {percentile(values, 99):6.2f} ms   ({len(values)} answered)"
+        )
+    p50, p99 = percentile(nudge, 50), percentile(nudge, 99)
+    ok = p50 <= 2 and p99 <= 10
+    print(f"  targets p50 <= 2 ms, p99 <= 10 ms: {'OK' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
