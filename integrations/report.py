@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from coach.caffeine import DEFAULT_LOGGED_MG, caffeine_at, dose_mg
+from coach.caffeine import DEFAULT_LOGGED_MG, NEGLIGIBLE_MG, caffeine_at, dose_mg
 from coach.clock import at_local, hhmm, local_date, night_of, tonight
 from coach.config import Config, Person
 from coach.state import PersonState
@@ -57,6 +57,8 @@ EXAMPLE_CONFIG: Final = Path(__file__).resolve().parent.parent / "config" / "exa
 DEFAULT_DAYS: Final = 14
 DEFAULT_OUT: Final = "sleepcoach-report"
 MAX_DAYS: Final = 366
+#: Up to this many days the plots show every day (the caffeine curve, labels on bars).
+DETAILED_DAYS: Final = 31
 #: Caffeine taken this long before the period still counts (at a 10 h half-life, 48 h leaves 4 %).
 CAFFEINE_LOOKBACK: Final = timedelta(hours=48)
 #: Resolution of the caffeine curve.
@@ -136,8 +138,14 @@ class PersonReport:
 
     @property
     def has_history(self) -> bool:
-        """True when anything was stored for the period: a night, a drink, a workout, a nudge."""
-        return bool(self.nights or self.doses or self.rules or any(d.workouts for d in self.days))
+        """True when there is anything to show: a night, drink, workout, nudge or caffeine left."""
+        return bool(
+            self.nights
+            or self.doses
+            or self.rules
+            or any(d.workouts for d in self.days)
+            or any(mg >= NEGLIGIBLE_MG for _, mg in self.caffeine_curve)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,11 +267,7 @@ def build_report(
                 dropped=_ordered(tally.dropped_by_day.get(day, Counter())),
             )
         )
-    curve = []
-    instant = start
-    while instant <= now:
-        curve.append((instant, caffeine_at(taken, instant, half_life)))
-        instant += CAFFEINE_STEP
+    curve = caffeine_curve(history.doses, start, now, half_life)
     return PersonReport(
         person=person,
         tz=tz,
@@ -272,9 +276,38 @@ def build_report(
         nights=nights,
         days=tuple(day_rows),
         rules=tally.rules(),
-        caffeine_curve=tuple(curve),
+        caffeine_curve=curve,
         doses=sum(1 for at, _ in history.doses if at >= start.timestamp()),
     )
+
+
+def caffeine_curve(
+    doses: Sequence[tuple[float, float]], start: datetime, end: datetime, half_life_h: float
+) -> tuple[tuple[datetime, float], ...]:
+    """Caffeine in the body every `CAFFEINE_STEP` from `start` to `end`, as `caffeine_at` says.
+
+    Stepped rather than summed afresh at each point: the amount decays by one factor per step,
+    and each dose joins at its own remainder, so a year of drinks stays fast.
+    """
+    hl_s = half_life_h * 3600.0
+    pending = sorted(doses)
+    i = 0
+    carried = 0.0
+    last_t: float | None = None
+    out = []
+    instant = start
+    while instant <= end:
+        t = instant.timestamp()
+        if last_t is not None:
+            carried *= 0.5 ** ((t - last_t) / hl_s)
+        while i < len(pending) and pending[i][0] <= t:
+            at, mg = pending[i]
+            carried += mg * 0.5 ** ((t - at) / hl_s)
+            i += 1
+        out.append((instant, carried))
+        last_t = t
+        instant += CAFFEINE_STEP
+    return tuple(out)
 
 
 @dataclass(slots=True)
@@ -565,7 +598,8 @@ def _tick_label(day: date) -> str:
 def _day_ticks(ax: Axes, report: PersonReport, start: datetime) -> None:
     """Ticks at local midnights; day names centred at noon (exact across daylight saving)."""
     days = [report.first_day + timedelta(days=i) for i in range(len(report.days) + 1)]
-    ax.set_xticks([_days_since(start, at_local(d, time(0), report.tz)) for d in days], [])
+    midnights = days if len(days) <= DETAILED_DAYS + 1 else days[:: _label_step(len(days) - 1)]
+    ax.set_xticks([_days_since(start, at_local(d, time(0), report.tz)) for d in midnights], [])
     shown = days[:-1][:: _label_step(len(days) - 1)]
     ax.set_xticks(
         [_days_since(start, at_local(d, time(12), report.tz)) for d in shown],
@@ -593,7 +627,7 @@ def plot_plm_index(report: PersonReport, limits: Limits, path: Path) -> None:
     colours = ["#d1495b" if v is not None and v > limits.plm_index else "#30638e" for v in values]
     ax.bar(xs, heights, color=colours, width=0.7)
     top = max([*heights, limits.plm_index]) * 1.15
-    small = len(days) <= 31  # room to write on every bar
+    small = len(days) <= DETAILED_DAYS  # room to write on every bar
     for x, day, value in zip(xs, days, values, strict=True):
         if day not in by_evening:
             continue
@@ -620,6 +654,8 @@ def plot_plm_index(report: PersonReport, limits: Limits, path: Path) -> None:
         ha="right",
         va="bottom",
         fontsize=8,
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+        zorder=4,
     )
     ax.set_ylim(0, top)
     ax.set_xlim(-0.6, len(days) - 0.4)
@@ -636,16 +672,34 @@ def plot_caffeine(report: PersonReport, limits: Limits, path: Path) -> None:
     start = at_local(report.first_day, time(0), report.tz)
     xs = [_days_since(start, t) for t, _ in report.caffeine_curve]
     values = [mg for _, mg in report.caffeine_curve]
-    ax.fill_between(xs, values, color="#8c6239", alpha=0.25, linewidth=0)
-    ax.plot(xs, values, color="#8c6239", linewidth=1.2, label="caffeine in the body")
     end = report.caffeine_curve[-1][0] if report.caffeine_curve else start
     beds = [(d.bedtime, d.caffeine_at_bedtime_mg) for d in report.days if d.bedtime <= end]
+    bed_xs = [_days_since(start, b) for b, _ in beds]
+    bed_mg = [mg for _, mg in beds]
+    if len(report.days) <= DETAILED_DAYS:
+        ax.fill_between(xs, values, color="#8c6239", alpha=0.25, linewidth=0)
+        ax.plot(xs, values, color="#8c6239", linewidth=1.2, label="caffeine in the body")
+    else:
+        # Months of daily peaks drawn as a curve are a solid block: show each day's peak.
+        peaks = [0.0] * len(report.days)
+        for x, mg in zip(xs, values, strict=True):
+            index = min(int(x), len(peaks) - 1)
+            peaks[index] = max(peaks[index], mg)
+        ax.bar(
+            [i + 0.5 for i in range(len(peaks))],
+            peaks,
+            width=1.0,
+            color="#8c6239",
+            alpha=0.3,
+            label="the day's peak",
+        )
+        ax.plot(bed_xs, bed_mg, color="#222222", linewidth=0.6)
     if beds:
         ax.scatter(
-            [_days_since(start, b) for b, _ in beds],
-            [mg for _, mg in beds],
-            s=16,
-            c=["#d1495b" if mg > limits.bedtime_mg else "#222222" for _, mg in beds],
+            bed_xs,
+            bed_mg,
+            s=16 if len(report.days) <= DETAILED_DAYS else 4,
+            c=["#d1495b" if mg > limits.bedtime_mg else "#222222" for mg in bed_mg],
             zorder=3,
             label="at bedtime",
         )

@@ -13,14 +13,25 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from coach.caffeine import caffeine_at
 from coach.clock import at_local
-from coach.event import CoffeeBrewed, Event, SubstanceLogged, WorkoutEnded, WorkoutStarted
+from coach.event import (
+    BedtimeChanged,
+    CoffeeBrewed,
+    Event,
+    SubstanceLogged,
+    WorkoutEnded,
+    WorkoutStarted,
+)
 from coach.limb_movement import NightSummary
+from coach.state import PersonState
 from integrations.cli import main
 from integrations.config_file import load_config
 from integrations.daemon import event_data
-from integrations.report import SCREENING_NOTE, make_report, plot_names
+from integrations.report import SCREENING_NOTE, caffeine_curve, make_report, plot_names
 from integrations.storage import Batch, Storage
 
 TZ = ZoneInfo("Europe/Berlin")
@@ -145,6 +156,8 @@ def _fill_week(db: Path, today: date) -> Week:
             person="alex", ts=_at(d(3), 18, 5), activity="running", intensity="vigorous"
         ),
         WorkoutEnded(person="alex", ts=_at(d(3), 18, 50)),
+        # "bedtime_tonight" at 20:00 moves that evening's bedtime only.
+        BedtimeChanged(person="alex", ts=_at(d(1), 20, 0), time="23:15"),
         # Sam's coffee is not Alex's.
         CoffeeBrewed(person="sam", ts=_at(d(2), 21, 0), drink="coffee", caffeine_mg=300.0),
         # Before the 14-day period: neither counted nor shown.
@@ -188,6 +201,12 @@ def _fill_week(db: Path, today: date) -> Week:
             "alex",
             d(4),
             _summary(d(4), in_bed_min=395, settle_min=None, plm=None, jerks=0, movements=9),
+        ),
+        # Before the period: not shown.
+        ("alex", d(20).isoformat()): _night_row(
+            "alex",
+            d(20),
+            _summary(d(20), in_bed_min=300, settle_min=99, plm=77.0, jerks=9, movements=99),
         ),
         ("sam", d(4).isoformat()): _night_row(
             "sam",
@@ -285,6 +304,10 @@ def test_a_week_of_history_becomes_tables_plots_and_a_page(
     ]
     assert day_row(2)[:4] == [_label(d(2)), "126 mg", "22:30", "16 mg"]
     assert day_row(8) == [_label(d(8)), "0 mg", "22:30", "0 mg"]
+    assert day_row(1)[2] == "23:15"
+    assert day_row(0)[2] == "22:30"
+    assert _label(d(20)) not in text
+    assert "77.0" not in text
 
     # Nudges by rule over the period: Sam's and the old one are not counted.
     assert _cells(text, "caffeine.cutoff ") == ["caffeine.cutoff", "1", "0"]
@@ -359,6 +382,8 @@ def test_days_limits_the_period(
     assert code == 0
     assert f"{week.day(2).isoformat()} to {today.isoformat()}" in text
     assert _label(week.day(3)) not in text
+    assert _label(week.day(4)) not in text  # nor its night
+    assert "No night summaries stored." in text
     assert "Caffeine: 126 mg in 1 drink(s)" in text
     assert _cells(text, "winddown.stretch ") == ["winddown.stretch", "2", "0"]
 
@@ -478,3 +503,74 @@ def test_a_period_across_the_autumn_clock_change(
         "Tue 2026-10-27",
     ]
     _png_size(tmp_path / "r" / "alex-caffeine.png")
+
+
+def test_caffeine_from_before_the_period_still_counts_at_bedtime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 100 mg coffee at 22:30 the evening before a one-day report: 24 h later, 100 · 0.5^4.8
+    = 3.6 mg are left at bedtime, though the day itself had no caffeine."""
+    db = tmp_path / "coach.db"
+    storage = Storage.open(f"sqlite:///{db}")
+    coffee = CoffeeBrewed(
+        person="alex", ts=_at(date(2026, 11, 23), 22, 30), drink="coffee", caffeine_mg=100.0
+    )
+    storage.write(Batch(events=[_event_row(coffee)]))
+    storage.close()
+    config = load_config(_config(tmp_path, db))
+
+    code = make_report(config, "alex", 1, tmp_path / "r", datetime(2026, 11, 24, 23, 0, tzinfo=TZ))
+    text = capsys.readouterr().out
+
+    assert code == 0
+    assert _cells(text, "Tue 2026-11-24") == ["Tue 2026-11-24", "0 mg", "22:30", "4 mg"]
+    assert "Caffeine: 0 mg in 0 drink(s)" in text
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    doses=st.lists(
+        st.tuples(
+            st.floats(min_value=-3 * 86400, max_value=3 * 86400),
+            st.floats(min_value=0, max_value=400),
+        ),
+        max_size=20,
+    ),
+    half_life=st.floats(min_value=2.0, max_value=10.0),
+)
+def test_the_stepped_caffeine_curve_is_the_core_model(
+    doses: list[tuple[float, float]], half_life: float
+) -> None:
+    """Every point of the plotted curve is what `coach.caffeine.caffeine_at` says at that time."""
+    start = datetime(2026, 10, 24, 0, 0, tzinfo=TZ)
+    absolute = [(start.timestamp() + offset, mg) for offset, mg in doses]
+    curve = caffeine_curve(absolute, start, start + timedelta(days=2), half_life)
+    state = PersonState(doses=absolute)
+    assert len(curve) == 2 * 24 * 6 + 1
+    for instant, mg in curve:
+        assert mg == pytest.approx(caffeine_at(state, instant, half_life), rel=1e-9, abs=1e-9)
+
+
+def test_a_long_period_draws_daily_peaks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Past a month the caffeine plot shows each day's peak; the report still has every day."""
+    db = tmp_path / "coach.db"
+    storage = Storage.open(f"sqlite:///{db}")
+    first = date(2026, 9, 1)
+    coffees = [
+        CoffeeBrewed(person="alex", ts=_at(first + timedelta(days=n), 9), drink="coffee")
+        for n in range(0, 90, 3)
+    ]
+    storage.write(Batch(events=[_event_row(c) for c in coffees]))
+    storage.close()
+    config = load_config(_config(tmp_path, db))
+
+    code = make_report(config, "alex", 90, tmp_path / "r", datetime(2026, 11, 29, 23, 0, tzinfo=TZ))
+    text = capsys.readouterr().out
+
+    assert code == 0
+    assert "Caffeine: 2850 mg in 30 drink(s)" in text  # USDA: 95 mg a coffee
+    assert len([ln for ln in text.splitlines() if re.match(r"\w{3} 2026-\d\d-\d\d  ", ln)]) == 90
+    for name in plot_names("alex"):
+        assert _png_size(tmp_path / "r" / name) == (800, 320)
