@@ -75,7 +75,7 @@ class Mosquitto:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def config_text(port: int, db: Path, client_id: str = "coach-bench") -> str:
+def config_text(port: int, db: Path, client_id: str = "coach-bench", *, bed: bool = False) -> str:
     """A config with one person whose bedtime is 3 hours from now."""
     now = datetime.now(ZoneInfo(TZ))
     bed = (now + timedelta(hours=3)).strftime("%H:%M")
@@ -88,16 +88,16 @@ people: [{{id: alex, bedtime: "{bed}", wake: "{wake}"}}]
 devices:
   - {{id: coffee, kind: coffee_maker, topic: home/kitchen/coffee, person: alex}}
   - {{id: watch, kind: fitness_tracker, topic: tracker/alex, person: alex}}
-"""
+""" + ("  - {id: bed, kind: bed_motion, topic: home/bedroom/bed, person: alex}\n" if bed else "")
 
 
 class Coach:
     """`sleepcoach run` as a subprocess, as in production."""
 
-    def __init__(self, port: int, workdir: Path) -> None:
+    def __init__(self, port: int, workdir: Path, *, bed: bool = False) -> None:
         self.db = workdir / "coach.db"
         cfg = workdir / "config.yaml"
-        cfg.write_text(config_text(port, self.db))
+        cfg.write_text(config_text(port, self.db, bed=bed))
         env = dict(os.environ, XDG_DATA_HOME=str(workdir / "data"), PYTHONPATH=str(ROOT))
         code = "import sys; from integrations.cli import main; sys.exit(main(sys.argv[1:]))"
         self.out = (workdir / "coach.out").open("wb")

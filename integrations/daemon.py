@@ -83,6 +83,8 @@ log = logging.getLogger("integrations.daemon")
 
 #: Most items taken from the inbox before a commit: bounds a transaction and the ack delay.
 MAX_BATCH: Final = 1000
+#: Publication marks wait at most this long for a batch to go with.
+MARKS_WAIT_S: Final = 1.0
 #: Unpublished nudges younger than this are sent again on start.
 REPUBLISH_WITHIN: Final = timedelta(hours=1)
 #: Wait for storage to come back before retrying a write.
@@ -289,9 +291,16 @@ class Coach:
 
     def serve(self) -> None:
         """Consume the inbox until a `Stop`; every batch is stored before it is acknowledged."""
+        inbox = self.inbox.queue
         while True:
-            inbox = self.inbox.queue
-            items = [inbox.get()]
+            try:
+                # Publication marks alone wait (up to a second) for a batch with real work,
+                # so a PUBACK does not cost a commit of its own.
+                first = inbox.get(timeout=MARKS_WAIT_S if self._batch.published else None)
+            except queue.Empty:
+                self._flush()
+                continue
+            items = [first]
             while len(items) < MAX_BATCH:
                 try:
                     items.append(inbox.get_nowait())
@@ -303,8 +312,25 @@ class Coach:
                     stopping = True
                     break
                 self._handle(item)
+            if not stopping and self._only_marks():
+                continue
             if not self._flush(give_up_on_stop=stopping) or stopping:
                 return
+
+    def _only_marks(self) -> bool:
+        """Nothing in hand but publication marks (nothing to ack, publish or decide on)."""
+        batch, pending = self._batch, self._pending
+        return (
+            not self._dirty
+            and not self._profiles_dirty
+            and not batch.events
+            and not batch.nudges
+            and not batch.nights
+            and not pending.acks
+            and not pending.nudges
+            and not pending.states
+            and not pending.errors
+        )
 
     def _handle(self, item: Item) -> None:
         if isinstance(item, Message):
