@@ -98,7 +98,7 @@ def decide(
     if key is not None:
         if key in state.seen:
             return state, []
-        state.seen[key] = event.ts.timestamp()
+        _remember(state.seen, key, event.ts.timestamp())
     now_s = now.timestamp()
     actions: list[Action] = []
     # Once per clock hour. (Comparing with the last event instead never ran it while readings
@@ -311,9 +311,37 @@ def state_document(ctx: Ctx) -> dict[str, Any]:
     }
 
 
+def _remember(seen: dict[str, float], key: str, t: float) -> None:
+    """Add a message key to `seen`, keeping the dict in time order of `t`.
+
+    Messages mostly arrive in order, so this is an append; one that is older than the last key
+    (a sensor's buffered reading) is slotted in before the later ones, which are few.
+    """
+    if seen and t < next(reversed(seen.values())):
+        later = []
+        for k in reversed(seen):
+            if seen[k] <= t:
+                break
+            later.append(k)
+        moved = [(k, seen.pop(k)) for k in reversed(later)]
+        seen[key] = t
+        seen.update(moved)
+        return
+    seen[key] = t
+
+
 def _housekeeping(state: CoachState, now_s: float, config: Config) -> None:
     """Forget what no rule needs any more, so state stays small over months."""
-    state.seen = {k: t for k, t in state.seen.items() if now_s - t < SEEN_KEEP_S}
+    # `seen` is in time order (see `_remember`): the expired keys are a prefix, and an hour's
+    # worth is a few dozen of the thousands kept, so only those are touched.
+    seen = state.seen
+    expired = []
+    for key, t in seen.items():
+        if now_s - t < SEEN_KEEP_S:
+            break
+        expired.append(key)
+    for key in expired:
+        del seen[key]
     state.sent = {k: t for k, t in state.sent.items() if now_s - t < SENT_KEEP_S}
     horizon_day = datetime.fromtimestamp(now_s - DAYS_KEEP * 86400, tz=config.tz).date().isoformat()
     for person in config.people:
