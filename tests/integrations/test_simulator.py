@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -522,3 +522,27 @@ def test_the_console_script_replays_a_scenario(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert result.stderr == expected("snooze_and_ack", "expected-errors")
     assert target.read_bytes() == (SCENARIOS / "snooze_and_ack.expected.jsonl").read_bytes()
+
+
+def test_a_long_run_forgets_message_keys_after_48_hours_even_out_of_order(config: Config) -> None:
+    # Three days of heart rates every 10 minutes with the watch's own ts; every fifth one is
+    # delivered 25 minutes late (a buffered reading), so keys arrive out of time order.
+    start = datetime.fromisoformat("2026-11-23T12:05:00+01:00")
+    lines, stamps = [], []
+    for i in range(3 * 144):
+        measured = start + timedelta(minutes=10 * i)
+        arrived = measured + timedelta(minutes=25 if i % 5 == 0 else 0)
+        payload = {"event": "heart_rate", "bpm": 60 + i % 7, "ts": measured.isoformat()}
+        lines.append((arrived, json.dumps(msg(arrived.isoformat(), TRACKER, payload))))
+        stamps.append(measured.timestamp())
+    last = datetime.fromisoformat("2026-11-26T12:00:00+01:00")  # housekeeping runs at this event
+    lines.append((last, json.dumps(msg(last.isoformat(), TRACKER, HR))))
+    sim = Simulation(config)
+    for arrived, line in sorted(lines, key=lambda x: x[0]):
+        if arrived <= last:
+            sim.feed_line(line)
+    kept = list(sim.state.seen.values())
+    assert kept == sorted(kept)
+    delivered = [t for t, (arrived, _) in zip(stamps, lines, strict=False) if arrived <= last]
+    assert len(kept) == sum(1 for t in delivered if last.timestamp() - t < 48 * 3600)
+    assert all(last.timestamp() - t < 48 * 3600 for t in kept)
