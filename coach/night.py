@@ -43,7 +43,7 @@ back into a detector on the next chunk.
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -51,7 +51,7 @@ from pydantic_core import SchemaSerializer, core_schema
 
 from coach import caffeine
 from coach.action import RefuseEvent
-from coach.clock import Night, at_local, night_of
+from coach.clock import Night, at_local, local_iso, night_of
 from coach.config import WEEKDAYS
 from coach.event import (
     AccelSampled,
@@ -263,7 +263,15 @@ def _add_movement(ctx: Ctx, t: float, duration_s: float, intensity: float, ts: d
 def on_movement(ctx: Ctx, event: MovementDetected) -> None:
     """A native movement joins the open night (O(1): a comparison and an append)."""
     ts = event.ts
-    _add_movement(ctx, ts.timestamp(), event.duration_s, event.intensity, ts)
+    t = ts.timestamp()
+    cur = ctx.ps.nights.get("open")
+    # The hot path, inlined: a movement inside the open night's window with room left.
+    if cur is not None and cur["start"] <= t < cur["wake"]:
+        mov = cur["mov"]
+        if len(mov) < MAX_MOVEMENTS:
+            mov.append([t, event.duration_s, event.intensity])
+            return
+    _add_movement(ctx, t, event.duration_s, event.intensity, ts)
 
 
 def on_accel(ctx: Ctx, event: AccelSampled) -> None:
@@ -350,11 +358,14 @@ def _close(ctx: Ctx, cur: dict[str, Any], end: float, trigger: str) -> None:
                     cur["mov"].append([t, m.duration_s, m.intensity])
     key: str = cur["night"]
     night = _night_of_key(ctx, key)
+    # In UTC: the scorer turns every instant back into POSIX seconds, which costs several times
+    # more for a zoneinfo time; the summary's own times come out local (from `start`).
     occupancy = [
-        OccupancyChange(datetime.fromtimestamp(t, tz), bool(occupied)) for t, occupied in cur["occ"]
+        OccupancyChange(datetime.fromtimestamp(t, UTC), bool(occupied))
+        for t, occupied in cur["occ"]
     ]
     movements = [
-        Movement(datetime.fromtimestamp(t, tz), float(d), float(i))
+        Movement(datetime.fromtimestamp(t, UTC), float(d), float(i))
         for t, d, i in cur["mov"]
         if t < end
     ]
@@ -367,6 +378,7 @@ def _close(ctx: Ctx, cur: dict[str, Any], end: float, trigger: str) -> None:
         now=datetime.fromtimestamp(end, tz),
     )
     doc = summary.to_dict()
+    doc["hypnic_jerk_onsets"] = [local_iso(m, tz) for m in summary.hypnic_jerk_onsets]
     # Everyone moves in a night in bed (posture changes every 20-30 min), so a stay without a
     # single movement means the sensor reports occupancy only: twitches are unknown, not zero.
     has_movements = summary.has_data and summary.movements > 0

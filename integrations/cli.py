@@ -111,6 +111,7 @@ PLUGIN_MODULES: Final = (
     "integrations.daemon",
     "integrations.report",
     "integrations.profile.command",
+    "integrations.synth_cli",
 )
 
 
