@@ -144,9 +144,9 @@ class Device(Model):
     @classmethod
     def _topic_valid(cls, v: str) -> str:
         levels = v.split("/")
-        if any("#" in p and (p != "#" or i != len(levels) - 1) for i, p in enumerate(levels)) or any(
-            p != "+" and "+" in p for p in levels
-        ):
+        if any(
+            "#" in p and (p != "#" or i != len(levels) - 1) for i, p in enumerate(levels)
+        ) or any(p != "+" and "+" in p for p in levels):
             msg = "wildcards + and # must stand alone in a topic level (# only at the end)"
             raise ValueError(msg)
         return v

@@ -394,11 +394,15 @@ def _close(ctx: Ctx, cur: dict[str, Any], end: float, trigger: str) -> None:
         time_in_bed_min=round(summary.time_in_bed_s / 60.0),
         movements_lost=cur["lost"],
     )
-    nights.pop("open", None)
-    nights["closed"] = key
-    following = _night_of_key(ctx, (night.evening + timedelta(days=1)).isoformat())
-    nights["skip"] = [end, _start_of(following)]
-    nights["last_summary"] = doc
+    if nights.get("open") is cur:
+        nights.pop("open")
+    nights["closed"] = max(key, nights.get("closed", ""))
+    if "open" not in nights:
+        following = _night_of_key(ctx, (night.evening + timedelta(days=1)).isoformat())
+        nights["skip"] = [end, _start_of(following)]
+    last = nights.get("last_summary")
+    if last is None or last["night"] <= key:
+        nights["last_summary"] = doc
     if not has_movements:
         return
     entry = {
@@ -792,6 +796,11 @@ def on_insight(ctx: Ctx, timer: Timer) -> None:
 def plan(ctx: Ctx, night: Night) -> list[Timer]:
     """The night ends at wake; the weekly insight falls on the next Sunday 10:00."""
     timers = [Timer("night.end", ctx.person.id, night.wake, night.key)]
+    cur = ctx.ps.nights.get("open")
+    if cur is not None and cur["night"] < night.key:
+        # A night still open from before (the coach was down at its wake time): close it now.
+        at = max(datetime.fromtimestamp(cur["wake"], ctx.tz), ctx.now)
+        timers.append(Timer("night.end", ctx.person.id, at, cur["night"]))
     if ctx.config.rules.insight_correlation.enabled:
         at = insight_at(ctx, night)
         day = at.astimezone(ctx.tz).date().isoformat()

@@ -655,3 +655,26 @@ def test_the_state_with_a_night_in_progress_round_trips_through_json() -> None:
     state = replay.state
     assert load_state(dump_state(state)) == state
     assert CONFIG.rules.twitch_frequent.repeat_days == 7
+
+
+def test_a_night_left_open_while_the_coach_was_down_closes_when_it_starts_again() -> None:
+    replay = run(
+        a_night("2026-11-24", lms=150)[:-2], start=t("07:00"), until=t("04:00", "2026-11-25")
+    )
+    # The coach is down from 04:00 until 09:00: the 06:30 timer never fires.
+    state = load_state(dump_state(replay.state))
+    restarted = run([], state=state, start=t("09:00", "2026-11-25"), until=t("09:01", "2026-11-25"))
+    (nudge,) = [n for n in restarted.nudges if n.rule.startswith(RULES)]
+    assert nudge.id == SUMMARY + "2026-11-24"
+    assert nudge.ts == t("09:00", "2026-11-25")
+    assert nudge.evidence["plm_index"] == 18.8
+    assert "open" not in restarted.state.people["alex"].nights
+
+
+def test_a_late_timer_for_an_older_night_does_not_drop_the_open_one() -> None:
+    replay = replay_nights([*a_night("2026-11-24"), in_bed("22:30", day="2026-11-25")], 1)
+    assert replay.state.people["alex"].nights["open"]["night"] == "2026-11-25"
+    timer = Timer("night.end", "alex", t("06:30", "2026-11-25"), "2026-11-23")
+    replay.decide(TimerFired(person="alex", ts=timer.at, timer=timer), t("23:00", "2026-11-25"))
+    assert replay.state.people["alex"].nights["open"]["night"] == "2026-11-25"
+    assert replay.state.people["alex"].nights["closed"] == "2026-11-24"
