@@ -62,6 +62,8 @@ RECEIVE_MAXIMUM = 2000
 # CONNACK reason codes (MQTT 5 §3.2.2.2) that no retry will fix: wrong credentials, a banned or
 # malformed client id, a protocol the broker does not speak.
 UNSUPPORTED_PROTOCOL = 0x84
+# A broker that accepted the TCP connection but sent no CONNACK within this is given up on.
+CONNACK_TIMEOUT_S = 5.0
 FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C, 0x8F})
 
 
@@ -167,6 +169,7 @@ class BrokerLink:
         self._down_logged = False
         self._up_since_connect = False
         self._downgrade = False
+        self._connack = False
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
@@ -263,10 +266,22 @@ class BrokerLink:
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
             rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+            self._connack = False
+            asked = time.monotonic()
             while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 rc = self._client.loop(timeout=0.5)
+                if not self._connack and time.monotonic() - asked > CONNACK_TIMEOUT_S:
+                    self._client.disconnect()
+                    rc = MQTTErrorCode.MQTT_ERR_CONN_LOST
             if self._stop.is_set():
                 break
+            if not self._connack and self.settings.mqtt5 and not self._ever_up:
+                # amqtt 0.12.1 chokes on an MQTT 5 CONNECT with a will and never answers.
+                log.warning(
+                    "no answer to an MQTT 5 CONNECT from %s: trying MQTT 3.1.1",
+                    self.settings.where,
+                )
+                self._downgrade = True
             if self._downgrade:
                 self._downgrade = False
                 self.settings = replace(self.settings, mqtt5=False)
@@ -316,6 +331,7 @@ class BrokerLink:
     def _on_connect(
         self, client: paho.Client, _u: Any, flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
+        self._connack = True
         if reason.is_failure and reason.value == UNSUPPORTED_PROTOCOL and self.settings.mqtt5:
             # An MQTT 3.1.1-only broker (amqtt, old Mosquitto): its persistent session is
             # clean_session=false, which keeps what was queued as well (no expiry to set).
