@@ -560,8 +560,9 @@ class HomeAssistantBridge:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
-        if isinstance(self._notifier, RestNotifier):
-            self._notifier.close()
+        close = getattr(self._notifier, "close", None)
+        if callable(close):
+            close()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing is pending (for tests and a clean shutdown); True when idle."""
@@ -652,46 +653,51 @@ class HomeAssistantBridge:
         failures = 0
         url = websocket_url(self._ha.url)
         while not self._stop.is_set():
+            ws = WebsocketClient(url, self._token.get_secret_value())
+            with self._ws_lock:
+                self._ws = ws  # from here on, stop() can close it
             try:
-                ws = WebsocketClient(url, self._token.get_secret_value())
                 ws.__enter__()
-                with self._ws_lock:
-                    self._ws = ws
                 if self._stop.is_set():
                     break
                 failures = 0
                 self._health.ok()
-                with ws.listen_events(ACTION_EVENT) as events:
-                    self.listening.set()
-                    for fired in events:
-                        if not isinstance(fired, FiredEvent):
-                            continue
-                        received_at = fired.time_fired
-                        if received_at.tzinfo is None:
-                            received_at = datetime.fromtimestamp(self._clock()).astimezone()
-                        self.handle_action(dict(fired.data), received_at)
+                self._listen_on(ws)
             except UnauthorizedError:
-                self.listening.clear()
                 self._health.token_rejected()
-                self._stop.wait(self._backoff.token_rejected_s)
-                continue
+                failures = 0
             except Exception as err:  # any failure means: reconnect later
-                self.listening.clear()
                 if self._stop.is_set():
                     break
                 failures += 1
                 self._health.unavailable(f"websocket: {type(err).__name__}")
             finally:
+                self.listening.clear()
                 self._close_ws()
-            self._stop.wait(self._backoff.delay(max(failures, 1)))
-        self.listening.clear()
+            delay = self._backoff.delay(failures) if failures else self._backoff.token_rejected_s
+            self._stop.wait(delay)
+
+    def _listen_on(self, ws: WebsocketClient) -> None:
+        """Hand every button press to `handle_action` until the connection ends."""
+        with ws.listen_events(ACTION_EVENT) as events:
+            self.listening.set()
+            for fired in events:
+                if not isinstance(fired, FiredEvent):
+                    continue
+                received_at = fired.time_fired
+                if received_at.tzinfo is None:
+                    received_at = datetime.fromtimestamp(self._clock()).astimezone()
+                self.handle_action(dict(fired.data), received_at)
 
     def _close_ws(self) -> None:
         with self._ws_lock:
             ws, self._ws = self._ws, None
-        if ws is not None:
-            try:
+        if ws is None:
+            return
+        try:
+            if hasattr(ws, "_ws"):  # set once the HTTP upgrade succeeded
                 ws._ws.close()  # unblocks the listener's read from another thread
-                ws._session.close()
-            except Exception:  # already closed or broken: nothing left to do
-                log.debug("closing the websocket failed", exc_info=True)
+        except Exception:  # already closed or broken: nothing left to do
+            log.debug("closing the websocket failed", exc_info=True)
+        finally:
+            ws._session.close()
