@@ -4,9 +4,9 @@ How it works: Home Assistant subscribes to `<discovery_prefix>/<component>/<node
 /config` and creates an entity for every retained JSON config published there. This module builds
 those configs from the configuration and the topic prefix, and nothing else: no I/O, no clock,
 so the exact payloads are pinned by snapshot tests. The shell publishes them retained, again
-whenever Home Assistant announces itself (`homeassistant/status` = `online`), and clears (empty
-retained payload) every config under the coach's node id that the current configuration no
-longer produces: a person removed from the config loses their device cleanly.
+whenever Home Assistant announces itself (`homeassistant/status` = `online`); the bridge remembers
+the topics it published and clears (empty retained payload) those the current configuration no
+longer produces, so a person removed from the config loses their device cleanly.
 
 Every entity reads the person's retained state document `<prefix>/<person>/state` (CONTRACT §5)
 through a `value_template`, is unavailable while `<prefix>/status` says `offline` (the coach's
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -222,9 +221,9 @@ def birth_topic(config: Config) -> str:
     return f"{discovery_prefix(config)}/status"
 
 
-def config_filter(config: Config) -> str:
-    """The topic filter matching every discovery config this coach ever published."""
-    return f"{discovery_prefix(config)}/+/{node_id(config)}/+/config"
+def is_birth(config: Config, topic: str, payload: bytes) -> bool:
+    """Whether a message is Home Assistant announcing it is (back) online: re-send discovery."""
+    return topic == birth_topic(config) and payload.strip() == BIRTH_PAYLOAD.encode()
 
 
 def is_enabled(config: Config) -> bool:
@@ -323,63 +322,3 @@ def discovery_messages(config: Config, version: str = "0") -> list[Message]:
             body = entity_config(config, person, entity, version)
             messages.append((topic, json.dumps(body, separators=(",", ":")), True))
     return messages
-
-
-def is_own_config_topic(config: Config, topic: str) -> bool:
-    """Whether a topic is a discovery config under this coach's node id."""
-    parts = topic.split("/")
-    return (
-        len(parts) == 5
-        and parts[0] == discovery_prefix(config)
-        and parts[2] == node_id(config)
-        and parts[4] == "config"
-    )
-
-
-def removal_messages(config: Config, retained_topics: Iterable[str]) -> list[Message]:
-    """Empty retained configs for this coach's retained topics the config no longer produces.
-
-    `retained_topics` are the topics seen with a non-empty retained payload on `config_filter`.
-    With discovery off (but a Home Assistant block present) every one of them is removed.
-    """
-    wanted = {topic for topic, _, _ in discovery_messages(config)}
-    stale = sorted(
-        {t for t in retained_topics if is_own_config_topic(config, t) and t not in wanted}
-    )
-    return [(topic, "", True) for topic in stale]
-
-
-class DiscoveryPublisher:
-    """Drives discovery over an MQTT connection the caller owns: what to subscribe and publish.
-
-    The daemon's MQTT adapter calls `on_connected()` after every CONNACK (publishing what it
-    returns and subscribing to `subscriptions()`), and `on_message()` for messages on those
-    subscriptions; both return the messages to publish. No I/O happens here.
-    """
-
-    def __init__(self, config: Config, version: str = "0") -> None:
-        """Remember the configuration and the version shown on the devices."""
-        self._config = config
-        self._version = version
-
-    def subscriptions(self) -> list[str]:
-        """Topic filters to subscribe to: Home Assistant's status and our own retained configs."""
-        if self._config.homeassistant is None:
-            return []
-        return [birth_topic(self._config), config_filter(self._config)]
-
-    def on_connected(self) -> list[Message]:
-        """Messages to publish once connected: every discovery config."""
-        return discovery_messages(self._config, self._version)
-
-    def on_message(self, topic: str, payload: bytes) -> list[Message]:
-        """React to Home Assistant's birth message and to stale retained configs."""
-        if self._config.homeassistant is None:
-            return []
-        if topic == birth_topic(self._config):
-            if payload.strip() == BIRTH_PAYLOAD.encode():
-                return discovery_messages(self._config, self._version)
-            return []
-        if not payload:  # an entity already removed
-            return []
-        return removal_messages(self._config, [topic])

@@ -27,6 +27,7 @@ is scrubbed from anything logged.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
@@ -248,6 +249,16 @@ outbox_table = Table(
 )
 
 
+# The discovery config topics last published, so a config that no longer produces one (a person
+# removed, discovery switched off) clears it with an empty retained message on the next start.
+discovery_table = Table(
+    "ha_discovery",
+    metadata,
+    Column("topic", String(512), primary_key=True),
+    Column("published_at", Float, nullable=False),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     """A pending notification."""
@@ -266,7 +277,7 @@ class Outbox:
     def __init__(self, engine: Engine) -> None:
         """Use this engine; the table is created when missing."""
         self._engine = engine
-        metadata.create_all(engine, tables=[outbox_table])
+        metadata.create_all(engine, tables=[outbox_table, discovery_table])
 
     def add(
         self, nudge_id: str, person: str, calls: Sequence[NotifyCall], now: float, expires_at: float
@@ -354,6 +365,16 @@ class Outbox:
         counts = {PENDING: 0, DELIVERED: 0, EXPIRED: 0}
         counts.update({state: int(n) for state, n in rows})
         return counts
+
+    def swap_discovery_topics(self, topics: Sequence[str], now: float) -> list[str]:
+        """Record the discovery topics published now; return those recorded before but not now."""
+        t = discovery_table
+        with self._engine.begin() as conn:
+            before = set(conn.scalars(select(t.c.topic)))
+            conn.execute(delete(t))
+            if topics:
+                conn.execute(insert(t), [{"topic": x, "published_at": now} for x in topics])
+        return sorted(before - set(topics))
 
     def purge(self, now: float) -> int:
         """Forget delivered and expired rows older than KEEP_DONE_S; return how many."""
@@ -466,6 +487,14 @@ class _Health:
                 self.state = "ok"
 
 
+def _version() -> str:
+    """sleepcoach's installed version, shown on the devices in Home Assistant."""
+    try:
+        return importlib.metadata.version("sleepcoach")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
 # --- the bridge -----------------------------------------------------------------------------
 
 
@@ -485,7 +514,7 @@ class HomeAssistantBridge:
         backoff: Backoff | None = None,
         listen: bool = True,
         clock: Callable[[], float] = time.time,
-        version: str = "0",
+        version: str | None = None,
     ) -> None:
         """Set up the outbox in `engine`; nothing connects before `start()`."""
         if config.homeassistant is None:
@@ -496,7 +525,7 @@ class HomeAssistantBridge:
         self._enqueue = enqueue_event
         self._clock = clock
         self._backoff = backoff or Backoff()
-        self._version = version
+        self._version = version or _version()
         self._token = read_token(self._ha)
         self._health = _Health(self._token)
         self.outbox = Outbox(engine)
@@ -532,8 +561,14 @@ class HomeAssistantBridge:
         self._wake.set()
 
     def discovery_messages(self) -> list[discovery.Message]:
-        """The retained MQTT discovery configs for the configured people."""
-        return discovery.discovery_messages(self._config, self._version)
+        """The retained discovery configs to publish now (at start and on Home Assistant's birth).
+
+        Topics published by an earlier run that this config no longer produces come first, with
+        an empty retained payload: Home Assistant removes those entities.
+        """
+        current = discovery.discovery_messages(self._config, self._version)
+        gone = self.outbox.swap_discovery_topics([t for t, _, _ in current], self._clock())
+        return [(topic, "", True) for topic in gone] + current
 
     def start(self) -> None:
         """Start the delivery thread and, with a token, the button listener."""

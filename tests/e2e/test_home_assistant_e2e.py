@@ -135,7 +135,6 @@ class Coach:
             notifier=notifier,
             backoff=backoff or Backoff(initial_s=0.5, maximum_s=2.0, token_rejected_s=1.0),
         )
-        self.discovery = discovery.DiscoveryPublisher(config, "test")
         self.router = router_for(config)
         self._connected = threading.Event()
         self.client = mqtt.Client(
@@ -185,18 +184,19 @@ class Coach:
         if rc.is_failure:
             return
         topics = [d.topic for d in self.config.devices] + [f"{self.prefix}/+/command"]
-        topics += self.discovery.subscriptions()
+        topics.append(discovery.birth_topic(self.config))
         for topic in topics:
             client.subscribe(topic, qos=1)
         client.publish(f"{self.prefix}/status", "online", qos=1, retain=True)
-        for topic, payload, retain in self.discovery.on_connected():
+        for topic, payload, retain in self.bridge.discovery_messages():
             client.publish(topic, payload, qos=1, retain=retain)
         self._connected.set()
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic.startswith(discovery.discovery_prefix(self.config) + "/"):
-            for topic, payload, retain in self.discovery.on_message(msg.topic, msg.payload):
-                client.publish(topic, payload, qos=1, retain=retain)
+        if msg.topic == discovery.birth_topic(self.config):
+            if discovery.is_birth(self.config, msg.topic, msg.payload):
+                for topic, payload, retain in self.bridge.discovery_messages():
+                    client.publish(topic, payload, qos=1, retain=retain)
             return
         parsed = self.router.parse(msg.topic, msg.payload, datetime.now(self.tz))
         if isinstance(parsed, PayloadError):
@@ -244,8 +244,8 @@ def run_coach(
     """Start coaches for a test; all are stopped afterwards."""
     coaches: list[Coach] = []
 
-    def start(config: Config, **kw: Any) -> Coach:
-        coach = Coach(config, tmp_path / f"coach{len(coaches)}.db", **kw)
+    def start(config: Config, db: str | None = None, **kw: Any) -> Coach:
+        coach = Coach(config, tmp_path / (db or f"coach{len(coaches)}.db"), **kw)
         coach.start()
         coaches.append(coach)
         return coach
@@ -365,7 +365,7 @@ def test_a_removed_person_loses_their_entities(
     home_assistant: HomeAssistantServer, run_coach: Callable[..., Coach], tmp_path: Path
 ) -> None:
     prefix = unique("removal")
-    first = run_coach(coach_config(home_assistant, prefix, ("cam", "dee")))
+    first = run_coach(coach_config(home_assistant, prefix, ("cam", "dee")), db="same.db")
     node = discovery.node_id(first.config)
     wait_until(
         lambda: home_assistant.entity_id_for_unique_id(f"{node}_dee_next_bedtime"),
@@ -373,7 +373,7 @@ def test_a_removed_person_loses_their_entities(
         what="dee's entity",
     )
     first.stop()
-    run_coach(coach_config(home_assistant, prefix, ("cam",)))
+    run_coach(coach_config(home_assistant, prefix, ("cam",)), db="same.db")
     wait_until(
         lambda: home_assistant.entity_id_for_unique_id(f"{node}_dee_next_bedtime") is None,
         timeout=15,

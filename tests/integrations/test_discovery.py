@@ -9,7 +9,7 @@ import pytest
 
 from coach.config import Config
 from integrations import discovery
-from integrations.discovery import DiscoveryPublisher, discovery_messages, removal_messages
+from integrations.discovery import discovery_messages
 
 DEVICE_ALEX = {
     "identifiers": ["sleepcoach_alex"],
@@ -208,7 +208,6 @@ def test_prefix_and_display_name_follow_the_config() -> None:
     assert payload["availability"] == [{"topic": "home/Coach/status"}]
     assert payload["unique_id"] == "home_coach_alex_caffeine_now"
     assert payload["device"]["name"] == "Sleep coach Alexandra"
-    assert discovery.config_filter(config) == "ha/+/home_coach/+/config"
     assert discovery.birth_topic(config) == "ha/status"
 
 
@@ -221,54 +220,9 @@ def test_nothing_is_published_without_discovery(config: Config) -> None:
     assert discovery_messages(config) == []
 
 
-def test_a_removed_person_gets_empty_retained_configs() -> None:
-    before = [t for t, _, _ in discovery_messages(make_config(("alex", "sam")))]
-    after = make_config(("alex",))
-    removals = removal_messages(after, before)
-    assert removals
-    assert all(payload == "" and retain for _, payload, retain in removals)
-    assert {t for t, _, _ in removals} == {t for t in before if "/sam_" in t}
-
-
-def test_removal_leaves_other_devices_alone() -> None:
-    others = [
-        "homeassistant/sensor/zigbee2mqtt/bulb/config",
-        "homeassistant/sensor/other_coach/alex_caffeine_now/config",
-        "homeassistant/status",
-    ]
-    assert removal_messages(make_config(), others) == []
-
-
-def test_switching_discovery_off_removes_every_entity() -> None:
-    before = [t for t, _, _ in discovery_messages(make_config())]
-    removals = removal_messages(make_config(discovery_on=False), before)
-    assert sorted(t for t, _, _ in removals) == sorted(before)
-
-
-class TestPublisher:
-    """The discovery life cycle on an MQTT connection."""
-
-    def test_subscribes_to_the_birth_topic_and_its_own_configs(self) -> None:
-        pub = DiscoveryPublisher(make_config())
-        assert pub.subscriptions() == [
-            "homeassistant/status",
-            "homeassistant/+/sleepcoach/+/config",
-        ]
-        assert DiscoveryPublisher(make_config(ha=False)).subscriptions() == []
-
-    def test_publishes_on_connect_and_again_when_home_assistant_comes_online(self) -> None:
-        config = make_config()
-        pub = DiscoveryPublisher(config, "1.2.3")
-        assert pub.on_connected() == discovery_messages(config, "1.2.3")
-        assert pub.on_message("homeassistant/status", b"online") == discovery_messages(
-            config, "1.2.3"
-        )
-        assert pub.on_message("homeassistant/status", b"offline") == []
-
-    def test_clears_a_stale_retained_config_and_keeps_current_ones(self) -> None:
-        pub = DiscoveryPublisher(make_config(("alex",)))
-        stale = "homeassistant/sensor/sleepcoach/sam_caffeine_now/config"
-        current = "homeassistant/sensor/sleepcoach/alex_caffeine_now/config"
-        assert pub.on_message(stale, b'{"name": "x"}') == [(stale, "", True)]
-        assert pub.on_message(stale, b"") == []  # the removal echoed back
-        assert pub.on_message(current, b'{"name": "x"}') == []
+def test_home_assistant_online_on_its_status_topic_is_a_birth() -> None:
+    config = make_config()
+    assert discovery.is_birth(config, "homeassistant/status", b"online")
+    assert discovery.is_birth(config, "homeassistant/status", b"online\n")
+    assert not discovery.is_birth(config, "homeassistant/status", b"offline")
+    assert not discovery.is_birth(config, "sleepcoach/status", b"online")

@@ -424,3 +424,42 @@ def test_rest_notifier_says_unavailable_when_nothing_listens() -> None:
     with pytest.raises(UnavailableError):
         notifier.call("notify.persistent_notification", {"title": "T", "message": "M"})
     notifier.close()
+
+
+# --- discovery through the bridge ---------------------------------------------------------------
+
+
+def two_people(people: tuple[str, ...]) -> Config:
+    """A config with these people and discovery on."""
+    return Config.model_validate(
+        {
+            "timezone": "Europe/Berlin",
+            "homeassistant": {"token": TOKEN},
+            "people": [{"id": p, "bedtime": "22:30", "wake": "06:30"} for p in people],
+        }
+    )
+
+
+def test_a_person_removed_between_runs_gets_empty_retained_configs(engine: Engine) -> None:
+    first = HomeAssistantBridge(two_people(("alex", "sam")), lambda e: None, engine, listen=False)
+    before = first.discovery_messages()
+    assert all(payload and retain for _, payload, retain in before)
+    assert first.discovery_messages() == before  # a birth re-sends the same, removes nothing
+    second = HomeAssistantBridge(two_people(("alex",)), lambda e: None, engine, listen=False)
+    after = second.discovery_messages()
+    removed = [topic for topic, payload, _ in after if payload == ""]
+    assert removed == sorted(t for t, _, _ in before if "/sam_" in t)
+    assert all(retain for _, _, retain in after)
+    kept = [topic for topic, payload, _ in after if payload]
+    assert kept == [t for t, _, _ in before if "/alex_" in t]
+    assert second.discovery_messages() == [m for m in after if m[1]]  # removed once
+
+
+def test_discovery_switched_off_removes_everything(engine: Engine) -> None:
+    on = HomeAssistantBridge(two_people(("alex",)), lambda e: None, engine, listen=False)
+    published = [t for t, _, _ in on.discovery_messages()]
+    off_config = two_people(("alex",)).model_copy(
+        update={"homeassistant": HomeAssistantConfig(token=SecretStr(TOKEN), discovery=False)}
+    )
+    off = HomeAssistantBridge(off_config, lambda e: None, engine, listen=False)
+    assert off.discovery_messages() == [(t, "", True) for t in sorted(published)]
