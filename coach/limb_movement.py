@@ -771,12 +771,13 @@ class LimbMovementDetector:
         Returns the movements that this chunk completed, in time order. Raises ValueError on a
         malformed chunk (wrong shape, non-finite values, a rate below 10 Hz, a naive start).
         """
-        arr = np.asarray(samples, dtype=np.float64)
+        # A copy: the buffer must not change if the caller reuses its array.
+        arr = np.array(samples, dtype=np.float64)
         if arr.size == 0:
             arr = arr.reshape(0, 3)
         if arr.ndim != 2 or arr.shape[1] != 3:
             raise ValueError(f"samples must be a list of [x, y, z], got shape {arr.shape}")
-        if not np.isfinite(arr).all():
+        if not math.isfinite(arr.sum()):  # NaN or inf anywhere makes the sum so
             raise ValueError("samples must be finite numbers")
         if not (math.isfinite(rate_hz) and rate_hz >= MIN_RATE_HZ):
             raise ValueError(f"rate_hz must be >= {MIN_RATE_HZ}, got {rate_hz}")
