@@ -76,7 +76,7 @@ class Mosquitto:
 
 
 def config_text(port: int, db: Path, client_id: str = "coach-bench", *, bed: bool = False) -> str:
-    """A config with one person whose bedtime is 3 hours from now."""
+    """A config: one person (bedtime 3 hours from now), a coffee maker and three trackers."""
     now = datetime.now(ZoneInfo(TZ))
     bed = (now + timedelta(hours=3)).strftime("%H:%M")
     wake = (now + timedelta(hours=11)).strftime("%H:%M")
@@ -88,6 +88,8 @@ people: [{{id: alex, bedtime: "{bed}", wake: "{wake}"}}]
 devices:
   - {{id: coffee, kind: coffee_maker, topic: home/kitchen/coffee, person: alex}}
   - {{id: watch, kind: fitness_tracker, topic: tracker/alex, person: alex}}
+  - {{id: ring, kind: fitness_tracker, topic: tracker/alex/ring, person: alex}}
+  - {{id: band, kind: fitness_tracker, topic: tracker/alex/band, person: alex}}
 """ + ("  - {id: bed, kind: bed_motion, topic: home/bedroom/bed, person: alex}\n" if bed else "")
 
 

@@ -2,11 +2,14 @@
 messages/s of background load; and, in the same run, a bare paho echo (TCP_NODELAY on both ends)
 as the baseline. Targets: p50 <= 2 ms, p99 <= 10 ms.
 
-    .venv/bin/python bench/latency.py [--probes 200]
+    .venv/bin/python bench/latency.py [--probes 200] [--seed-days 1]
 
-Each probe is a coffee whose own `ts` is a distinct earlier minute, so the coach answers every one
-with a new `caffeine.cutoff` nudge (the nudge id carries the drink's minute). Probes go out every
-20 ms, the load every 10 ms, from other clients.
+Before measuring, the coach is given a realistic state: a day of readings that carry their own
+`ts` (three trackers, one a minute each: 4,320 messages), each of which the coach remembers for
+48 hours to recognise a device repeating itself. Each probe is a coffee whose own `ts` is a
+distinct earlier minute, so the coach answers every one with a new `caffeine.cutoff` nudge (the
+nudge id carries the drink's minute). Probes go out every 20 ms, the load every 10 ms, from other
+clients.
 """
 
 from __future__ import annotations
@@ -62,6 +65,32 @@ class Load:
         self.stop.set()
         self.thread.join()
         self.client.loop_stop()
+
+
+TRACKERS = ("tracker/alex", "tracker/alex/ring", "tracker/alex/band")
+
+
+def seed(port: int, coach: Coach, days: float) -> int:
+    """Publish `days` of ts-bearing readings (three trackers, one a minute each); wait for them."""
+    tz = ZoneInfo(TZ)
+    end = datetime.now(tz).replace(second=0, microsecond=0)
+    minutes = round(days * 24 * 60)
+    pub = client(port, "seed")
+    base = coach.stored()
+    for i in range(minutes, 0, -1):
+        at = (end - timedelta(minutes=i)).isoformat()
+        for n, topic in enumerate(TRACKERS):
+            doc = {"event": "heart_rate", "bpm": 55 + (i + n) % 15, "ts": at}
+            pub.publish(topic, json.dumps(doc).encode(), qos=1)
+    total = minutes * len(TRACKERS)
+    deadline = time.monotonic() + 120
+    while coach.stored() - base < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"seeding: {coach.stored() - base} of {total} stored")
+        time.sleep(0.05)
+    pub.loop_stop()
+    time.sleep(1.0)  # let the last commits and publications settle
+    return total
 
 
 def measure(
@@ -138,6 +167,12 @@ def main() -> None:
     """Run the baseline and the coach with the same load; print p50 and p99."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--probes", type=int, default=200)
+    parser.add_argument(
+        "--seed-days",
+        type=float,
+        default=1.0,
+        help="days of ts-bearing tracker readings stored before measuring (default 1; 0: none)",
+    )
     args = parser.parse_args()
     if args.probes > 280:
         parser.error("at most 280 probes: each is a distinct minute after the caffeine cutoff")
@@ -145,6 +180,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             coach = Coach(broker.port, Path(tmp))
+            seeded = seed(broker.port, coach, args.seed_days) if args.seed_days > 0 else 0
             load = Load(broker.port)
             try:
                 echo = echo_probes(broker.port, args.probes)
@@ -154,7 +190,10 @@ def main() -> None:
                 coach.close()
     finally:
         broker.close()
-    print(f"latency, QoS 1 through Mosquitto, 100 msg/s background load, {args.probes} probes:")
+    print(
+        f"latency, QoS 1 through Mosquitto, 100 msg/s background load, {args.probes} probes, "
+        f"{seeded} ts-bearing readings seeded:"
+    )
     for name, values in (
         ("bare paho echo (baseline)", echo),
         ("coffee -> nudge (sleepcoach)", nudge),
