@@ -64,6 +64,7 @@ from coach.engine import decide
 from coach.event import CoachStarted, Event, Timer, TimerFired
 from coach.payload import PayloadError, TopicRouter
 from coach.state import CoachState, dump_state, load_state
+from integrations import discovery
 from integrations.cli import Command, SubParsers, say
 from integrations.config_file import ConfigError, load_config
 from integrations.error import ProjectError
@@ -207,6 +208,10 @@ class NudgeSink(Protocol):
         """Queue one nudge durably."""
         ...
 
+    def discovery_messages(self) -> list[tuple[str, str, bool]]:
+        """Home Assistant's MQTT discovery configs to (re)publish: (topic, payload, retain)."""
+        ...
+
 
 # -- event rows ---------------------------------------------------------------------------------
 
@@ -263,6 +268,7 @@ class Coach:
         prefix = config.mqtt.topic_prefix
         self.errors_topic = f"{prefix}/errors"
         self.prefix = prefix
+        self.birth_topic = discovery.birth_topic(config) if config.homeassistant else None
         raw = storage.load_state()
         self.state = CoachState() if raw is None else load_state(raw)
         self._stored_state = dump_state(self.state) if raw is None else raw
@@ -353,6 +359,10 @@ class Coach:
             self._purge()
 
     def _on_message(self, msg: Message) -> None:
+        if msg.topic == self.birth_topic:
+            self._pending.acks.append(msg)
+            self._on_birth(msg.payload)
+            return
         fp = fingerprint(msg.mid, msg.topic, msg.payload) if msg.qos else None
         if msg.dup and fp is not None and self._was_stored(fp):
             log.debug("skipped a redelivered message on %s (already stored)", msg.topic)
@@ -374,6 +384,16 @@ class Coach:
             self._refuse(msg.topic, msg.payload, parsed.error, msg.received_at, fp)
             return
         self._accept(parsed, self.clock(), msg.topic, fp, msg.received_at)
+
+    def _on_birth(self, payload: bytes) -> None:
+        """Home Assistant (re)started: send the discovery configs again (its broker may be new)."""
+        if self.sink is None or not discovery.is_birth(
+            self.config, self.birth_topic or "", payload
+        ):
+            return
+        log.info("Home Assistant is online: publishing its discovery configs again")
+        for topic, body, retain in self.sink.discovery_messages():
+            self.link.publish(topic, body.encode(), qos=1, retain=retain)
 
     def _on_profiled(self, device: Device, msg: Message, fp: str | None) -> None:
         state = self.profile_states.get(device.id, {})
@@ -710,6 +730,8 @@ def link_settings(config: Config, choice: BrokerChoice, *, probe: bool = False) 
     mqtt = config.mqtt
     prefix = mqtt.topic_prefix
     topics = list(dict.fromkeys([*(d.topic for d in config.devices), f"{prefix}/+/command"]))
+    if config.homeassistant is not None:
+        topics.append(discovery.birth_topic(config))  # re-send discovery when HA comes online
     username = mqtt.username
     if choice.embedded and username is None:
         # amqtt persists only named sessions (an anonymous one loses what was queued).

@@ -14,6 +14,7 @@ import gc
 import json
 import logging
 import queue
+import sqlite3
 import threading
 import time
 import uuid
@@ -43,6 +44,7 @@ from integrations.home_assistant import (
     RestNotifier,
     read_token,
 )
+from tests.e2e.conftest import DaemonProcess
 from tests.e2e.homeassistant import HomeAssistantServer, wait_until
 
 pytestmark = pytest.mark.homeassistant
@@ -490,3 +492,104 @@ def test_a_wrong_token_is_reported_once_and_the_coach_keeps_running(
     assert wrong not in caplog.text
     assert home_assistant.token not in caplog.text
     assert our_notifications(home_assistant, "hal") == []
+
+
+# --- the real daemon ----------------------------------------------------------------------------
+
+
+def daemon_yaml(server: HomeAssistantServer, prefix: str, db: Path) -> str:
+    """`sleepcoach run`'s config: the harness's broker and Home Assistant, bedtime in 2 h."""
+    now = datetime.now(ZoneInfo(TZ))
+    bed = (now + timedelta(hours=2)).strftime("%H:%M")
+    wake = (now + timedelta(hours=10)).strftime("%H:%M")
+    return f"""\
+timezone: {TZ}
+mqtt:
+  url: mqtt://{server.mqtt_host}:{server.mqtt_port}
+  topic_prefix: {prefix}
+  client_id: {prefix}
+storage:
+  url: sqlite:///{db}
+homeassistant:
+  url: {server.url}
+  token_file: {server.token_file}
+people:
+  - id: ivy
+    bedtime: "{bed}"
+    wake: "{wake}"
+devices:
+  - id: coffee
+    kind: coffee_maker
+    topic: {prefix}_in/kitchen/coffee
+    person: ivy
+"""
+
+
+def test_sleepcoach_run_notifies_shows_entities_and_hears_the_phone(
+    home_assistant: HomeAssistantServer,
+    daemon_factory: Callable[..., DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    prefix = unique("daemon")
+    db = tmp_path / "daemon.db"
+    daemon = daemon_factory(daemon_yaml(home_assistant, prefix, db))
+    daemon.start()
+    node = discovery.slug(prefix)
+    entity_id = wait_until(
+        lambda: home_assistant.entity_id_for_unique_id(f"{node}_ivy_caffeine_now"),
+        timeout=15,
+        what="the daemon's discovery",
+    )
+    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{prefix}-device")
+    device.connect(home_assistant.mqtt_host, home_assistant.mqtt_port)
+    device.loop_start()
+    try:
+        device.publish(
+            f"{prefix}_in/kitchen/coffee",
+            json.dumps({"event": "brew", "drink": "coffee", "volume_ml": 240}),
+            qos=1,
+        ).wait_for_publish(10)
+        found = wait_until(
+            lambda: our_notifications(home_assistant, "ivy") or None,
+            timeout=15,
+            what=f"the daemon's notification\n{daemon.log_text()}",
+        )
+        assert found[0]["title"] == "No caffeine now"
+        wait_until(
+            lambda: (s := home_assistant.state(entity_id)) and s["state"] not in ("unknown", "0.0"),
+            timeout=10,
+            what="the caffeine sensor",
+        )
+
+        # The phone's snooze button reaches the daemon's consumer as a NudgeSnoozed.
+        nudge_id = found[0]["notification_id"].removeprefix("sleepcoach_")
+        home_assistant.fire_event(
+            "mobile_app_notification_action", {"action": f"sleepcoach:snooze:ivy:{nudge_id}"}
+        )
+
+        def snoozed() -> bool:
+            with sqlite3.connect(db) as conn:
+                rows = conn.execute(
+                    "SELECT data FROM events WHERE kind = 'NudgeSnoozed'"
+                ).fetchall()
+            return any(nudge_id in row[0] for row in rows)
+
+        wait_until(snoozed, timeout=15, what=f"the snooze in storage\n{daemon.log_text()}")
+
+        # Home Assistant announcing itself makes the daemon publish discovery again.
+        config_topic = f"homeassistant/sensor/{node}/ivy_caffeine_now/config"
+        device.publish(config_topic, b"", qos=1, retain=True).wait_for_publish(10)
+        wait_until(
+            lambda: home_assistant.entity_id_for_unique_id(f"{node}_ivy_caffeine_now") is None,
+            timeout=10,
+            what="the entity to go",
+        )
+        device.publish("homeassistant/status", b"online", qos=1).wait_for_publish(10)
+        wait_until(
+            lambda: home_assistant.entity_id_for_unique_id(f"{node}_ivy_caffeine_now"),
+            timeout=10,
+            what=f"the entity to come back\n{daemon.log_text()}",
+        )
+    finally:
+        device.loop_stop()
+        device.disconnect()
