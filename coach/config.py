@@ -338,7 +338,7 @@ class TwitchNightSummary(RuleSettings):
     plm_rules: Literal["wasm", "aasm"] = Field(
         "wasm",
         description="Limb-movement series rules: wasm = onset-to-onset 10-90 s (Ferri et al. "
-        "2016, WASM standards, Sleep Med 22:47-63); aasm = 5-90 s (Berry et al., AASM Scoring "
+        "2016, WASM standards, Sleep Med 26:86-95); aasm = 5-90 s (Berry et al., AASM Scoring "
         "Manual 2.5, 2018). Both need at least 4 consecutive limb movements of 0.5-10 s.",
     )
     onset_quiet_min: float = Field(

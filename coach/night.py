@@ -74,7 +74,7 @@ from coach.rule import Ctx, Family, hours
 # --- Sources ------------------------------------------------------------------------------------
 
 SOURCE_SCORING = (
-    "Ferri et al. 2016, WASM standards for PLM scoring, Sleep Med 22:47-63; Berry et al., AASM "
+    "Ferri et al. 2016, WASM standards for PLM scoring, Sleep Med 26:86-95; Berry et al., AASM "
     "Scoring Manual 2.5, 2018 (limb movements 0.5-10 s, series of at least 4)"
 )
 SOURCE_PLMS = "ICSD-3 (AASM 2014): PLMS index above 15/h in adults"
