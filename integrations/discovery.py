@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -49,6 +50,8 @@ class EntityDescription:
     key: str
     name: str
     config: dict[str, Any] = field(default_factory=dict)
+    #: A value template that depends on the configuration (a rule's limit), if any.
+    template: Callable[[Config], str] | None = None
 
 
 def _state(key: str) -> str:
@@ -90,6 +93,14 @@ ENTITIES: Final[tuple[EntityDescription, ...]] = (
         "caffeine_at_bedtime",
         "Caffeine at bedtime",
         {**_MG, "icon": "mdi:coffee-outline", "value_template": _state("caffeine_mg_at_bedtime")},
+    ),
+    EntityDescription(
+        "sensor",
+        "caffeine_limit",
+        "Caffeine limit at bedtime",
+        # A flat line beside the two above in a history graph: the bedtime-load rule's limit.
+        {**_MG, "icon": "mdi:format-vertical-align-top"},
+        template=lambda c: f"{{{{ {c.rules.caffeine_bedtime_load.bedtime_limit_mg:g} }}}}",
     ),
     EntityDescription(
         "sensor",
@@ -308,6 +319,8 @@ def entity_config(
             _command("snooze", SNOOZE_MINUTES) if entity.key == "snooze" else _command("ack")
         )
     payload.update(entity.config)
+    if entity.template is not None:
+        payload["value_template"] = entity.template(config)
     return payload
 
 

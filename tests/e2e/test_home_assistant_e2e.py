@@ -14,6 +14,7 @@ import gc
 import json
 import logging
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
+import yaml
 from sqlalchemy import create_engine
 
 from coach.action import PublishNudge, ScheduleTimer, UpdateState
@@ -49,6 +51,7 @@ from tests.e2e.homeassistant import HomeAssistantServer, wait_until
 
 pytestmark = pytest.mark.homeassistant
 
+ROOT = Path(__file__).resolve().parents[2]
 TZ = "UTC"  # the harness's Home Assistant runs in UTC too
 
 
@@ -593,3 +596,26 @@ def test_sleepcoach_run_notifies_shows_entities_and_hears_the_phone(
     finally:
         device.loop_stop()
         device.disconnect()
+
+
+def test_every_entity_of_the_dashboard_exists_in_home_assistant(
+    home_assistant: HomeAssistantServer, run_coach: Callable[..., Coach]
+) -> None:
+    dashboard = yaml.safe_load((ROOT / "config" / "dashboard.yaml").read_text())
+    wanted = sorted(
+        set(
+            re.findall(
+                r"\b(?:sensor|binary_sensor|button|event)\.sleep_coach_alex_\w+",
+                json.dumps(dashboard),
+            )
+        )
+    )
+    assert len(wanted) >= 15
+    run_coach(coach_config(home_assistant, unique("dashboard"), ("alex",)))
+
+    def missing() -> list[str] | None:
+        present = {s["entity_id"] for s in home_assistant.states()}
+        gone = [e for e in wanted if e not in present]
+        return None if gone else []
+
+    wait_until(missing, timeout=20, what=f"the dashboard's entities {wanted}")

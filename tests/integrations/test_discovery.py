@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from coach.config import Config
 from integrations import discovery
@@ -226,3 +228,52 @@ def test_home_assistant_online_on_its_status_topic_is_a_birth() -> None:
     assert discovery.is_birth(config, "homeassistant/status", b"online\n")
     assert not discovery.is_birth(config, "homeassistant/status", b"offline")
     assert not discovery.is_birth(config, "sleepcoach/status", b"online")
+
+
+def test_the_bedtime_limit_is_a_flat_line_from_the_config() -> None:
+    config = Config.model_validate(
+        {
+            "timezone": "Europe/Berlin",
+            "homeassistant": {},
+            "people": [{"id": "alex", "bedtime": "22:30", "wake": "06:30"}],
+            "rules": {"caffeine.bedtime_load": {"bedtime_limit_mg": 35.5}},
+        }
+    )
+    payload = configs(config)["homeassistant/sensor/sleepcoach/alex_caffeine_limit/config"]
+    assert payload["value_template"] == "{{ 35.5 }}"
+    assert payload["state_topic"] == "sleepcoach/alex/state"
+    assert payload["unit_of_measurement"] == "mg"
+    default = configs(make_config())["homeassistant/sensor/sleepcoach/alex_caffeine_limit/config"]
+    assert default["value_template"] == "{{ 50 }}"
+
+
+def dashboard_entities() -> set[str]:
+    """Every entity id config/dashboard.yaml refers to."""
+    text = (Path(__file__).resolve().parents[2] / "config" / "dashboard.yaml").read_text()
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("entity", "entities") and isinstance(value, str):
+                    found.add(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                if isinstance(item, str) and "." in item:
+                    found.add(item)
+                walk(item)
+
+    walk(yaml.safe_load(text))
+    return found
+
+
+def test_the_dashboard_names_only_entities_the_discovery_creates_for_alex() -> None:
+    # Home Assistant's entity id: platform, then the device name and entity name, slugged.
+    created = {
+        f"{e.component}.{discovery.slug('Sleep coach Alex')}_{discovery.slug(e.name)}"
+        for e in discovery.ENTITIES
+    }
+    used = dashboard_entities()
+    assert used
+    assert used <= created, used - created
