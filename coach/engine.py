@@ -96,9 +96,14 @@ def decide(
         raise ValueError(msg)
     key = event.key
     if key is not None:
-        if key in state.seen:
+        seen = state.seen
+        if key in seen:
             return state, []
-        _remember(state.seen, key, event.ts.timestamp())
+        t = event.ts.timestamp()
+        if seen and t < next(reversed(seen.values())):
+            _remember_late(seen, key, t)
+        else:
+            seen[key] = t  # in time order: see `_remember_late`
     now_s = now.timestamp()
     actions: list[Action] = []
     # Once per clock hour. (Comparing with the last event instead never ran it while readings
@@ -116,13 +121,17 @@ def decide(
     if subject is None:
         return state, [RefuseEvent(f"unknown person {event.person!r}")]
     ctx = Ctx(config, tz, subject, state.person(subject.id), state, now, actions)
+    silent = False
     if isinstance(event, TimerFired):
         _on_timer(ctx, event.timer)
     else:
         for handler in EVENT_HANDLERS.get(type(event), ()):
             handler(ctx, event)
-        _on_core_event(ctx, event)
-    if actions or not isinstance(event, SILENT_EVENTS):
+        # Readings (nine messages in ten) are none of the kinds the engine handles itself.
+        silent = isinstance(event, SILENT_EVENTS)
+        if not silent:
+            _on_core_event(ctx, event)
+    if actions or not silent:
         actions.append(UpdateState(subject.id, state_document(ctx)))
     return state, actions
 
@@ -311,28 +320,26 @@ def state_document(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-def _remember(seen: dict[str, float], key: str, t: float) -> None:
-    """Add a message key to `seen`, keeping the dict in time order of `t`.
+def _remember_late(seen: dict[str, float], key: str, t: float) -> None:
+    """Add a message key older than the last one in `seen`, keeping the dict in time order.
 
-    Messages mostly arrive in order, so this is an append; one that is older than the last key
-    (a sensor's buffered reading) is slotted in before the later ones, which are few.
+    Messages mostly arrive in order and are simply appended; one that is older than the last
+    key (a sensor's buffered reading) is slotted in before the later ones, which are few. The
+    order lets housekeeping forget exactly the expired keys by pruning a prefix.
     """
-    if seen and t < next(reversed(seen.values())):
-        later = []
-        for k in reversed(seen):
-            if seen[k] <= t:
-                break
-            later.append(k)
-        moved = [(k, seen.pop(k)) for k in reversed(later)]
-        seen[key] = t
-        seen.update(moved)
-        return
+    later = []
+    for k in reversed(seen):
+        if seen[k] <= t:
+            break
+        later.append(k)
+    moved = [(k, seen.pop(k)) for k in reversed(later)]
     seen[key] = t
+    seen.update(moved)
 
 
 def _housekeeping(state: CoachState, now_s: float, config: Config) -> None:
     """Forget what no rule needs any more, so state stays small over months."""
-    # `seen` is in time order (see `_remember`): the expired keys are a prefix, and an hour's
+    # `seen` is in time order (see `_remember_late`): the expired keys are a prefix, and an hour's
     # worth is a few dozen of the thousands kept, so only those are touched.
     seen = state.seen
     expired = []
