@@ -60,10 +60,10 @@ from coach.action import (
 )
 from coach.clock import local_iso
 from coach.config import Config, Device
-from coach.engine import decide
+from coach.engine import HOUSEKEEPING_EVERY_S, SEEN_KEEP_S, decide
 from coach.event import CoachStarted, Event, Timer, TimerFired
 from coach.payload import PayloadError, TopicRouter
-from coach.state import CoachState, dump_state, load_state
+from coach.state import CoachState, dump_state, load_state, restore_seen
 from integrations import discovery
 from integrations.cli import Command, SubParsers, say
 from integrations.config_file import ConfigError, load_config
@@ -271,9 +271,12 @@ class Coach:
         self.birth_topic = discovery.birth_topic(config) if config.homeassistant else None
         raw = storage.load_state()
         self.state = CoachState() if raw is None else load_state(raw)
-        self._stored_state = dump_state(self.state) if raw is None else raw
+        self._stored_state = dump_state(self.state, seen=False) if raw is None else raw
+        self._restore_seen()
         self.profile_states: dict[str, dict[str, Any]] = storage.load_profile_states()
         self._decided: list[tuple[Event, datetime]] = []
+        # Duplicate keys the core learnt since the last commit (not in `_stored_state`).
+        self._new_keys: list[str] = []
         self._batch = Batch()
         self._pending = _Pending()
         self._dirty = False
@@ -281,6 +284,18 @@ class Coach:
         self._nudge_mids: dict[int, str] = {}
         self._storage_down = False
         self.processed = 0  # messages and timers taken from the inbox (for tests and benches)
+
+    def _restore_seen(self) -> None:
+        """Give the core back its duplicate keys: they are stored with the events, not the state.
+
+        The horizon is an hour wider than the core's 48 hours because its housekeeping runs
+        hourly: every key the core still held before the restart comes back, and one it had just
+        forgotten is a true duplicate all the same. The next housekeeping trims the rest.
+        """
+        now = self.clock().timestamp()
+        last = min(self.state.clock or now, now)
+        since = datetime.fromtimestamp(last - SEEN_KEEP_S - HOUSEKEEPING_EVERY_S, tz=UTC)
+        restore_seen(self.state, self.storage.dedup_keys(since))
 
     # -- the consumer ---------------------------------------------------------------------------
 
@@ -462,6 +477,7 @@ class Coach:
                 "data": event_data(event),
                 "error": None,
                 "fingerprint": fp,
+                "dedup_key": event.key,
             }
         )
         if fp is not None:
@@ -481,6 +497,7 @@ class Coach:
                 "data": payload[:4096].decode("utf-8", "replace"),
                 "error": error,
                 "fingerprint": fp,
+                "dedup_key": None,
             }
         )
         if fp is not None:
@@ -488,6 +505,8 @@ class Coach:
         self._pending.errors.append({"ts": local_iso(at, self.tz), "topic": topic, "error": error})
 
     def _decide(self, event: Event, now: datetime, origin: str) -> None:
+        key = event.key
+        learnt = key is not None and key not in self.state.seen
         try:
             _, actions = decide(self.state, event, now, self.config)
         except Exception as err:
@@ -495,7 +514,9 @@ class Coach:
             log.exception(
                 "decide() failed on %r from %s; the state is left as it was", event, origin
             )
-            self._restore()
+            # The event is stored (with its key), so a repeat of it is a duplicate, live as
+            # after a restart.
+            self._restore(event if learnt else None)
             self._pending.errors.append(
                 {
                     "ts": local_iso(now, self.tz),
@@ -505,6 +526,8 @@ class Coach:
             )
             return
         self._decided.append((event, now))
+        if learnt and key is not None:
+            self._new_keys.append(key)
         self._dirty = True
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -517,14 +540,22 @@ class Coach:
         for action in actions:
             self._carry_out(action, now, origin)
 
-    def _restore(self) -> None:
+    def _restore(self, failed: Event | None) -> None:
         """The state before the failing event: the stored one plus the events decided since."""
         state = load_state(self._stored_state)
+        # The stored state has no duplicate keys: take the live ones, less those learnt since
+        # the commit, which the replay learns again.
+        seen = self.state.seen
+        for key in self._new_keys:
+            seen.pop(key, None)
+        restore_seen(state, seen.items())
         for event, now in self._decided:
             try:
                 decide(state, event, now, self.config)
             except Exception:  # it did not fail the first time; be safe anyway
                 log.exception("replaying %r failed", event)
+        if failed is not None and failed.key is not None:
+            restore_seen(state, [(failed.key, failed.ts.timestamp())])
         self.state = state
 
     def _carry_out(self, action: Action, now: datetime, origin: str) -> None:
@@ -591,7 +622,7 @@ class Coach:
     def _flush(self, *, give_up_on_stop: bool = False) -> bool:
         """Store the batch, then acknowledge and publish what it owes. False: gave up (stop)."""
         batch, pending = self._batch, self._pending
-        state_bytes = dump_state(self.state) if self._dirty else None
+        state_bytes = dump_state(self.state, seen=False) if self._dirty else None
         batch.state = state_bytes
         if self._profiles_dirty:
             batch.profile_states = json.dumps(self.profile_states).encode()
@@ -613,6 +644,7 @@ class Coach:
         if state_bytes is not None:
             self._stored_state = state_bytes
         self._decided.clear()
+        self._new_keys.clear()
         self._dirty = self._profiles_dirty = False
         self._batch = Batch()
         self._pending = _Pending()

@@ -48,18 +48,21 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from coach.engine import SEEN_KEEP_S
 from integrations.error import ProjectError
 
 log = logging.getLogger(__name__)
 
 #: The schema this code writes. Bump it and append a step to `MIGRATIONS` to change the schema.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -72,7 +75,10 @@ meta_table = Table(
 
 # Every MQTT message the coach took in: accepted ones with their event, refused ones with the
 # error. `fingerprint` (packet id + topic + payload digest) recognises a QoS 1 redelivery of a
-# message that was stored but whose acknowledgement never reached the broker.
+# message that was stored but whose acknowledgement never reached the broker. `dedup_key` is the
+# core's duplicate key of an event whose payload had its own `ts` (`Event.key`): the core's `seen`
+# is rebuilt from these on start instead of being written with the state at every commit
+# (schema 2).
 events_table = Table(
     "events",
     metadata,
@@ -86,9 +92,20 @@ events_table = Table(
     Column("data", Text, nullable=False),  # the event's fields as JSON, or the refused payload
     Column("error", Text, nullable=True),
     Column("fingerprint", String(64), nullable=True),
+    Column("dedup_key", Text, nullable=True),
     Index("ix_events_ts", "ts"),
     Index("ix_events_person_kind_ts", "person", "kind", "ts"),
     Index("ix_events_fingerprint", "fingerprint"),
+)
+# What the start-up query reads (the keys of the last two days, in time order), and only over the
+# rows that have a key: readings without `ts` (most of them at 100 msg/s) do not pay for it.
+_HAS_KEY = events_table.c.dedup_key.is_not(None)
+dedup_key_index = Index(
+    "ix_events_ts_dedup_key",
+    events_table.c.ts,
+    events_table.c.dedup_key,
+    sqlite_where=_HAS_KEY,
+    postgresql_where=_HAS_KEY,
 )
 
 # Every nudge decided: sent (`dropped` is null) or dropped, with why.
@@ -128,12 +145,40 @@ state_table = Table(
 )
 
 
-def _create_v1(conn: Connection) -> None:
+def _create(conn: Connection) -> None:
+    """An empty database gets the current schema at once."""
     metadata.create_all(conn)
 
 
-#: MIGRATIONS[n] takes a database from version n to n + 1 (version 0: empty).
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
+def _add_dedup_keys(conn: Connection) -> None:
+    """Version 1 -> 2: `events.dedup_key`, filled from the duplicate keys in the stored state."""
+    conn.execute(text("ALTER TABLE events ADD COLUMN dedup_key TEXT"))
+    dedup_key_index.create(conn)
+    row = conn.execute(select(state_table.c.data).where(state_table.c.id == CORE_STATE)).first()
+    seen: dict[str, float] = {} if row is None else json.loads(row[0]).get("seen") or {}
+    lost = 0
+    for key, t in seen.items():
+        # The key's event was stored with the key's instant as its `ts`, by its device (the key
+        # starts with the device id); the state after this migration no longer holds the key.
+        rows = conn.execute(
+            select(events_table.c.id, events_table.c.source)
+            .where(events_table.c.ts == t, events_table.c.dedup_key.is_(None))
+            .where(events_table.c.error.is_(None))
+            .order_by(events_table.c.id)
+        ).all()
+        if not rows:
+            lost += 1
+            continue
+        source = key.rsplit("|", 2)[0]
+        chosen = next((r.id for r in rows if r.source == source), rows[0].id)
+        conn.execute(update(events_table).where(events_table.c.id == chosen).values(dedup_key=key))
+    if lost:
+        log.warning("%d duplicate keys had no stored event (purged) and were dropped", lost)
+
+
+#: MIGRATIONS[0] creates the current schema in an empty database; MIGRATIONS[n] takes a database
+#: from version n to n + 1.
+MIGRATIONS: list[Callable[[Connection], None]] = [_create, _add_dedup_keys]
 
 
 class StorageError(ProjectError):
@@ -309,9 +354,13 @@ class Storage:
                     f"this sleepcoach understands ({SCHEMA_VERSION}); upgrade sleepcoach"
                 )
                 raise StorageError(msg)
-            for version in range(found, SCHEMA_VERSION):
-                MIGRATIONS[version](conn)
-                _write_version(conn, version + 1)
+            if found == 0:
+                MIGRATIONS[0](conn)
+                _write_version(conn, SCHEMA_VERSION)
+            else:
+                for version in range(found, SCHEMA_VERSION):
+                    MIGRATIONS[version](conn)
+                    _write_version(conn, version + 1)
             if found < SCHEMA_VERSION:
                 log.info("storage schema migrated from version %d to %d", found, SCHEMA_VERSION)
         return found
@@ -367,6 +416,19 @@ class Storage:
         with self.engine.connect() as conn:
             row = conn.execute(select(state_table.c.data).where(state_table.c.id == row_id)).first()
         return None if row is None else str(row[0]).encode()
+
+    def dedup_keys(self, since: datetime) -> list[tuple[str, float]]:
+        """The duplicate keys of events from `since` on, with their instants, in time order."""
+        query = (
+            select(events_table.c.dedup_key, events_table.c.ts)
+            .where(_HAS_KEY, events_table.c.ts >= since.timestamp())
+            .order_by(events_table.c.ts, events_table.c.id)
+        )
+        try:
+            with self.engine.connect() as conn:
+                return [(str(key), float(ts)) for key, ts in conn.execute(query)]
+        except SQLAlchemyError as err:
+            raise StorageError(f"cannot read {safe_url(self.url)}: {_reason(err)}") from err
 
     def has_fingerprint(self, fp: str) -> bool:
         """Whether a message with this fingerprint was already stored."""
@@ -461,11 +523,21 @@ class Storage:
         """Delete history older than `keep_days`; return how many rows went."""
         horizon = now - timedelta(days=self.keep_days)
         cutoff = horizon.timestamp()
+        # Events with a duplicate key stay as long as the core remembers keys (two days), even
+        # with `keep_days: 1`: the daemon rebuilds the core's `seen` from them.
+        keys_cutoff = min(cutoff, (now - timedelta(seconds=SEEN_KEEP_S)).timestamp())
         removed = 0
         try:
             with self.engine.begin() as conn:
-                for table in (events_table, nudges_table):
-                    removed += conn.execute(delete(table).where(table.c.ts < cutoff)).rowcount
+                removed += conn.execute(
+                    delete(events_table).where(
+                        events_table.c.ts < cutoff,
+                        or_(events_table.c.dedup_key.is_(None), events_table.c.ts < keys_cutoff),
+                    )
+                ).rowcount
+                removed += conn.execute(
+                    delete(nudges_table).where(nudges_table.c.ts < cutoff)
+                ).rowcount
                 removed += conn.execute(
                     delete(nights_table).where(nights_table.c.ts < cutoff)
                 ).rowcount

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from coach.event import Timer
+from coach.state import load_state
 from integrations import daemon as daemon_module
 from integrations.config_file import config_from_yaml
 from integrations.daemon import Coach, with_env_overrides
@@ -236,3 +237,63 @@ def test_a_timer_firing_reaches_the_core(storage: Storage) -> None:
     coach.inbox.stop()
     coach.serve()
     assert [n["rule"] for n in link.on("sleepcoach/alex/nudge")] == ["winddown.stretch"]
+
+
+ESPRESSO_WITH_TS = b'{"event": "brew", "drink": "espresso", "ts": "2026-11-24T21:00:00+01:00"}'
+
+
+def test_a_restart_rebuilds_duplicate_detection_from_the_stored_events(db_url: str) -> None:
+    storage = Storage.open(db_url)
+    link = FakeLink()
+    _serve(_coach(storage, link), _msg(1, ESPRESSO_WITH_TS))
+    assert len(link.on("sleepcoach/alex/nudge")) == 1
+    raw = storage.load_state()
+    assert raw is not None
+    assert load_state(raw).seen == {}  # the key is stored with its event, not in the state
+    storage.close()
+    storage = Storage.open(db_url)  # as a restarted process
+    again = FakeLink()
+    coach = _coach(storage, again)
+    # The device sends the same reading again, as a new message (not a broker redelivery).
+    _serve(coach, _msg(7, ESPRESSO_WITH_TS))
+    assert again.acked == [7]
+    assert storage.count("events") == 1
+    assert again.on("sleepcoach/alex/nudge") == []
+    assert coach.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
+    storage.close()
+
+
+def test_keys_the_core_had_forgotten_are_not_rebuilt(storage: Storage) -> None:
+    # The core keeps keys 48 h and forgets them hourly: a key up to 49 h old may still be held.
+    old, kept = NOW - timedelta(hours=50), NOW - timedelta(hours=48, minutes=30)
+    readings = [
+        b'{"event": "brew", "drink": "tea", "ts": "%s"}' % at.isoformat().encode()
+        for at in (old, kept)
+    ]
+    _serve(_coach(storage), _msg(1, readings[0]), _msg(2, readings[1]))
+    assert storage.count("events") == 2
+    assert list(_coach(storage).state.seen.values()) == [kept.timestamp()]
+
+
+def test_a_bug_in_decide_keeps_the_duplicate_keys_of_the_batch(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = FakeLink()
+    coach = _coach(storage, link)
+    real = daemon_module.decide
+
+    def buggy(state: Any, event: Any, now: datetime, config: Any) -> Any:
+        real(state, event, now, config)
+        if getattr(event, "drink", None) == "cold_brew":
+            raise ZeroDivisionError("boom")
+        return state, []
+
+    monkeypatch.setattr(daemon_module, "decide", buggy)
+    cold_brew = b'{"event": "brew", "drink": "cold_brew", "ts": "2026-11-24T21:01:00+01:00"}'
+    _serve(coach, _msg(1, ESPRESSO_WITH_TS), _msg(2, cold_brew))
+    _serve(coach, _msg(3, ESPRESSO_WITH_TS), _msg(4, cold_brew))
+    # Both were stored once; their repeats are duplicates, and the espresso counts once.
+    assert storage.count("events") == 2
+    assert len(link.on("sleepcoach/errors")) == 1
+    assert coach.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
+    assert link.acked == [1, 2, 3, 4]

@@ -3,58 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from integrations import storage as storage_module
 from integrations.storage import Batch, Storage, StorageError, fingerprint, safe_url
 
-PG_URL = os.environ.get("SLEEPCOACH_TEST_POSTGRES_URL")
 NOW = datetime(2026, 11, 24, 21, 5, tzinfo=UTC)
-
-
-def _pg_schema_url(base: str) -> Iterator[str]:
-    """A fresh schema per test, so tests never see each other's (or anyone else's) tables."""
-    schema = f"sc_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(
-                    PG_URL is None, reason="set SLEEPCOACH_TEST_POSTGRES_URL to run against it"
-                ),
-            ],
-        ),
-    ]
-)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL: a SQLite file, or a private schema on the PostgreSQL server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'coach.db'}"
-    else:
-        assert PG_URL is not None
-        yield from _pg_schema_url(PG_URL)
 
 
 @pytest.fixture
@@ -65,19 +25,30 @@ def store(db_url: str) -> Iterator[Storage]:
 
 
 def _event(
-    ts: datetime, n: int = 0, person: str = "alex", fp: str | None = None
+    ts: datetime,
+    n: int = 0,
+    person: str = "alex",
+    fp: str | None = None,
+    key: str | None = None,
+    source: str = "coffee",
 ) -> dict[str, object]:
     return {
         "ts": ts.timestamp(),
         "received_at": ts.timestamp(),
         "person": person,
         "kind": "CoffeeBrewed",
-        "source": "coffee",
+        "source": source,
         "topic": "home/kitchen/coffee",
         "data": json.dumps({"drink": "espresso", "n": n}),
         "error": None,
         "fingerprint": fp,
+        "dedup_key": key,
     }
+
+
+def _key(source: str, at: datetime, digest: str = "0123456789abcdef") -> str:
+    """A duplicate key as the core's parser makes it: device, the payload's ts, payload digest."""
+    return f"{source}|{at.isoformat()}|{digest}"
 
 
 def _nudge(nudge_id: str, ts: datetime, *, dropped: str | None = None) -> dict[str, object]:
@@ -212,12 +183,95 @@ def test_an_older_schema_is_migrated_forward_step_by_step(
         steps.append(2)
         conn.execute(text("ALTER TABLE events ADD COLUMN note TEXT"))  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(storage_module, "SCHEMA_VERSION", 2)
+    current = storage_module.SCHEMA_VERSION
+    monkeypatch.setattr(storage_module, "SCHEMA_VERSION", current + 1)
     monkeypatch.setattr(storage_module, "MIGRATIONS", [*storage_module.MIGRATIONS, add_column])
     s = Storage.open(db_url)
     assert steps == [2]
-    assert s.schema_version() == 2
+    assert s.schema_version() == current + 1
     s.close()
+
+
+def test_duplicate_keys_are_read_back_from_a_horizon_in_time_order(store: Storage) -> None:
+    at = [NOW - timedelta(hours=h) for h in (50, 47, 30, 1)]
+    store.write(
+        Batch(
+            events=[
+                _event(at[3], 0, key=_key("coffee", at[3])),
+                _event(at[0], 1, key=_key("coffee", at[0])),
+                _event(at[1], 2, key=_key("watch", at[1])),
+                _event(at[2], 3),  # a payload without ts has no key
+            ]
+        )
+    )
+    assert store.dedup_keys(NOW - timedelta(hours=48)) == [
+        (_key("watch", at[1]), at[1].timestamp()),
+        (_key("coffee", at[3]), at[3].timestamp()),
+    ]
+
+
+def test_purge_keeps_keyed_events_as_long_as_the_core_remembers_keys(db_url: str) -> None:
+    store = Storage.open(db_url, keep_days=1)
+    at = [NOW - timedelta(hours=h) for h in (49, 30, 30)]
+    store.write(
+        Batch(
+            events=[
+                _event(at[0], 0, key=_key("coffee", at[0])),
+                _event(at[1], 1, key=_key("coffee", at[1])),
+                _event(at[2], 2),
+            ]
+        )
+    )
+    assert store.purge(NOW) == 2  # older than a day: the unkeyed one, and the key past 48 h
+    assert [e.data["n"] for e in store.events()] == [1]
+    assert store.dedup_keys(NOW - timedelta(days=3)) == [(_key("coffee", at[1]), at[1].timestamp())]
+    store.close()
+
+
+def test_a_version_1_database_gets_its_duplicate_keys_from_the_stored_state(db_url: str) -> None:
+    # A database as schema 1 left it: no key column, the core's keys inside the stored state.
+    Storage.open(db_url).close()
+    engine = create_engine(storage_module.engine_url(db_url))
+    at = NOW - timedelta(hours=3)
+    rows = [
+        _event(at + timedelta(seconds=0.5), 0, source="watch"),  # its payload had no ts
+        _event(at, 1, source="watch"),  # two devices' readings at the same instant
+        _event(at, 2, source="coffee"),
+        _event(at - timedelta(hours=1), 3, source="coffee"),
+    ]
+    watch_key, coffee_key = _key("watch", at, "fedcba9876543210"), _key("coffee", at)
+    purged_key = _key("coffee", NOW - timedelta(hours=20))
+    seen = {coffee_key: at.timestamp(), watch_key: at.timestamp(), purged_key: 0.0}
+    state = {"version": 1, "people": {}, "seen": seen, "sent": {}, "dropped": {}, "clock": 0}
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_events_ts_dedup_key"))
+        conn.execute(text("ALTER TABLE events DROP COLUMN dedup_key"))
+        conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema'"))
+        conn.execute(
+            storage_module.events_table.insert(),
+            [{k: v for k, v in r.items() if k != "dedup_key"} for r in rows],
+        )
+        conn.execute(
+            storage_module.state_table.insert().values(
+                id=storage_module.CORE_STATE, updated_at=0.0, data=json.dumps(state)
+            )
+        )
+    engine.dispose()
+    migrated = Storage.open(db_url)
+    assert migrated.schema_version() == storage_module.SCHEMA_VERSION
+    # Each key found its own event (same instant, same device); one whose event is gone is not
+    # invented.
+    with migrated.engine.connect() as conn:
+        by_n = {
+            json.loads(data)["n"]: key
+            for data, key in conn.execute(text("SELECT data, dedup_key FROM events"))
+        }
+    assert by_n == {0: None, 1: watch_key, 2: coffee_key, 3: None}
+    assert migrated.dedup_keys(NOW - timedelta(days=2)) == [
+        (watch_key, at.timestamp()),
+        (coffee_key, at.timestamp()),
+    ]
+    migrated.close()
 
 
 @pytest.mark.parametrize(
