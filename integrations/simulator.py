@@ -33,6 +33,7 @@ import heapq
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any, Final
@@ -442,7 +443,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _replay(config: Config, source: IO[bytes], target: IO[str]) -> None:
-    """`write_run` with the garbage collector tuned for a replay, then set back."""
+    """`write_run` with the collector tuned for a replay."""
+    with tuned_collector():
+        write_run(config, source, target, sys.stderr)
+
+
+@contextmanager
+def tuned_collector() -> Iterator[None]:
+    """Garbage collection tuned for a replay inside the block, set back after it."""
     # A replay makes millions of short-lived objects and keeps few: leave what exists before it
     # (modules, validators, the config) out of collections and collect the young generation
     # less often. The benchmark year runs about a sixth faster.
@@ -450,7 +458,7 @@ def _replay(config: Config, source: IO[bytes], target: IO[str]) -> None:
     gc.freeze()
     gc.set_threshold(10_000, 50, 1000)
     try:
-        write_run(config, source, target, sys.stderr)
+        yield
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
