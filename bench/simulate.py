@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from coach.action import Action
 from coach.config import Config
 from coach.engine import decide
 from coach.event import Event
@@ -368,21 +369,18 @@ def record_decisions(
 ) -> tuple[list[tuple[Event, datetime]], Counter[str]]:
     """Every (event, now) the simulator hands to decide(), and the nudges by rule."""
     seen: list[tuple[Event, datetime]] = []
-    real = simulator.decide
 
-    def recording(state: CoachState, event: Event, now: datetime, cfg: Config) -> Any:
+    def recording(
+        state: CoachState, event: Event, now: datetime, cfg: Config
+    ) -> tuple[CoachState, list[Action]]:
         seen.append((event, now))
-        return real(state, event, now, cfg)
+        return decide(state, event, now, cfg)
 
     rules: Counter[str] = Counter()
-    simulator.decide = recording  # type: ignore[assignment]
-    try:
-        with path.open("rb") as f:
-            for item in simulator.simulate(config, f):
-                if isinstance(item, Nudge):
-                    rules[item.rule] += 1
-    finally:
-        simulator.decide = real
+    with path.open("rb") as f:
+        for item in simulator.simulate(config, f, decide=recording):
+            if isinstance(item, Nudge):
+                rules[item.rule] += 1
     return seen, rules
 
 

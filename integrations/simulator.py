@@ -32,7 +32,7 @@ import gc
 import heapq
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,7 +40,9 @@ from typing import IO, Any, Final
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
+from coach import engine
 from coach.action import (
+    Action,
     CancelTimer,
     DropNudge,
     PublishNudge,
@@ -48,7 +50,6 @@ from coach.action import (
     ScheduleTimer,
 )
 from coach.config import Config
-from coach.engine import decide
 from coach.event import CoachStarted, Event, Timer, TimerFired
 from coach.nudge import Nudge
 from coach.payload import PayloadError, TopicRouter
@@ -78,6 +79,8 @@ class ErrorRecord:
 
 #: What a run yields, in virtual-time order: nudges sent, nudges dropped, errors.
 Output = Nudge | DropNudge | ErrorRecord
+#: The signature of `coach.engine.decide`.
+Decide = Callable[[CoachState, Event, datetime, Config], tuple[CoachState, list[Action]]]
 
 
 # Where an event came from, for its error records: the line's ts and topic and either the line's
@@ -107,6 +110,7 @@ class TimerQueue:
         self._seq = 0
 
     def __len__(self) -> int:
+        """How many timers are pending."""
         return len(self._pending)
 
     def schedule(self, timer: Timer) -> None:
@@ -140,7 +144,11 @@ class Simulation:
     returns the outputs it produced, in time order. `simulate()` wraps this for whole files.
     """
 
-    def __init__(self, config: Config, state: CoachState | None = None) -> None:
+    def __init__(
+        self, config: Config, state: CoachState | None = None, *, decide: Decide | None = None
+    ) -> None:
+        #: The core's decide(); tests and benchmarks may wrap it (to fail, or to record).
+        self.decide: Decide = decide if decide is not None else engine.decide
         self.config = config
         self.tz = config.tz
         self.state = state if state is not None else CoachState()
@@ -252,7 +260,7 @@ class Simulation:
     def _apply(self, event: Event, now: datetime, out: list[Output], origin: _Origin) -> None:
         """Decide one event and carry out its actions; a crash in the core restores the state."""
         try:
-            self.state, actions = decide(self.state, event, now, self.config)
+            self.state, actions = self.decide(self.state, event, now, self.config)
         except Exception as err:  # a bug in one event must not stop the run
             self._restore()
             text = (
@@ -289,7 +297,7 @@ class Simulation:
         """Back to the state before the failing event: the last snapshot plus the events since."""
         state = load_state(self._checkpoint)
         for event, now in zip(self._since_events, self._since_nows, strict=True):
-            state, _ = decide(state, event, now, self.config)
+            state, _ = self.decide(state, event, now, self.config)
         self.state = state
         self._checkpoint = dump_state(state)
         self._since_events.clear()
@@ -357,10 +365,14 @@ def _raw_bytes(text: str) -> bytes:
 
 
 def simulate(
-    config: Config, lines: Iterable[str | bytes], state: CoachState | None = None
+    config: Config,
+    lines: Iterable[str | bytes],
+    state: CoachState | None = None,
+    *,
+    decide: Decide | None = None,
 ) -> Iterator[Output]:
     """Replay scenario lines through the core; yield nudges, dropped nudges and errors in order."""
-    sim = Simulation(config, state)
+    sim = Simulation(config, state, decide=decide)
     for number, line in enumerate(lines, start=1):
         yield from sim.feed_line(line, number)
     yield from sim.finish()

@@ -391,8 +391,7 @@ def test_a_crash_in_decide_skips_the_event_and_restores_the_state(
         clean.feed_line(line, number)
     clean_out = [o for o in simulate(config, without) if not isinstance(o, ErrorRecord)]
 
-    monkeypatch.setattr(simulator, "decide", crashing_on("2026-11-24T16:05:00+01:00"))
-    crashed = Simulation(config)
+    crashed = Simulation(config, decide=crashing_on("2026-11-24T16:05:00+01:00"))
     outputs: list[Output] = []
     for number, line in enumerate(scenario, start=1):
         outputs += crashed.feed_line(line, number)
