@@ -45,6 +45,7 @@ from homeassistant_api import Client, WebsocketClient
 from homeassistant_api.errors import (
     HomeassistantAPIError,
     RequestTimeoutError,
+    ResponseError,
     UnauthorizedError,
 )
 from homeassistant_api.errors import (
@@ -449,6 +450,7 @@ class _Health:
         self._token = token
         self._lock = threading.Lock()
         self.state = "ok"
+        self.told_not_admin = False
 
     def scrub(self, text: str) -> str:
         """The text with the token replaced, should a library ever echo it."""
@@ -467,6 +469,17 @@ class _Health:
                     "Home Assistant token rejected (401): nudges stay queued and are retried "
                     "slowly; set a valid long-lived access token (homeassistant.token_file or "
                     "SLEEPCOACH_HA_TOKEN)"
+                )
+
+    def not_admin(self) -> None:
+        """Say once that the token's user may not subscribe to button presses."""
+        with self._lock:
+            if not self.told_not_admin:
+                self.told_not_admin = True
+                log.error(
+                    "Home Assistant refused to send phone button presses: the token's user must "
+                    "be an administrator to subscribe to %s (notifications still work)",
+                    ACTION_EVENT,
                 )
 
     def unavailable(self, reason: str) -> None:
@@ -704,8 +717,13 @@ class HomeAssistantBridge:
             except Exception as err:  # any failure means: reconnect later
                 if self._stop.is_set():
                     break
-                failures += 1
-                self._health.unavailable(f"websocket: {type(err).__name__}")
+                if isinstance(err, ResponseError) and "[unauthorized]" in str(err):
+                    # Only administrators may subscribe to this event (SUBSCRIBE_ALLOWLIST).
+                    self._health.not_admin()
+                    failures = 0
+                else:
+                    failures += 1
+                    self._health.unavailable(f"websocket: {type(err).__name__}")
             finally:
                 self.listening.clear()
                 self._close_ws()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant_api.errors import ResponseError
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine
 
@@ -463,3 +464,46 @@ def test_discovery_switched_off_removes_everything(engine: Engine) -> None:
     )
     off = HomeAssistantBridge(off_config, lambda e: None, engine, listen=False)
     assert off.discovery_messages() == [(t, "", True) for t in sorted(published)]
+
+
+class _NotAdminWebsocket:
+    """A websocket whose subscription Home Assistant refuses, as for a non-admin user."""
+
+    opened = 0
+
+    def __init__(self, url: str, token: str) -> None:
+        del url, token
+        self._session = self
+
+    def __enter__(self) -> _NotAdminWebsocket:
+        _NotAdminWebsocket.opened += 1
+        return self
+
+    def listen_events(self, event_type: str) -> Any:
+        raise ResponseError("[unauthorized] Unauthorized")
+
+    def close(self) -> None:
+        """The session's close."""
+
+
+def test_a_non_admin_token_is_told_once_and_the_listener_keeps_trying(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("integrations.home_assistant.WebsocketClient", _NotAdminWebsocket)
+    _NotAdminWebsocket.opened = 0
+    bridge = HomeAssistantBridge(
+        make_config(), lambda e: None, engine, notifier=FakeNotifier(), backoff=FAST
+    )
+    bridge.start()
+    try:
+        wait = threading.Event()
+        for _ in range(50):
+            if _NotAdminWebsocket.opened >= 3:
+                break
+            wait.wait(0.05)
+    finally:
+        bridge.stop()
+    assert _NotAdminWebsocket.opened >= 3
+    told = [r for r in caplog.records if "must be an administrator" in r.getMessage()]
+    assert len(told) == 1
+    assert not any("unavailable" in r.getMessage() for r in caplog.records)
