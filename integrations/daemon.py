@@ -719,8 +719,15 @@ def setup_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # paho logs every packet at debug, amqtt its plugins at info: keep them to warnings.
-    for noisy in ("integrations.mqtt.paho", "amqtt", "transitions", "apscheduler"):
+    # paho logs every packet at debug, amqtt its plugins at info, homeassistant_api every
+    # websocket message at info: keep them to warnings.
+    for noisy in (
+        "integrations.mqtt.paho",
+        "amqtt",
+        "transitions",
+        "apscheduler",
+        "homeassistant_api",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
