@@ -619,3 +619,51 @@ def test_every_entity_of_the_dashboard_exists_in_home_assistant(
         return None if gone else []
 
     wait_until(missing, timeout=20, what=f"the dashboard's entities {wanted}")
+
+
+def test_sleepcoach_run_with_a_wrong_token_says_so_once_and_keeps_coaching(
+    home_assistant: HomeAssistantServer,
+    daemon_factory: Callable[..., DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    prefix = unique("daemontoken")
+    wrong = "wrong-" + uuid.uuid4().hex
+    token_file = tmp_path / "wrong-token"
+    token_file.write_text(wrong)
+    text = daemon_yaml(home_assistant, prefix, tmp_path / "daemon.db").replace(
+        str(home_assistant.token_file), str(token_file)
+    )
+    daemon = daemon_factory(text.replace("ivy", "jo"), "--log-level", "debug")
+    daemon.start()
+    node = discovery.slug(prefix)
+    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{prefix}-device")
+    device.connect(home_assistant.mqtt_host, home_assistant.mqtt_port)
+    device.loop_start()
+    try:
+        for _ in range(2):
+            device.publish(
+                f"{prefix}_in/kitchen/coffee",
+                json.dumps({"event": "brew", "drink": "coffee", "volume_ml": 240}),
+                qos=1,
+            ).wait_for_publish(10)
+            time.sleep(2)
+        # Discovery and the state go over MQTT: Home Assistant still shows both coffees.
+        entity_id = wait_until(
+            lambda: home_assistant.entity_id_for_unique_id(f"{node}_jo_caffeine_today"),
+            timeout=15,
+            what="the daemon's discovery",
+        )
+        wait_until(
+            lambda: (s := home_assistant.state(entity_id)) and s["state"] == "190.0",
+            timeout=10,
+            what=f"two coffees counted\n{daemon.log_text()}",
+        )
+    finally:
+        device.loop_stop()
+        device.disconnect()
+    assert daemon.proc is not None
+    assert daemon.proc.poll() is None, "the daemon stopped"
+    log = daemon.log_text()
+    assert log.count("Home Assistant token rejected") == 1, log
+    assert wrong not in log
+    assert our_notifications(home_assistant, "jo") == []
