@@ -13,7 +13,10 @@ Assistant, its button listener (commands). Nothing else touches the core's state
    one transaction; only then are the batch's QoS 1 messages acknowledged to the broker and the
    nudges published. A crash before the commit loses nothing: the broker sends the unacknowledged
    messages again. A redelivery of a message that was stored (its fingerprint is known) is
-   acknowledged and skipped, and the core drops a duplicate that carries its own `ts`.
+   acknowledged and skipped, and the core drops a duplicate that carries its own `ts`. Those
+   duplicate keys are stored with their events, not in the state written at each commit (with
+   devices sending `ts`, 48 hours of keys were most of its bytes); on start the core gets back
+   the keys of the last 49 hours from storage.
 
 A nudge is stored as unpublished in the batch and marked published when the broker confirms it
 (PUBACK); on start, unpublished nudges of the last hour are sent again, under the same id.
