@@ -18,6 +18,8 @@ import re
 import sqlite3
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -667,3 +669,66 @@ def test_sleepcoach_run_with_a_wrong_token_says_so_once_and_keeps_coaching(
     assert log.count("Home Assistant token rejected") == 1, log
     assert wrong not in log
     assert our_notifications(home_assistant, "jo") == []
+
+
+def non_admin_token(server: HomeAssistantServer) -> str:
+    """Create a user who is not an administrator and log in as them: an access token (30 min)."""
+    name = f"coach{uuid.uuid4().hex[:6]}"
+    password = uuid.uuid4().hex
+    user = server.ws_command("config/auth/create", name=name, group_ids=["system-users"])
+    server.ws_command(
+        "config/auth_provider/homeassistant/create",
+        user_id=user["user"]["id"],
+        username=name,
+        password=password,
+    )
+    client_id = f"{server.url}/"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def post(path: str, body: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
+        data = urllib.parse.urlencode(body).encode() if form else json.dumps(body).encode()
+        kind = "application/x-www-form-urlencoded" if form else "application/json"
+        request = urllib.request.Request(
+            f"{server.url}{path}", data=data, headers={"Content-Type": kind}, method="POST"
+        )
+        with opener.open(request, timeout=10) as response:
+            result: dict[str, Any] = json.load(response)
+        return result
+
+    flow = post(
+        "/auth/login_flow",
+        {"client_id": client_id, "handler": ["homeassistant", None], "redirect_uri": client_id},
+    )
+    done = post(
+        f"/auth/login_flow/{flow['flow_id']}",
+        {"client_id": client_id, "username": name, "password": password},
+    )
+    tokens = post(
+        "/auth/token",
+        {"grant_type": "authorization_code", "code": done["result"], "client_id": client_id},
+        form=True,
+    )
+    return str(tokens["access_token"])
+
+
+def test_a_non_admin_token_notifies_and_says_once_that_buttons_need_an_admin(
+    home_assistant: HomeAssistantServer,
+    run_coach: Callable[..., Coach],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="integrations.home_assistant")
+    token = non_admin_token(home_assistant)
+    coach = run_coach(
+        coach_config(home_assistant, unique("nonadmin"), ("kai",), token=token),
+        backoff=Backoff(initial_s=0.2, maximum_s=0.5, token_rejected_s=0.5),
+    )
+    brew(coach, "kai")
+    found = wait_until(
+        lambda: our_notifications(home_assistant, "kai") or None, timeout=15, what="the nudge"
+    )
+    assert found[0]["title"] == "No caffeine now"
+    time.sleep(2)  # several refused subscriptions
+    told = [r for r in caplog.records if "must be an administrator" in r.getMessage()]
+    assert len(told) == 1
+    assert not any("unavailable" in r.getMessage() for r in caplog.records)
+    assert not coach.bridge.listening.is_set()
