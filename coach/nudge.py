@@ -25,6 +25,8 @@ class Nudge:
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
     actions: tuple[str, ...] = ("ack", "snooze")
+    # After this the nudge is stale: an outbox drops it rather than send it late (not published).
+    expires: datetime | None = None
 
     def to_payload(self, tz: ZoneInfo) -> dict[str, Any]:
         """The JSON payload of CONTRACT §5, `ts` in local time with its offset."""

@@ -150,6 +150,7 @@ class Ctx:
                     title=title,
                     message=message,
                     evidence=evidence,
+                    expires=expires,
                 )
             )
         )

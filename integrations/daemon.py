@@ -6,7 +6,8 @@ Assistant, its button listener (commands). Nothing else touches the core's state
 (`Coach.serve`, on the main thread) takes what is waiting, up to a batch:
 
 1. each message is routed and parsed (`coach.payload`, or the device's profile) into an event or
-   a refusal; a refusal is logged and published on `<prefix>/errors` as `{"ts","topic","error"}`;
+   a refusal, by the step `sleepcoach simulate` shares (`integrations.ingest`); a refusal is
+   logged and published on `<prefix>/errors` as `{"ts","topic","error"}`;
 2. each event goes through `decide(state, event, now, config)`; its actions are carried out:
    timers are set or cancelled at once, nudges, states and errors are queued for after the commit;
 3. the batch (events, refusals, nudges sent or dropped, night summaries, the state) is written in
@@ -62,15 +63,16 @@ from coach.action import (
     UpdateState,
 )
 from coach.clock import local_iso
-from coach.config import Config, Device
+from coach.config import Config
 from coach.engine import HOUSEKEEPING_EVERY_S, SEEN_KEEP_S, decide
 from coach.event import CoachStarted, Event, Timer, TimerFired
-from coach.payload import PayloadError, TopicRouter
+from coach.payload import PayloadError
 from coach.state import CoachState, dump_state, load_state, restore_seen
 from integrations import discovery
 from integrations.cli import Command, SubParsers, say
 from integrations.config_file import ConfigError, load_config
 from integrations.error import ProjectError
+from integrations.ingest import Ingest, Profiled, wake_id
 from integrations.mqtt import (
     BrokerLink,
     BrokerRefusedError,
@@ -79,7 +81,6 @@ from integrations.mqtt import (
     MqttError,
     parse_url,
 )
-from integrations.profile import registry
 from integrations.scheduler import TimerService
 from integrations.storage import Batch, Storage, StorageError, fingerprint, safe_url
 
@@ -266,8 +267,6 @@ class Coach:
         self.sink = sink
         self.clock = clock
         self.inbox = inbox or Inbox()
-        self.router = TopicRouter(config)
-        self.devices = {d.id: d for d in config.devices}
         prefix = config.mqtt.topic_prefix
         self.errors_topic = f"{prefix}/errors"
         self.prefix = prefix
@@ -277,6 +276,7 @@ class Coach:
         self._stored_state = dump_state(self.state, seen=False) if raw is None else raw
         self._restore_seen()
         self.profile_states: dict[str, dict[str, Any]] = storage.load_profile_states()
+        self.ingest = Ingest(config, self.profile_states)  # keeps profile_states up to date
         self._decided: list[tuple[Event, datetime]] = []
         # Duplicate keys the core learnt since the last commit (not in `_stored_state`).
         self._new_keys: list[str] = []
@@ -387,17 +387,14 @@ class Coach:
             self._pending.acks.append(msg)
             return
         self._pending.acks.append(msg)
-        target = self.router.route(msg.topic)
-        if target is None:
+        parsed = self.ingest.message(msg.topic, msg.payload, msg.received_at)
+        if parsed is None:
             # Not a topic of ours (a broker that leaks retained messages, a stale subscription).
             log.debug("ignored a message on %s: no device or command topic", msg.topic)
             return
-        if isinstance(target, Device) and registry.is_profiled(target):
-            self._on_profiled(target, msg, fp)
+        if isinstance(parsed, Profiled):
+            self._on_profiled(parsed, msg, fp)
             return
-        parsed = self.router.parse(msg.topic, msg.payload, msg.received_at) or PayloadError(
-            "not a device or command topic"
-        )
         if isinstance(parsed, PayloadError):
             self._refuse(msg.topic, msg.payload, parsed.error, msg.received_at, fp)
             return
@@ -413,10 +410,8 @@ class Coach:
         for topic, body, retain in self.sink.discovery_messages():
             self.link.publish(topic, body.encode(), qos=1, retain=retain)
 
-    def _on_profiled(self, device: Device, msg: Message, fp: str | None) -> None:
-        state = self.profile_states.get(device.id, {})
-        result = registry.translate(device, msg.topic, msg.payload, msg.received_at, state)
-        self.profile_states[device.id] = result.state
+    def _on_profiled(self, done: Profiled, msg: Message, fp: str | None) -> None:
+        result = done.result
         self._profiles_dirty = True
         if result.error is not None:
             self._refuse(msg.topic, msg.payload, result.error, msg.received_at, fp)
@@ -425,15 +420,13 @@ class Coach:
             self._accept(event, self.clock(), msg.topic, fp, msg.received_at)
             fp = None  # one fingerprint per message
         if result.wake_at is not None:
-            self._wake_profile(device.id, result.wake_at)
+            self._wake_profile(done.device.id, result.wake_at)
 
     def _on_tick(self, tick: ProfileTick) -> None:
-        device = self.devices.get(tick.device_id)
-        if device is None:
+        done = self.ingest.tick(tick.device_id, tick.at)
+        if done is None:
             return
-        state = self.profile_states.get(device.id, {})
-        result = registry.tick(device, tick.at, state)
-        self.profile_states[device.id] = result.state
+        device, result = done.device, done.result
         self._profiles_dirty = True
         if result.error is not None:
             self._refuse(device.topic, b"", result.error, tick.at, None)
@@ -444,7 +437,7 @@ class Coach:
 
     def _wake_profile(self, device_id: str, at: datetime) -> None:
         self.timers.call_at(
-            f"profile:{device_id}", at, lambda: self.inbox.queue.put(ProfileTick(device_id, at))
+            wake_id(device_id), at, lambda: self.inbox.queue.put(ProfileTick(device_id, at))
         )
 
     def _was_stored(self, fp: str) -> bool:
@@ -581,10 +574,7 @@ class Coach:
                     "published": False,
                 }
             )
-            record = self.state.people.get(nudge.person)
-            expires = None
-            if record is not None and nudge.id in record.nudges:
-                expires = record.nudges[nudge.id].expires_at
+            expires = None if nudge.expires is None else nudge.expires.timestamp()
             self._pending.nudges.append((nudge.id, payload, expires))
             log.info("nudge %s (%s) for %s", nudge.id, nudge.severity, nudge.person)
         elif isinstance(action, UpdateState):

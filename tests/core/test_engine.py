@@ -215,6 +215,9 @@ def test_snooze_sends_it_again_after_the_minutes_and_again_when_snoozed_again() 
     assert repeats[2].evidence["original_id"] == WINDDOWN
     assert repeats[2].message == repeats[0].message
     assert repeats[2].severity == repeats[0].severity == "info"
+    # A repeat goes stale when its original does (bedtime + 15 min), so an outbox never sends
+    # it late.
+    assert repeats[0].expires == repeats[2].expires == t("22:45")
 
 
 @pytest.mark.parametrize(
