@@ -4,11 +4,17 @@ How it works: a scenario is a JSON-lines file of timestamped MQTT messages
 (`{"ts": "2026-11-24T21:05:00+01:00", "topic": "home/kitchen/coffee", "payload": {...}}`, CONTRACT
 §2). The first valid `ts` starts a virtual clock and the coach (`CoachStarted`). Before each line,
 every timer due at or before its `ts` fires, in time order, each at its own due time; then the line
-goes through the daemon's parser (`TopicRouter.parse`) and `decide()`. The run ends at the last
-`ts` plus 12 hours, firing everything due until then, so wind-downs and morning plans happen.
+goes through the daemon's own message step (`integrations.ingest.Ingest`: the native parser, or the
+device's profile with its per-device state) and `decide()`. The run ends at the last `ts` plus 12
+hours, firing everything due until then, so wind-downs and morning plans happen.
 
 - The timer queue is a heap keyed by (due time, scheduling order); `ScheduleTimer` replaces a
   pending timer with the same id and `CancelTimer` removes it (stale heap entries are skipped).
+- A profile's `wake_at` is a timer of the simulator's own on the same queue (`ProfileWake`, id
+  `profile:<device>`): the device's next `wake_at` replaces it, and a result without one leaves it
+  pending, as in the daemon. When it fires, the profile's `tick(device, wake_at, state)` runs and
+  its events are decided at that virtual time; a profile's error is an error record like a bad
+  line's, dated then and naming the device's topic.
 - The virtual clock never runs backwards: a line older than the clock is decided at the clock's
   time (the parser still dates it by its own `ts`), as the daemon would for a late message.
 - `payload` is an object (serialised to JSON bytes) or a string sent as raw bytes; `\\udc80` to
@@ -52,10 +58,11 @@ from coach.action import (
 from coach.config import Config
 from coach.event import CoachStarted, Event, Timer, TimerFired
 from coach.nudge import Nudge
-from coach.payload import PayloadError, TopicRouter
+from coach.payload import PayloadError
 from coach.state import CoachState, dump_state, load_state
 from integrations.cli import Command, SubParsers, say
 from integrations.config_file import ConfigError, load_config
+from integrations.ingest import Ingest, Profiled, wake_id
 
 #: The run goes on this long after the last message (CONTRACT §2), so morning timers fire.
 END_MARGIN: Final = timedelta(hours=12)
@@ -99,6 +106,19 @@ def _error(origin: _Origin, text: str, now: datetime | None = None) -> ErrorReco
     return ErrorRecord(ts, topic, prefix + text)
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileWake:
+    """A device profile's wake-up (`ProfileResult.wake_at`): the simulator's own timer."""
+
+    device_id: str
+    at: datetime
+
+    @property
+    def id(self) -> str:
+        """One pending wake-up per device, under the daemon's job id."""
+        return wake_id(self.device_id)
+
+
 class TimerQueue:
     """Pending timers by id, in due-time order; ties keep the order they were scheduled in."""
 
@@ -106,14 +126,14 @@ class TimerQueue:
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, str]] = []
-        self._pending: dict[str, tuple[int, Timer]] = {}
+        self._pending: dict[str, tuple[int, Timer | ProfileWake]] = {}
         self._seq = 0
 
     def __len__(self) -> int:
         """How many timers are pending."""
         return len(self._pending)
 
-    def schedule(self, timer: Timer) -> None:
+    def schedule(self, timer: Timer | ProfileWake) -> None:
         """Add a timer, replacing a pending one with the same id."""
         self._seq += 1
         timer_id = timer.id
@@ -124,7 +144,7 @@ class TimerQueue:
         """Forget a pending timer (no error when there is none)."""
         self._pending.pop(timer_id, None)
 
-    def pop_due(self, until: float) -> Timer | None:
+    def pop_due(self, until: float) -> Timer | ProfileWake | None:
         """The earliest timer due at or before `until` (POSIX seconds), removed; else None."""
         heap = self._heap
         while heap and heap[0][0] <= until:
@@ -152,7 +172,9 @@ class Simulation:
         self.config = config
         self.tz = config.tz
         self.state = state if state is not None else CoachState()
-        self.router = TopicRouter(config)
+        #: The daemon's message step: routing, the native parser, profiles and their states.
+        self.ingest = Ingest(config)
+        self._message = self.ingest.message
         self.timers = TimerQueue()
         #: Virtual now (POSIX seconds); None until the first valid line starts the clock.
         self.clock: float | None = None
@@ -193,11 +215,14 @@ class Simulation:
             else:
                 payload, problem = _payload_bytes(record)
                 if payload is not None:
-                    parsed = self.router.parse(shown_topic, payload, ts)
+                    parsed = self._message(shown_topic, payload, ts)
                     if parsed is None:
                         problem = f"topic: no device or command topic matches {shown_topic!r}"
                     elif isinstance(parsed, PayloadError):
                         problem = parsed.error
+                    elif isinstance(parsed, Profiled):
+                        self._profiled(parsed, out, origin)
+                        return out
                     else:
                         assert self._clock_dt is not None
                         self._apply(parsed, self._clock_dt, out, origin)
@@ -252,8 +277,26 @@ class Simulation:
                 at = self._clock_dt  # type: ignore[assignment]  # planned a little in the past: now
             else:
                 self._set_clock(at, t)
+            if isinstance(timer, ProfileWake):
+                done = self.ingest.tick(timer.device_id, timer.at)
+                if done is not None:
+                    origin = (None, done.device.topic, f"profile wake-up of {done.device.id}: ")
+                    self._profiled(done, out, origin)
+                continue
             event = TimerFired(person=timer.person, ts=timer.at, timer=timer)
             self._apply(event, at, out, (None, None, f"timer {timer.id}: "))
+
+    def _profiled(self, done: Profiled, out: list[Output], origin: _Origin) -> None:
+        """A profile's result, as the daemon takes it: its error, its events, its wake-up."""
+        now = self._clock_dt
+        assert now is not None
+        result = done.result
+        if result.error is not None:
+            out.append(_error(origin, result.error, self._local(now)))
+        for event in result.events:
+            self._apply(event, now, out, origin)
+        if result.wake_at is not None:
+            self.timers.schedule(ProfileWake(done.device.id, result.wake_at))
 
     # -- the core ------------------------------------------------------------------------------
 

@@ -185,7 +185,9 @@ class ZigbeeVibration(Profile[VibrationOptions]):
         if last is None:
             state.pop("burst", None)
             return
-        if now - last > timedelta(seconds=options.burst_gap_s):
+        # At exactly the gap it closes: the wake-up asked for at `last + gap` must end the burst,
+        # or it would ask for the same time again, forever.
+        if now - last >= timedelta(seconds=options.burst_gap_s):
             self._close(options, state, out)
         else:
             out.wake_at = last + timedelta(seconds=options.burst_gap_s)
