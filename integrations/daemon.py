@@ -868,7 +868,10 @@ def run_daemon(config: Config) -> int:
         timers.start()
         link.start()
         try:
-            if not link.wait_up(10.0):
+            if not link.wait_up(10.0, cancel=inbox.stopping):
+                if inbox.stopping.is_set():  # SIGTERM while the broker does not answer
+                    log.info("stopped")
+                    return 0
                 log.warning("not connected to the broker yet; messages wait until it is")
         except BrokerRefusedError as err:
             log.error("%s", err)

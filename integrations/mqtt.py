@@ -213,15 +213,16 @@ class BrokerLink:
         self._thread = threading.Thread(target=self._run, name="mqtt-network", daemon=True)
         self._thread.start()
 
-    def wait_up(self, timeout: float) -> bool:
-        """Wait until connected and subscribed; raise when the broker refused us for good."""
+    def wait_up(self, timeout: float, cancel: threading.Event | None = None) -> bool:
+        """Wait until connected and subscribed, or until `cancel` is set (a SIGTERM at start);
+        raise when the broker refused us for good."""
         end = time.monotonic() + timeout
         while True:
             refused = self._refused
             if refused is not None and refused.code in FATAL_CONNACK:
                 raise refused
             left = end - time.monotonic()
-            if left <= 0:
+            if left <= 0 or (cancel is not None and cancel.is_set()):
                 return self._up.is_set()
             if self._up.wait(min(0.05, left)):
                 return True
