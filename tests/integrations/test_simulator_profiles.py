@@ -306,3 +306,15 @@ def test_the_simulator_makes_the_daemons_translate_and_tick_calls(config: Config
     assert wakes == {}  # every brew was closed by a later line's time
     assert decided == expected
     assert len(expected) == 3  # the morning pot, the espresso, getting into bed
+
+
+def test_make_simulate_points_at_a_scenario_and_config_that_exist() -> None:
+    """The Makefile's `simulate` target replays files that are in the repository."""
+    root = PROFILES.parent.parent.parent
+    defaults = {}
+    for text in (root / "Makefile").read_text(encoding="utf-8").splitlines():
+        name, sep, value = text.partition("?=")
+        if sep:
+            defaults[name.strip()] = value.strip()
+    assert (root / defaults["SCENARIO"]).is_file()
+    assert load_config(root / defaults["SCENARIO_CONFIG"]).devices
