@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
@@ -65,6 +65,11 @@ UNSUPPORTED_PROTOCOL = 0x84
 # A broker that accepted the TCP connection but sent no CONNACK within this is given up on.
 CONNACK_TIMEOUT_S = 5.0
 FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C, 0x8F})
+# paho's log lines for a failed socket read. A TLS alert from the broker (it wants a client
+# certificate, or does not trust ours) arrives this way: paho logs it at ERROR on every retry and
+# reports only "connection lost". The link puts it in its own "broker unavailable" line instead,
+# once per transition, and keeps paho's line at debug.
+SOCKET_ERRORS = ("failed to receive on socket", "timeout on socket")
 
 
 class MqttError(ProjectError):
@@ -140,6 +145,21 @@ def parse_url(url: str) -> tuple[str, int, bool]:
     return parts.hostname, port, tls
 
 
+class _PahoLog(logging.LoggerAdapter[logging.Logger]):
+    """paho's logger for one link: socket errors go to the link, at debug to the log."""
+
+    def __init__(self, link: BrokerLink) -> None:
+        super().__init__(logging.getLogger("integrations.mqtt.paho"))
+        self._link = link
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        """What paho's `_easy_log` calls for every line."""
+        if level >= logging.ERROR and isinstance(msg, str) and msg.startswith(SOCKET_ERRORS):
+            self._link._socket_error = msg % args
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
+
+
 def _nodelay(_client: Any, _userdata: Any, sock: Any) -> None:
     """Disable Nagle's algorithm: a nudge or an ack is sent at once, not ~40 ms later."""
     # Not a TCP socket (a test double, a unix socket): nothing to tune.
@@ -170,6 +190,7 @@ class BrokerLink:
         self._up_since_connect = False
         self._downgrade = False
         self._connack = False
+        self._socket_error: str | None = None  # paho's last failed read on this connection
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
@@ -186,7 +207,8 @@ class BrokerLink:
             manual_ack=True,
             **kwargs,
         )
-        client.enable_logger(logging.getLogger("integrations.mqtt.paho"))
+        # paho only calls `.log(level, fmt, *args)` on it, which the adapter has.
+        client.enable_logger(cast(logging.Logger, _PahoLog(self)))
         client.on_socket_open = _nodelay
         # Writes happen on the network thread only (see the module docstring).
         client.on_socket_register_write = lambda *_args: None
@@ -268,6 +290,7 @@ class BrokerLink:
                 continue
             rc = MQTTErrorCode.MQTT_ERR_SUCCESS
             self._connack = False
+            self._socket_error = None
             asked = time.monotonic()
             while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 rc = self._client.loop(timeout=0.5)
@@ -276,8 +299,10 @@ class BrokerLink:
                     rc = MQTTErrorCode.MQTT_ERR_CONN_LOST
             if self._stop.is_set():
                 break
-            if not self._connack and self.settings.mqtt5 and not self._ever_up:
+            failed = self._socket_error
+            if not self._connack and self.settings.mqtt5 and not self._ever_up and not failed:
                 # amqtt 0.12.1 chokes on an MQTT 5 CONNECT with a will and never answers.
+                # (A failed read, such as a TLS alert, is an answer: no protocol to blame.)
                 log.warning(
                     "no answer to an MQTT 5 CONNECT from %s: trying MQTT 3.1.1",
                     self.settings.where,
@@ -290,7 +315,7 @@ class BrokerLink:
                 first = True
                 continue
             if self._refused is None:
-                self._went_down(f"connection lost ({paho.error_string(rc)})")
+                self._went_down(f"connection lost ({failed or paho.error_string(rc)})")
             if self._was_up_recently():
                 delay = BACKOFF_MIN_S
             self._sleep(delay)
