@@ -950,7 +950,9 @@ def check(config: Config) -> int:
         if link.wait_up(5.0):
             say(f"broker: OK ({link.settings.where})")
         else:
-            say(f"broker: FAILED: no answer from {link.settings.where} within 5 s")
+            # Why it could not connect (a TLS or socket error), else that nothing answered.
+            why = link.last_error or "no answer within 5 s"
+            say(f"broker: FAILED: {link.settings.where}: {why}")
             failed = True
     except BrokerRefusedError as err:
         say(f"broker: FAILED: {err}")

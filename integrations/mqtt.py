@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -191,6 +192,7 @@ class BrokerLink:
         self._downgrade = False
         self._connack = False
         self._socket_error: str | None = None  # paho's last failed read on this connection
+        self._last_error: str | None = None  # why the last attempt failed, until one succeeds
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
@@ -222,10 +224,24 @@ class BrokerLink:
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
         if s.tls:
+            files = [
+                (f"mqtt.{option}", path)
+                for option, path in (
+                    ("ca_file", s.ca_file),
+                    ("cert_file", s.cert_file),
+                    ("key_file", s.key_file),
+                )
+                if path is not None
+            ]
+            for option, path in files:
+                if not Path(path).is_file():
+                    msg = f"cannot set up TLS for {s.where}: {option} {path}: no such file"
+                    raise MqttError(msg)
             try:
                 client.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
             except (OSError, ssl.SSLError, ValueError) as err:
-                raise MqttError(f"cannot set up TLS for {s.where}: {err}") from err
+                named = ", ".join(f"{option} {path}" for option, path in files) or "system CAs"
+                raise MqttError(f"cannot set up TLS for {s.where} ({named}): {err}") from err
         return client
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -253,6 +269,11 @@ class BrokerLink:
     def is_up(self) -> bool:
         """Connected, subscribed and announced online."""
         return self._up.is_set()
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the link is not up (cannot connect, connection lost), when it is not."""
+        return None if self._up.is_set() else self._last_error
 
     @property
     def refused(self) -> BrokerRefusedError | None:
@@ -346,6 +367,7 @@ class BrokerLink:
         self._stop.wait(random.uniform(delay / 2, delay))
 
     def _went_down(self, why: str) -> None:
+        self._last_error = why
         was_up = self._up.is_set()
         self._up.clear()
         if was_up or not self._down_logged:
