@@ -391,3 +391,47 @@ def test_user_and_password_from_the_environment_over_tls_work_and_never_reach_th
     assert "refused the connection" in log, log
     assert "reason code 134" in log or "reason code 135" in log, log
     assert PASSWORD not in log
+
+
+def test_check_names_the_certificate_error_of_a_wrong_ca_and_a_good_ca_passes(
+    cert_broker: TlsBroker,
+    pki: Pki,
+    daemon_factory: Callable[..., DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'coach.db'}"
+    good = daemon_factory(
+        config_yaml(cert_broker.url, db_url, extra_mqtt=_tls_lines(pki)), "--check"
+    )
+    good.start(wait=False)
+    assert good.wait(20) == 0, good.log_text()
+    assert f"broker: OK (mqtts://127.0.0.1:{cert_broker.port})" in good.out.read_text()
+
+    cfg = config_yaml(cert_broker.url, db_url, extra_mqtt=_tls_lines(pki, ca=pki.other_ca))
+    bad = daemon_factory(cfg, "--check")
+    bad.start(wait=False)
+    assert bad.wait(20) == 1
+    out = bad.out.read_text()
+    line = next(line for line in out.splitlines() if line.startswith("broker: FAILED"))
+    assert "CERTIFICATE_VERIFY_FAILED" in line, out  # not "no answer"
+    assert "Traceback" not in bad.log_text()
+
+
+def test_a_missing_certificate_file_stops_the_coach_at_start_naming_the_option_and_the_path(
+    cert_broker: TlsBroker,
+    pki: Pki,
+    daemon_factory: Callable[..., DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "nowhere" / "ca.crt"
+    cfg = config_yaml(
+        cert_broker.url,
+        f"sqlite:///{tmp_path / 'coach.db'}",
+        extra_mqtt=_tls_lines(pki, ca=missing),
+    )
+    daemon = daemon_factory(cfg)
+    daemon.start(wait=False)
+    assert daemon.wait(20) == 1
+    log = daemon.log_text()
+    assert f"mqtt.ca_file {missing}: no such file" in log, log
+    assert "Traceback" not in log, log
