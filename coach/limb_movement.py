@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
 from typing import Any, Final, Literal, NamedTuple, cast
@@ -230,6 +230,62 @@ def _from_epoch(t: float, tz: tzinfo | None) -> datetime:
 
 
 # --- Series ------------------------------------------------------------------------------------
+#
+# The scoring below runs on POSIX seconds: every public function turns each instant it is given
+# into seconds once (`_epoch`), the cores (`_series_in`, `_bed_stays`, `_night_end`,
+# `_quiet_start`, `_score`) work on floats and indices, and datetimes are built again only for
+# what is returned. A datetime holds an instant to the microsecond, so where the datetime
+# version of a step made a datetime out of computed seconds and read it back, the cores round
+# those seconds the same way (`_rounded`); the results are the same to the last bit.
+
+
+def _rounded(t: float) -> float:
+    """``t`` as an aware datetime holds it (to the microsecond), back in POSIX seconds."""
+    return datetime.fromtimestamp(t, UTC).timestamp()
+
+
+def _series_in(
+    indices: Sequence[int], onsets: Sequence[float], durations: Sequence[float], imi_min: float
+) -> list[list[int]]:
+    """:func:`find_series` on movements given by index, ``indices`` in onset order."""
+    found: list[list[int]] = []
+    run: list[int] = []
+    previous: float | None = None
+    for i in indices:
+        duration = durations[i]
+        if duration < LM_MIN_S:  # brief: not an LM
+            continue
+        if duration > LM_MAX_S:  # posture change: ends the series
+            if len(run) >= PLM_MIN_SERIES:
+                found.append(run)
+            run = []
+            previous = None
+            continue
+        onset = onsets[i]
+        if previous is not None:
+            interval = onset - previous
+            if interval < imi_min:
+                if len(run) >= PLM_MIN_SERIES:
+                    found.append(run)
+                run = []
+                previous = onset
+                continue
+            if interval > IMI_MAX_S:
+                if len(run) >= PLM_MIN_SERIES:
+                    found.append(run)
+                run = []
+        run.append(i)
+        previous = onset
+    if len(run) >= PLM_MIN_SERIES:
+        found.append(run)
+    return found
+
+
+def _check_rules(rules: str) -> float:
+    """The shortest interval inside a series under these rules; ValueError for unknown rules."""
+    if rules not in IMI_MIN_S:
+        raise ValueError(f"plm_rules must be 'wasm' or 'aasm', got {rules!r}")
+    return IMI_MIN_S[rules]
 
 
 def find_series(
@@ -244,40 +300,54 @@ def find_series(
     same logic runs with its 5 s minimum). A movement longer than 10 s ends the series (WASM
     2016: "LM that are not CLM"). Brief movements (< 0.5 s) are not LMs and are ignored.
     """
-    if rules not in IMI_MIN_S:
-        raise ValueError(f"plm_rules must be 'wasm' or 'aasm', got {rules!r}")
-    imi_min = IMI_MIN_S[rules]
-    ordered = sorted(movements, key=lambda m: _epoch(m.onset))
-    found: list[tuple[Movement, ...]] = []
-    run: list[Movement] = []
-    previous: float | None = None
+    imi_min = _check_rules(rules)
+    items = list(movements)
+    onsets = [_epoch(m.onset) for m in items]
+    durations = [m.duration_s for m in items]
+    order = sorted(range(len(items)), key=onsets.__getitem__)
+    return [tuple(items[i] for i in run) for run in _series_in(order, onsets, durations, imi_min)]
 
-    def close() -> None:
-        if len(run) >= PLM_MIN_SERIES:
-            found.append(tuple(run))
-        run.clear()
 
-    for movement in ordered:
-        kind = movement.kind
-        if kind is MovementKind.BRIEF:
-            continue
-        if kind is MovementKind.POSTURE:
-            close()
-            previous = None
-            continue
-        onset = _epoch(movement.onset)
-        if previous is not None:
-            interval = onset - previous
-            if interval < imi_min:
-                close()
-                previous = onset
-                continue
-            if interval > IMI_MAX_S:
-                close()
-        run.append(movement)
-        previous = onset
-    close()
-    return found
+class _Moves(NamedTuple):
+    """Movements as parallel lists: onsets in POSIX seconds, durations, intensities."""
+
+    onsets: Sequence[float]
+    durations: Sequence[float]
+    intensities: Sequence[float]
+
+    @classmethod
+    def of(cls, movements: Sequence[Movement]) -> _Moves:
+        """Each onset turned into seconds once."""
+        return cls(
+            [_epoch(m.onset) for m in movements],
+            [m.duration_s for m in movements],
+            [m.intensity for m in movements],
+        )
+
+
+def _jerks_in(
+    indices: Sequence[int],
+    moves: _Moves,
+    *,
+    in_series: Iterable[int],
+    sleep_onset: float,
+    window_s: float,
+    min_intensity: float,
+) -> list[int]:
+    """:func:`find_hypnic_jerks` on movements given by index; ``in_series`` are indices."""
+    onsets, durations, intensities = moves
+    excluded = set(in_series)
+    return sorted(
+        (
+            i
+            for i in indices
+            if intensities[i] >= min_intensity
+            and durations[i] <= LM_MAX_S  # not a posture change
+            and i not in excluded
+            and abs(onsets[i] - sleep_onset) <= window_s
+        ),
+        key=onsets.__getitem__,
+    )
 
 
 def find_hypnic_jerks(
@@ -292,17 +362,18 @@ def find_hypnic_jerks(
     onset lies within ``window_s`` of sleep onset (before or after)."""
     in_series = {id(m) for s in series for m in s}
     onset = _epoch(sleep_onset)
-    return sorted(
-        (
-            m
-            for m in movements
-            if m.intensity >= min_intensity
-            and m.kind is not MovementKind.POSTURE
-            and id(m) not in in_series
-            and abs(_epoch(m.onset) - onset) <= window_s
-        ),
-        key=lambda m: _epoch(m.onset),
-    )
+    items = list(movements)
+    return [
+        items[i]
+        for i in _jerks_in(
+            range(len(items)),
+            _Moves.of(items),
+            in_series=[i for i, m in enumerate(items) if id(m) in in_series],
+            sleep_onset=onset,
+            window_s=window_s,
+            min_intensity=min_intensity,
+        )
+    ]
 
 
 # --- The night ---------------------------------------------------------------------------------
@@ -328,6 +399,34 @@ class BedInterval:
         return _epoch(self.end) - _epoch(self.start)
 
 
+def _changes_s(
+    changes: Iterable[OccupancyChange | tuple[datetime, bool]],
+) -> list[tuple[float, bool]]:
+    """Occupancy changes in POSIX seconds, in time order (ties keep their order)."""
+    return sorted(((_epoch(ts), bool(occ)) for ts, occ in changes), key=lambda c: c[0])
+
+
+def _bed_stays(
+    changes: Sequence[tuple[float, bool]], lo: float, hi: float
+) -> list[tuple[float, float]]:
+    """:func:`bed_intervals` in seconds: ``changes`` in time order, ``lo`` and ``hi`` and every
+    change to the microsecond (as datetimes hold them); stays of positive length, in order."""
+    stays: list[tuple[float, float]] = []
+    entered: float | None = None
+    for t, occupied in changes:
+        if t > hi:
+            break
+        if occupied and entered is None:
+            entered = t
+        elif not occupied and entered is not None:
+            if t > lo:
+                stays.append((max(entered, lo), t))
+            entered = None
+    if entered is not None and hi > max(entered, lo):
+        stays.append((max(entered, lo), hi))
+    return [(a, b) for a, b in stays if b - a > 0]
+
+
 def bed_intervals(
     changes: Iterable[OccupancyChange | tuple[datetime, bool]], start: datetime, end: datetime
 ) -> list[BedInterval]:
@@ -337,25 +436,22 @@ def bed_intervals(
     changes to the same state are ignored; a stay still open at ``end`` ends there.
     """
     lo, hi = _epoch(start), _epoch(end)
-    ordered = sorted(((_epoch(ts), bool(occ), ts) for ts, occ in changes), key=lambda c: c[0])
-    intervals: list[BedInterval] = []
-    entered: float | None = None
-    for t, occupied, _ts in ordered:
-        if t > hi:
-            break
-        if occupied and entered is None:
-            entered = t
-        elif not occupied and entered is not None:
-            if t > lo:
-                intervals.append(_interval(max(entered, lo), t, start.tzinfo))
-            entered = None
-    if entered is not None and hi > max(entered, lo):
-        intervals.append(_interval(max(entered, lo), hi, start.tzinfo))
-    return [i for i in intervals if i.seconds > 0]
+    tz = start.tzinfo
+    return [
+        BedInterval(_from_epoch(a, tz), _from_epoch(b, tz))
+        for a, b in _bed_stays(_changes_s(changes), lo, hi)
+    ]
 
 
-def _interval(a: float, b: float, tz: tzinfo | None) -> BedInterval:
-    return BedInterval(_from_epoch(a, tz), _from_epoch(b, tz))
+def _night_end(changes: Sequence[tuple[float, bool]], w: float, begin: float) -> float:
+    """:func:`find_night_end` in seconds (``changes`` in time order, ``begin`` to the
+    microsecond); the result is to be read as a datetime (rounded to the microsecond)."""
+    latest = w + NIGHT_END_LATEST_AFTER_WAKE_S
+    stays = _bed_stays(changes, begin, _rounded(latest))
+    if not stays or stays[-1][1] >= latest:
+        return latest
+    exits = [b for _a, b in stays if b >= w + NIGHT_END_EXIT_AFTER_WAKE_S]
+    return max(exits) if exits else latest
 
 
 def find_night_end(
@@ -366,13 +462,29 @@ def find_night_end(
     """When the night ends: the last bed exit in ``[wake − 2 h, wake + 3 h]``, or wake + 3 h when
     the person is still in bed then or never got up in that window (issue 5)."""
     w = _epoch(wake)
-    latest = w + NIGHT_END_LATEST_AFTER_WAKE_S
-    begin = start if start is not None else _from_epoch(w - NIGHT_START_BEFORE_WAKE_S, wake.tzinfo)
-    stays = bed_intervals(changes, begin, _from_epoch(latest, wake.tzinfo))
-    if not stays or _epoch(stays[-1].end) >= latest:
-        return _from_epoch(latest, wake.tzinfo)
-    exits = [_epoch(s.end) for s in stays if _epoch(s.end) >= w + NIGHT_END_EXIT_AFTER_WAKE_S]
-    return _from_epoch(max(exits) if exits else latest, wake.tzinfo)
+    begin = _epoch(start) if start is not None else _rounded(w - NIGHT_START_BEFORE_WAKE_S)
+    return _from_epoch(_night_end(_changes_s(changes), w, begin), wake.tzinfo)
+
+
+def _quiet_start(
+    stays: Sequence[tuple[float, float]], loud: Sequence[tuple[float, float]], quiet_s: float
+) -> tuple[float, int] | None:
+    """:func:`find_sleep_onset` in seconds: the start of the first quiet stretch and the index
+    of its stay; ``stays`` in order of start, ``loud`` the sorted (onset, end) of the movements
+    that break the quiet."""
+    for k, (start, stay_end) in enumerate(stays):
+        candidate = start
+        for onset, end in loud:
+            if end <= candidate:
+                continue
+            if onset >= stay_end:
+                break
+            if onset - candidate >= quiet_s:
+                return candidate, k
+            candidate = max(candidate, end)
+        if stay_end - candidate >= quiet_s:
+            return candidate, k
+    return None
 
 
 def find_sleep_onset(
@@ -385,23 +497,17 @@ def find_sleep_onset(
     """Return the start of the first ``quiet_s`` in one stay in bed with no movement stronger than
     ``quiet_max_intensity``, or None when the person never lay that still."""
     loud = sorted(
-        (_epoch(m.onset), _epoch(m.onset) + m.duration_s)
+        (onset, onset + m.duration_s)
         for m in movements
         if m.intensity > quiet_max_intensity
+        for onset in (_epoch(m.onset),)
     )
-    for stay in sorted(intervals, key=lambda i: _epoch(i.start)):
-        candidate, stay_end = _epoch(stay.start), _epoch(stay.end)
-        for onset, end in loud:
-            if end <= candidate:
-                continue
-            if onset >= stay_end:
-                break
-            if onset - candidate >= quiet_s:
-                return _from_epoch(candidate, stay.start.tzinfo)
-            candidate = max(candidate, end)
-        if stay_end - candidate >= quiet_s:
-            return _from_epoch(candidate, stay.start.tzinfo)
-    return None
+    ordered = sorted(intervals, key=lambda i: _epoch(i.start))
+    found = _quiet_start([(_epoch(i.start), _epoch(i.end)) for i in ordered], loud, quiet_s)
+    if found is None:
+        return None
+    candidate, k = found
+    return _from_epoch(candidate, ordered[k].start.tzinfo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +587,109 @@ class NightSummary:
         }
 
 
+def _score(
+    changes: Sequence[tuple[float, bool]],
+    moves: _Moves,
+    wake: datetime,
+    cfg: NightConfig,
+    *,
+    keys: Sequence[int] | None,
+    start: datetime | None,
+    now: datetime | None,
+) -> tuple[NightSummary, list[int]]:
+    """The night in seconds: ``changes`` in time order, the movements in any order.
+
+    Returns the summary without its hypnic-jerk onsets, and the jerks as indices. ``keys`` tell
+    which entries are one and the same movement (the public API's identity of its objects);
+    None when every entry is its own.
+    """
+    onsets, durations, intensities = moves
+    tz = wake.tzinfo
+    w = _epoch(wake)
+    begin = start if start is not None else _from_epoch(w - cfg.start_before_wake_s, tz)
+    begin_s = _epoch(begin)
+    end_s = _rounded(_night_end(changes, w, begin_s))
+    end = _from_epoch(end_s, tz)
+    if now is not None and _epoch(now) < end_s:
+        end, end_s = now, _epoch(now)
+    stays = _bed_stays(changes, begin_s, end_s) if end_s > begin_s else []
+    if not stays:
+        summary = NightSummary(
+            has_data=False, night_start=begin, night_end=end, plm_rules=cfg.plm_rules
+        )
+        return summary, []
+
+    # Each movement into the first stay that holds its onset; the stays are in order and do
+    # not overlap, so one pass over the movements in onset order does it.
+    per_stay: list[list[int]] = [[] for _ in stays]
+    k, last = 0, len(stays)
+    for i in sorted(range(len(onsets)), key=onsets.__getitem__):
+        t = onsets[i]
+        while k < last and t >= stays[k][1]:
+            k += 1
+        if k == last:
+            break
+        if t >= stays[k][0]:
+            per_stay[k].append(i)
+    in_bed = [i for stay in per_stay for i in stay]
+    imi_min = IMI_MIN_S[cfg.plm_rules]
+    series = [s for stay in per_stay for s in _series_in(stay, onsets, durations, imi_min)]
+    in_series = [i for s in series for i in s]
+    if keys is not None:
+        series_keys = {keys[i] for i in in_series}
+        in_series = [i for i in in_bed if keys[i] in series_keys]
+
+    periodic = set(in_series) if cfg.quiet_ignores_series else set()
+    quiet_max = cfg.quiet_max_intensity
+    loud = sorted(
+        (onsets[i], onsets[i] + durations[i])
+        for i in in_bed
+        if i not in periodic and intensities[i] > quiet_max
+    )
+    found = _quiet_start(stays, loud, cfg.quiet_s)
+    time_in_bed = sum(b - a for a, b in stays)
+    onset: datetime | None = None
+    jerks: list[int] = []
+    if found is None:
+        asleep, plm_count, plm_index, series_count = 0.0, 0, None, 0
+        settle: float | None = None
+    else:
+        onset = _from_epoch(found[0], begin.tzinfo)
+        t_on = _epoch(onset)
+        asleep = sum(max(0.0, b - max(a, t_on)) for a, b in stays)
+        asleep_series = [s for s in series if onsets[s[-1]] >= t_on]
+        plm_count = sum(1 for s in asleep_series for i in s if onsets[i] >= t_on)
+        series_count = len(asleep_series)
+        plm_index = plm_count / (asleep / 3600.0) if asleep > 0 else None
+        jerks = _jerks_in(
+            in_bed,
+            moves,
+            in_series=in_series,
+            sleep_onset=t_on,
+            window_s=cfg.hypnic_window_s,
+            min_intensity=cfg.hypnic_min_intensity,
+        )
+        settle = t_on - stays[0][0]
+    summary = NightSummary(
+        has_data=True,
+        night_start=begin,
+        night_end=end,
+        plm_rules=cfg.plm_rules,
+        time_in_bed_s=time_in_bed,
+        sleep_onset=onset,
+        time_to_settle_s=settle,
+        asleep_s=asleep,
+        movements=len(in_bed),
+        limb_movements=sum(1 for i in in_bed if LM_MIN_S <= durations[i] <= LM_MAX_S),
+        posture_changes=sum(1 for i in in_bed if durations[i] > LM_MAX_S),
+        plm_count=plm_count,
+        plm_index=plm_index,
+        series=series_count,
+        hypnic_jerks=len(jerks),
+    )
+    return summary, jerks
+
+
 def summarize_night(
     occupancy: Iterable[OccupancyChange | tuple[datetime, bool]],
     movements: Iterable[Movement],
@@ -499,73 +708,59 @@ def summarize_night(
     """
     cfg = config if config is not None else NightConfig()
     changes = list(occupancy)
+    # Refuse a naive time in the order the datetime version did: wake, start, then the rest.
+    _epoch(wake)
+    if start is not None:
+        _epoch(start)
+    items = list(movements)
+    summary, jerks = _score(
+        _changes_s(changes),
+        _Moves.of(items),
+        wake,
+        cfg,
+        keys=[id(m) for m in items],
+        start=start,
+        now=now,
+    )
+    if not jerks:
+        return summary
+    return replace(summary, hypnic_jerk_onsets=tuple(items[i].onset for i in jerks))
+
+
+def summarize_night_seconds(
+    occupancy: Iterable[tuple[float, bool]],
+    movements: Iterable[Sequence[float]],
+    wake: datetime,
+    config: NightConfig | None = None,
+    *,
+    start: datetime | None = None,
+    now: datetime | None = None,
+) -> NightSummary:
+    """:func:`summarize_night` on instants given as POSIX seconds, for a caller that keeps them so.
+
+    ``occupancy`` is (seconds, occupied) pairs; ``movements`` are (onset in seconds, duration in
+    seconds, intensity 0..1) rows, taken as valid (no check here, as :class:`Movement` makes).
+    Instants are read to the microsecond, as ``datetime.timestamp()`` gives them; the summary is
+    the one :func:`summarize_night` makes of the same night, its hypnic-jerk onsets in the zone
+    of ``wake``.
+    """
+    cfg = config if config is not None else NightConfig()
+    changes = sorted(((_rounded(t), bool(occ)) for t, occ in occupancy), key=lambda c: c[0])
+    rows = list(movements)
+    onsets = [row[0] for row in rows]
+    summary, jerks = _score(
+        changes,
+        _Moves(onsets, [row[1] for row in rows], [row[2] for row in rows]),
+        wake,
+        cfg,
+        keys=None,
+        start=start,
+        now=now,
+    )
+    if not jerks:
+        return summary
     tz = wake.tzinfo
-    begin = start if start is not None else _from_epoch(_epoch(wake) - cfg.start_before_wake_s, tz)
-    end = find_night_end(changes, wake, begin)
-    if now is not None and _epoch(now) < _epoch(end):
-        end = now
-    stays = bed_intervals(changes, begin, end) if _epoch(end) > _epoch(begin) else []
-    if not stays:
-        return NightSummary(
-            has_data=False, night_start=begin, night_end=end, plm_rules=cfg.plm_rules
-        )
-
-    bounds = [(_epoch(s.start), _epoch(s.end)) for s in stays]
-    per_stay: list[list[Movement]] = [[] for _ in stays]
-    for m in sorted(movements, key=lambda m: _epoch(m.onset)):
-        t = _epoch(m.onset)
-        for i, (a, b) in enumerate(bounds):
-            if a <= t < b:
-                per_stay[i].append(m)
-                break
-    in_bed = [m for stay in per_stay for m in stay]
-    series = [s for stay in per_stay for s in find_series(stay, cfg.plm_rules)]
-
-    periodic = {id(m) for s in series for m in s} if cfg.quiet_ignores_series else set()
-    onset = find_sleep_onset(
-        stays,
-        [m for m in in_bed if id(m) not in periodic],
-        quiet_s=cfg.quiet_s,
-        quiet_max_intensity=cfg.quiet_max_intensity,
-    )
-    time_in_bed = sum(b - a for a, b in bounds)
-    if onset is None:
-        asleep, plm_count, plm_index, series_count = 0.0, 0, None, 0
-        jerks: list[Movement] = []
-        settle: float | None = None
-    else:
-        t_on = _epoch(onset)
-        asleep = sum(max(0.0, b - max(a, t_on)) for a, b in bounds)
-        asleep_series = [s for s in series if _epoch(s[-1].onset) >= t_on]
-        plm_count = sum(1 for s in asleep_series for m in s if _epoch(m.onset) >= t_on)
-        series_count = len(asleep_series)
-        plm_index = plm_count / (asleep / 3600.0) if asleep > 0 else None
-        jerks = find_hypnic_jerks(
-            in_bed,
-            onset,
-            series,
-            window_s=cfg.hypnic_window_s,
-            min_intensity=cfg.hypnic_min_intensity,
-        )
-        settle = t_on - bounds[0][0]
-    return NightSummary(
-        has_data=True,
-        night_start=begin,
-        night_end=end,
-        plm_rules=cfg.plm_rules,
-        time_in_bed_s=time_in_bed,
-        sleep_onset=onset,
-        time_to_settle_s=settle,
-        asleep_s=asleep,
-        movements=len(in_bed),
-        limb_movements=sum(1 for m in in_bed if m.kind is MovementKind.LIMB),
-        posture_changes=sum(1 for m in in_bed if m.kind is MovementKind.POSTURE),
-        plm_count=plm_count,
-        plm_index=plm_index,
-        series=series_count,
-        hypnic_jerks=len(jerks),
-        hypnic_jerk_onsets=tuple(m.onset for m in jerks),
-    )
+    return replace(summary, hypnic_jerk_onsets=tuple(_from_epoch(onsets[i], tz) for i in jerks))
 
 
 # --- The raw-acceleration detector -------------------------------------------------------------

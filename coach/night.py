@@ -43,7 +43,7 @@ back into a detector on the next chunk.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -64,10 +64,8 @@ from coach.event import (
 from coach.limb_movement import (
     NIGHT_START_BEFORE_WAKE_S,
     LimbMovementDetector,
-    Movement,
     NightConfig,
-    OccupancyChange,
-    summarize_night,
+    summarize_night_seconds,
 )
 from coach.rule import Ctx, Family, hours
 
@@ -358,20 +356,10 @@ def _close(ctx: Ctx, cur: dict[str, Any], end: float, trigger: str) -> None:
                     cur["mov"].append([t, m.duration_s, m.intensity])
     key: str = cur["night"]
     night = _night_of_key(ctx, key)
-    # In UTC: the scorer turns every instant back into POSIX seconds, which costs several times
-    # more for a zoneinfo time; the summary's own times come out local (from `start`).
-    occupancy = [
-        OccupancyChange(datetime.fromtimestamp(t, UTC), bool(occupied))
-        for t, occupied in cur["occ"]
-    ]
-    movements = [
-        Movement(datetime.fromtimestamp(t, UTC), float(d), float(i))
-        for t, d, i in cur["mov"]
-        if t < end
-    ]
-    summary = summarize_night(
-        occupancy,
-        movements,
+    # The scorer takes the stored POSIX seconds as they are: no datetime per movement.
+    summary = summarize_night_seconds(
+        cur["occ"],
+        [m for m in cur["mov"] if m[0] < end],
         night.wake,
         _night_config(ctx),
         start=datetime.fromtimestamp(cur["start"], tz),
