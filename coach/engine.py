@@ -28,11 +28,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from coach import caffeine, exercise, night, stimulant, stress, sunlight, winddown
 from coach.action import Action, CancelTimer, RefuseEvent, ScheduleTimer, UpdateState
 from coach.clock import Night, local_iso
-from coach.config import Config
+from coach.config import Config, Person
 from coach.event import (
     AccelSampled,
     BedtimeChanged,
@@ -86,6 +87,22 @@ TIMER_HANDLERS = MappingProxyType(
 # Frequent readings that refresh the published state only when they led to an action.
 SILENT_EVENTS = (MovementDetected, AccelSampled, HeartRateMeasured, StressMeasured)
 
+# The time zone and the people by id of the last config decided with, so that `decide` does not
+# look them up again for every event (`Config.tz` builds the zone from its name; `Config.person`
+# walks the list). A config is frozen, so its identity is enough; the tuple keeps it alive.
+_config_memo: tuple[Config, ZoneInfo, dict[str, Person]] | None = None
+
+
+def _config_lookup(config: Config) -> tuple[Config, ZoneInfo, dict[str, Person]]:
+    global _config_memo  # noqa: PLW0603  # a one-entry cache; replacing the tuple is atomic
+    memo = _config_memo
+    if memo is None or memo[0] is not config:
+        people: dict[str, Person] = {}
+        for p in config.people:
+            people.setdefault(p.id, p)  # the first one, as `Config.person` finds it
+        memo = _config_memo = (config, config.tz, people)
+    return memo
+
 
 def decide(
     state: CoachState, event: Event, now: datetime, config: Config
@@ -95,11 +112,11 @@ def decide(
         msg = "now must be timezone-aware"
         raise ValueError(msg)
     key = event.key
+    seen = state.seen
+    if key is not None and key in seen:
+        return state, []
+    t = event.ts.timestamp()
     if key is not None:
-        seen = state.seen
-        if key in seen:
-            return state, []
-        t = event.ts.timestamp()
         if seen and t < next(reversed(seen.values())):
             _remember_late(seen, key, t)
         else:
@@ -111,16 +128,16 @@ def decide(
     if now_s // HOUSEKEEPING_EVERY_S > state.clock // HOUSEKEEPING_EVERY_S:
         _housekeeping(state, now_s, config)
     state.clock = max(state.clock, now_s)
-    tz = config.tz
+    _, tz, people = _config_lookup(config)
     if isinstance(event, CoachStarted):
         for person in config.people:
-            ctx = Ctx(config, tz, person, state.person(person.id), state, now, actions)
+            ctx = Ctx(config, tz, person, state.person(person.id), state, now, t, actions)
             _start(ctx)
         return state, actions
-    subject = config.person(event.person)
+    subject = people.get(event.person)
     if subject is None:
         return state, [RefuseEvent(f"unknown person {event.person!r}")]
-    ctx = Ctx(config, tz, subject, state.person(subject.id), state, now, actions)
+    ctx = Ctx(config, tz, subject, state.person(subject.id), state, now, t, actions)
     silent = False
     if isinstance(event, TimerFired):
         _on_timer(ctx, event.timer)
@@ -140,7 +157,7 @@ def _on_core_event(ctx: Ctx, event: Event) -> None:
     if isinstance(event, OccupancyChanged):
         ps = ctx.ps
         if event.occupied and not ps.in_bed:
-            ps.in_bed_since = event.ts.timestamp()
+            ps.in_bed_since = ctx.event_s
         elif not event.occupied:
             ps.in_bed_since = None
         ps.in_bed = event.occupied

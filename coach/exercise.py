@@ -111,7 +111,7 @@ def on_workout_ended(ctx: Ctx, event: WorkoutEnded) -> None:
 def on_heart_rate(ctx: Ctx, event: HeartRateMeasured) -> None:
     """A heart rate held high in the vigorous window, with no workout logged, counts too."""
     ps = ctx.ps
-    t = event.ts.timestamp()
+    t = ctx.event_s
     last = ps.last_hr_at
     ps.last_hr_at = t
     rule = ctx.config.rules.exercise_late_intense

@@ -260,8 +260,7 @@ def _add_movement(ctx: Ctx, t: float, duration_s: float, intensity: float, ts: d
 
 def on_movement(ctx: Ctx, event: MovementDetected) -> None:
     """A native movement joins the open night (O(1): a comparison and an append)."""
-    ts = event.ts
-    t = ts.timestamp()
+    t = ctx.event_s
     cur = ctx.ps.nights.get("open")
     # The hot path, inlined: a movement inside the open night's window with room left.
     if cur is not None and cur["start"] <= t < cur["wake"]:
@@ -269,13 +268,13 @@ def on_movement(ctx: Ctx, event: MovementDetected) -> None:
         if len(mov) < MAX_MOVEMENTS:
             mov.append([t, event.duration_s, event.intensity])
             return
-    _add_movement(ctx, t, event.duration_s, event.intensity, ts)
+    _add_movement(ctx, t, event.duration_s, event.intensity, event.ts)
 
 
 def on_accel(ctx: Ctx, event: AccelSampled) -> None:
     """A raw chunk goes through the detector; the movements it completes join their night."""
     ts = event.ts
-    if _collecting(ctx, ts.timestamp(), ts) is None:
+    if _collecting(ctx, ctx.event_s, ts) is None:
         return  # no night is collected now: the detector rests (a gap restarts its stream)
     detector = _detector(ctx.ps.nights)
     try:
@@ -290,7 +289,7 @@ def on_accel(ctx: Ctx, event: AccelSampled) -> None:
 def on_occupancy(ctx: Ctx, event: OccupancyChanged) -> None:
     """Record getting in or out of bed; getting up near wake after 3 h in bed ends the night."""
     ts = event.ts
-    t = ts.timestamp()
+    t = ctx.event_s
     cur = _collecting(ctx, t, ts)
     if cur is None:
         return

@@ -25,7 +25,7 @@ STRESS_GAP_S = 15 * 60
 def on_stress(ctx: Ctx, event: StressMeasured) -> None:
     """Track how long stress has stayed high; nudge once an evening."""
     ps = ctx.ps
-    t = event.ts.timestamp()
+    t = ctx.event_s
     last = ps.last_stress_at
     ps.last_stress_at = t
     rule = ctx.config.rules.stress_relax
