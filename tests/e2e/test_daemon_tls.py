@@ -208,7 +208,9 @@ class TlsClient:
             self.client.on_connect = lambda *_a: ready.set()
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
-        assert ready.wait(5), "the TLS test client could not connect"
+        if not ready.wait(5):
+            self.close()
+            pytest.fail("the TLS test client could not connect")
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
