@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -359,14 +360,17 @@ def _housekeeping(state: CoachState, now_s: float, config: Config) -> None:
     # `seen` is in time order (see `_remember_late`): the expired keys are a prefix, and an hour's
     # worth is a few dozen of the thousands kept, so only those are touched.
     seen = state.seen
-    expired = []
-    for key, t in seen.items():
+    expired = 0
+    for t in seen.values():
         if now_s - t < SEEN_KEEP_S:
             break
-        expired.append(key)
-    for key in expired:
+        expired += 1
+    for key in list(islice(seen, expired)):
         del seen[key]
-    state.sent = {k: t for k, t in state.sent.items() if now_s - t < SENT_KEEP_S}
+    # Most hours nothing sent has expired: then the filtered copy would equal the dict.
+    sent = state.sent
+    if sent and now_s - min(sent.values()) >= SENT_KEEP_S:
+        state.sent = {k: t for k, t in sent.items() if now_s - t < SENT_KEEP_S}
     horizon_day = datetime.fromtimestamp(now_s - DAYS_KEEP * 86400, tz=config.tz).date().isoformat()
     for person in config.people:
         ps = state.people.get(person.id)
