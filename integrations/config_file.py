@@ -8,7 +8,8 @@ looked up in the recorded lines (its longest recorded prefix, for values a valid
 so every problem names the file, the line, the YAML path and what is expected. Secrets never live
 in the file: a literal `mqtt.password` or `homeassistant.token` is refused, and after validation
 they are filled from `SLEEPCOACH_MQTT_PASSWORD` / `SLEEPCOACH_HA_TOKEN` or from the files that
-`password_file` / `token_file` name (relative paths are relative to the config file).
+`password_file` / `token_file` name (relative paths, like the TLS files', are relative to the
+config file).
 """
 
 from __future__ import annotations
@@ -303,11 +304,25 @@ def config_from_yaml(
     problems += _device_problems(config, file, lines)
     if problems:
         raise ConfigError(problems)
+    config = _anchor_tls_files(config, base_dir or Path())
     if resolve_secrets:
         config = _fill_secrets(
             config, file, base_dir or Path(), os.environ if env is None else env, lines
         )
     return config
+
+
+def _anchor_tls_files(config: Config, base_dir: Path) -> Config:
+    """TLS files, like secret files, are relative to the config file, not the working directory."""
+    names = ("ca_file", "cert_file", "key_file")
+    update = {
+        name: str(base_dir / value)
+        for name in names
+        if (value := getattr(config.mqtt, name)) is not None and not Path(value).is_absolute()
+    }
+    if not update:
+        return config
+    return config.model_copy(update={"mqtt": config.mqtt.model_copy(update=update)})
 
 
 def _yaml_problem(file: str, err: yaml.MarkedYAMLError) -> Problem:

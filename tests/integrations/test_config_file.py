@@ -300,6 +300,20 @@ def test_secrets_are_read_from_files_next_to_the_config(tmp_path: Path) -> None:
     assert SECRET not in repr(config)
 
 
+def test_tls_files_are_relative_to_the_config_and_absolute_ones_are_kept(tmp_path: Path) -> None:
+    """A config in /etc/sleepcoach naming tls/ca.crt means /etc/sleepcoach/tls/ca.crt."""
+    text = VALID.replace(
+        "  topic_prefix: sleepcoach\n",
+        "  topic_prefix: sleepcoach\n  ca_file: tls/ca.crt\n  cert_file: /abs/client.crt\n"
+        "  key_file: ../k.pem\n",
+    )
+    assert text != VALID
+    config = load_config(_write(tmp_path, text), env={})
+    assert config.mqtt.ca_file == str(tmp_path / "tls" / "ca.crt")
+    assert config.mqtt.cert_file == "/abs/client.crt"
+    assert config.mqtt.key_file == str(tmp_path / ".." / "k.pem")
+
+
 def test_environment_wins_over_files(tmp_path: Path) -> None:
     """SLEEPCOACH_MQTT_PASSWORD / SLEEPCOACH_HA_TOKEN override the files, which are not read."""
     env = {"SLEEPCOACH_MQTT_PASSWORD": SECRET, "SLEEPCOACH_HA_TOKEN": "from-env"}
