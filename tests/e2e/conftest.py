@@ -1,26 +1,19 @@
-"""Fixtures for the daemon's end-to-end tests: a real broker on a free loopback port, the daemon
-as a subprocess, and an MQTT client that records what the coach publishes.
+"""Fixtures for the daemon's end-to-end tests: the daemon as a subprocess, and an MQTT client that
+records what the coach publishes.
 
-The broker is Mosquitto, started in the foreground with its own config in a temporary directory,
-built from the shipped `config/mosquitto.conf` (persistence, autosave, queue limits, TCP_NODELAY)
-with only the listener and the data directory changed. Without Mosquitto installed the fixture
-falls back to the embedded amqtt broker (in a subprocess, so it can be restarted) and says so;
-`SLEEPCOACH_TEST_REQUIRE_MOSQUITTO=1` (set by .ci/run) makes a missing Mosquitto a failure.
+The broker they run against (`broker`, `auth_broker`: Mosquitto on a free loopback port, or the
+embedded broker when Mosquitto is missing) comes from `tests/broker.py`, shared with
+tests/integrations and registered as a plugin by `tests/conftest.py`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,162 +25,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-ROOT = Path(__file__).resolve().parents[2]
-SHIPPED_CONF = ROOT / "config" / "mosquitto.conf"
+from tests.broker import ROOT
+
 TZ = "Europe/Berlin"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on at the moment, on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    """Wait until something accepts connections on 127.0.0.1:port."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        except OSError:
-            time.sleep(0.02)
-        else:
-            return
-    msg = f"nothing listens on 127.0.0.1:{port} after {timeout} s"
-    raise TimeoutError(msg)
-
-
-def mosquitto_binary() -> str | None:
-    """Mosquitto's path, also where Debian puts it outside a normal user's PATH."""
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    return "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-
-
-@dataclass
-class Broker:
-    """A broker the tests can stop, kill and restart on the same port with the same data."""
-
-    kind: str  # "mosquitto" or "embedded"
-    port: int
-    workdir: Path
-    password: str | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    log: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.log = self.workdir / f"{self.kind}.log"
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def config_text(self) -> str:
-        """The shipped config with the test's listener, data directory and users."""
-        lines = []
-        for line in SHIPPED_CONF.read_text().splitlines():
-            if line.startswith(("listener ", "persistence_location ", "allow_anonymous ")):
-                continue
-            if line.startswith("log_type"):
-                continue
-            lines.append(line)
-        lines += [
-            f"listener {self.port} 127.0.0.1",
-            f"persistence_location {self.workdir}/data/",
-            "log_type all" if os.environ.get("SLEEPCOACH_TEST_BROKER_LOG") else "log_type error",
-        ]
-        if self.password is not None:
-            lines += ["allow_anonymous false", f"password_file {self.workdir}/passwd"]
-        else:
-            lines.append("allow_anonymous true")
-        return "\n".join(lines) + "\n"
-
-    def start(self) -> None:
-        if self.kind == "mosquitto":
-            (self.workdir / "data").mkdir(exist_ok=True)
-            (self.workdir / "data").chmod(0o777)  # Mosquitto drops root to its own user
-            conf = self.workdir / "mosquitto.conf"
-            conf.write_text(self.config_text())
-            if self.password is not None:
-                passwd = self.workdir / "passwd"
-                subprocess.run(
-                    ["mosquitto_passwd", "-b", "-c", str(passwd), "coach", self.password],
-                    check=True,
-                )
-                passwd.chmod(0o644)
-            cmd = [mosquitto_binary() or "mosquitto", "-c", str(conf)]
-        else:
-            code = (
-                "import sys, time, signal; from pathlib import Path; "
-                "from integrations.embedded_broker import EmbeddedBroker; "
-                f"b = EmbeddedBroker(Path({str(self.workdir / 'data')!r}), port={self.port}); "
-                "b.start(); signal.signal(signal.SIGTERM, lambda *a: (b.stop(), sys.exit(0))); "
-                "signal.pause()"
-            )
-            cmd = [sys.executable, "-W", "ignore", "-c", code]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-        wait_port(self.port)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.proc = None
-
-    def restart(self, sig: int = signal.SIGTERM) -> None:
-        self.stop(sig)
-        self.start()
-
-
-def broker_kind() -> str:
-    if mosquitto_binary() is not None:
-        return "mosquitto"
-    if os.environ.get("SLEEPCOACH_TEST_REQUIRE_MOSQUITTO") == "1":
-        pytest.fail("Mosquitto is required here (SLEEPCOACH_TEST_REQUIRE_MOSQUITTO=1) but missing")
-    warnings.warn(
-        "mosquitto is not installed: the e2e tests use the embedded amqtt broker instead",
-        pytest.PytestWarning,
-        stacklevel=2,
-    )
-    return "embedded"
-
-
-def make_workdir() -> Path:
-    # Not under pytest's tmp_path: its parent is private to root, and Mosquitto runs as its own
-    # user, which must reach the data directory.
-    path = Path(tempfile.mkdtemp(prefix="sleepcoach-broker-"))
-    path.chmod(0o755)
-    return path
-
-
-@pytest.fixture
-def broker() -> Iterator[Broker]:
-    """A fresh broker (Mosquitto when installed) on a free loopback port."""
-    b = Broker(broker_kind(), free_port(), make_workdir())
-    b.start()
-    yield b
-    b.stop()
-    shutil.rmtree(b.workdir, ignore_errors=True)
-
-
-@pytest.fixture
-def auth_broker() -> Iterator[Broker]:
-    """A Mosquitto that wants user `coach` with a password."""
-    if mosquitto_binary() is None:
-        pytest.skip("needs Mosquitto (password files)")
-    b = Broker("mosquitto", free_port(), make_workdir(), password="right-password")
-    b.start()
-    yield b
-    b.stop()
-    shutil.rmtree(b.workdir, ignore_errors=True)
 
 
 # -- the client side -----------------------------------------------------------------------------

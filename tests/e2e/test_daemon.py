@@ -19,17 +19,8 @@ from hypothesis import strategies as st
 
 from coach.config import Device
 from coach.payload import parse_command, parse_device_message
-from tests.e2e.conftest import (
-    TZ,
-    Broker,
-    DaemonProcess,
-    Recorder,
-    broker_kind,
-    config_yaml,
-    free_port,
-    make_workdir,
-    publisher,
-)
+from tests.broker import Broker, broker_kind, free_port, make_workdir
+from tests.e2e.conftest import TZ, DaemonProcess, Recorder, config_yaml, publisher
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
 

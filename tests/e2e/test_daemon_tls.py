@@ -26,14 +26,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.e2e.conftest import (
-    Broker,
-    DaemonProcess,
-    config_yaml,
-    free_port,
-    make_workdir,
-    mosquitto_binary,
-)
+from tests.broker import Broker, free_port, make_workdir, mosquitto_binary
+from tests.e2e.conftest import DaemonProcess, config_yaml
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
 
