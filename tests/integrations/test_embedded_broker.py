@@ -15,19 +15,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from integrations.embedded_broker import EmbeddedBroker, EmbeddedBrokerError, port_state
 from integrations.mqtt import BrokerLink, LinkSettings, Message
+from tests.broker import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    broker = EmbeddedBroker(tmp_path / "broker", port=_free_port())
+    broker = EmbeddedBroker(tmp_path / "broker", port=free_port())
     broker.start()
     yield broker
     broker.stop()
@@ -88,7 +83,7 @@ def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path: Path) -> None
 def test_the_link_falls_back_to_3_1_1_and_the_named_session_survives_a_restart(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     broker = EmbeddedBroker(tmp_path / "broker", port=port)
     broker.start()
     got: list[Message] = []

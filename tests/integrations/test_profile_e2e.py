@@ -2,19 +2,18 @@
 
 Each profile family's fixture payloads are published as their devices would; `devices listen`
 must print the events they become, and the daemon must turn a smart plug's brew into a nudge.
+The broker is the shared `broker` fixture (tests/broker.py): a fresh Mosquitto per test, with the
+same fallback and `SLEEPCOACH_TEST_REQUIRE_MOSQUITTO` policy as the daemon's e2e tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,58 +26,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from coach.config import Device
 from integrations.profile import translate
+from tests.broker import Broker, free_port
 
 pytestmark = pytest.mark.mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "devices"
-MOSQUITTO = shutil.which("mosquitto") or (
-    "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A Mosquitto in the foreground on a free loopback port; its port."""
-    if MOSQUITTO is None:
-        if os.environ.get("SLEEPCOACH_TEST_REQUIRE_MOSQUITTO"):
-            pytest.fail("mosquitto is required (SLEEPCOACH_TEST_REQUIRE_MOSQUITTO) but not found")
-        pytest.skip("mosquitto is not installed")
-    port = _free_port()
-    conf = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen(
-        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                pytest.fail(f"mosquitto exited: {err}")
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("mosquitto did not start listening")
-    yield port
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stderr is not None:
-        proc.stderr.close()
 
 
 def _publisher(port: int) -> paho.Client:
@@ -159,7 +112,7 @@ FAMILIES = {
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_devices_listen_prints_what_each_fixture_message_becomes(
-    family: str, broker: int, tmp_path: Path
+    family: str, broker: Broker, tmp_path: Path
 ) -> None:
     fixtures = [json.loads((FIXTURES / f"{n}.json").read_text()) for n in FAMILIES[family]]
     devices = []
@@ -170,7 +123,7 @@ def test_devices_listen_prints_what_each_fixture_message_becomes(
             # Messages arrive milliseconds apart here: end brews at once, however short.
             device["options"] = {**device.get("options", {}), "stop_hold_s": 0, "min_brew_s": 0}
         devices.append(device)
-    config = _config(tmp_path, broker, devices)
+    config = _config(tmp_path, broker.port, devices)
     messages = [
         (i, f"e2e/{i}/{step['topic']}", step["payload"])
         for i, fixture in enumerate(fixtures)
@@ -192,7 +145,7 @@ def test_devices_listen_prints_what_each_fixture_message_becomes(
             expected.append(f"refused: {device.profile}: ")
     assert any(not x.startswith("refused") for x in expected), "the family makes events"
     listener = Listener("e2e/#", "--config", str(config), "--seconds", "3")
-    publisher = _publisher(broker)
+    publisher = _publisher(broker.port)
     try:
         for _, topic, payload in messages:
             _publish(publisher, topic, payload)
@@ -229,7 +182,7 @@ def test_devices_list_shows_every_profile_with_an_example() -> None:
 
 
 def test_listen_without_a_broker_says_so(tmp_path: Path) -> None:
-    config = _config(tmp_path, _free_port(), [])
+    config = _config(tmp_path, free_port(), [])
     done = subprocess.run(
         [
             sys.executable,
@@ -253,7 +206,9 @@ def test_listen_without_a_broker_says_so(tmp_path: Path) -> None:
     assert "cannot reach the MQTT broker" in done.stderr
 
 
-def test_the_daemon_turns_a_shelly_brew_into_a_caffeine_nudge(broker: int, tmp_path: Path) -> None:
+def test_the_daemon_turns_a_shelly_brew_into_a_caffeine_nudge(
+    broker: Broker, tmp_path: Path
+) -> None:
     # Bedtime two hours from now: a coffee now is inside the 8-hour cutoff, so caffeine.cutoff
     # must go out as soon as the plug's brew is over.
     tz = ZoneInfo("Europe/Berlin")
@@ -269,7 +224,7 @@ def test_the_daemon_turns_a_shelly_brew_into_a_caffeine_nudge(broker: int, tmp_p
     }
     config = _config(
         tmp_path,
-        broker,
+        broker.port,
         [device],
         storage={"url": f"sqlite:///{tmp_path / 'coach.db'}"},
         people=[{"id": "alex", "bedtime": bedtime, "wake": wake}],
@@ -285,7 +240,7 @@ def test_the_daemon_turns_a_shelly_brew_into_a_caffeine_nudge(broker: int, tmp_p
             errors.append(msg.payload)
 
     watcher.on_message = on_message
-    watcher.connect("127.0.0.1", broker)
+    watcher.connect("127.0.0.1", broker.port)
     watcher.subscribe([("sleepcoach/alex/nudge", 1), ("sleepcoach/errors", 1)])
     watcher.loop_start()
     daemon = subprocess.Popen(
@@ -296,9 +251,9 @@ def test_the_daemon_turns_a_shelly_brew_into_a_caffeine_nudge(broker: int, tmp_p
         stderr=subprocess.STDOUT,
         text=True,
     )
-    publisher = _publisher(broker)
+    publisher = _publisher(broker.port)
     try:
-        online = _wait_retained(broker, "sleepcoach/status", "online", 30)
+        online = _wait_retained(broker.port, "sleepcoach/status", "online", 30)
         assert online, "the daemon never published online"
         for watts in (8.9, 1350.0, 1300.0, 2.0):
             _publish(publisher, device["topic"], {"id": 0, "output": True, "apower": watts})
