@@ -23,6 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 TZ = "Europe/Berlin"
 
 
+# free_port, wait_port and Mosquitto below overlap tests/broker.py on purpose: the benchmarks run
+# as plain scripts (`python bench/latency.py`, with only bench/ on sys.path) and must not need
+# pytest, which tests/broker.py imports, nor reach into the test suite; and a benchmark wants
+# Mosquitto or nothing, never the tests' embedded-broker fallback.
+
+
 def free_port() -> int:
     """A free TCP port on loopback."""
     with socket.socket() as sock:
