@@ -30,7 +30,9 @@ series is a hypnic jerk (a benign "sleep start", ICSD-3 "isolated symptoms and n
 
 Times. Every time this module takes or returns is an aware :class:`datetime.datetime`; internally
 the arithmetic is done on POSIX seconds (``datetime.timestamp()``) so that nights across a
-daylight-saving change are measured in elapsed time, never in wall-clock time. Durations are
+daylight-saving change are measured in elapsed time, never in wall-clock time, and each instant
+is converted once. :func:`summarize_night_seconds` takes the occupancy and movements as POSIX
+seconds in the first place, for a caller that stores them so (the coach's nights). Durations are
 float seconds. The module does no I/O, keeps no clock and logs nothing.
 """
 
