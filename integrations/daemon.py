@@ -74,6 +74,7 @@ from integrations.config_file import ConfigError, load_config
 from integrations.error import ProjectError
 from integrations.ingest import Ingest, Profiled, wake_id
 from integrations.mqtt import (
+    CONNACK_TIMEOUT_S,
     BrokerLink,
     BrokerRefusedError,
     LinkSettings,
@@ -946,12 +947,15 @@ def check(config: Config) -> int:
         return 1 if failed else 0
     link = BrokerLink(link_settings(config, choice, probe=True), deliver=lambda _m: None)
     link.start()
+    # Long enough for the MQTT 3.1.1 retry after an unanswered MQTT 5 CONNECT (amqtt answers
+    # none with properties): 5 s more than that wait, else an amqtt broker always "FAILED".
+    wait_s = CONNACK_TIMEOUT_S + 5.0
     try:
-        if link.wait_up(5.0):
+        if link.wait_up(wait_s):
             say(f"broker: OK ({link.settings.where})")
         else:
             # Why it could not connect (a TLS or socket error), else that nothing answered.
-            why = link.last_error or "no answer within 5 s"
+            why = link.last_error or f"no answer within {wait_s:g} s"
             say(f"broker: FAILED: {link.settings.where}: {why}")
             failed = True
     except BrokerRefusedError as err:

@@ -6,6 +6,15 @@ built from the shipped `config/mosquitto.conf` (persistence, autosave, queue lim
 with only the listener and the data directory changed. Without Mosquitto installed the fixture
 falls back to the embedded amqtt broker (in a subprocess, so it can be restarted) and says so;
 `SLEEPCOACH_TEST_REQUIRE_MOSQUITTO=1` (set by .ci/run) makes a missing Mosquitto a failure.
+`SLEEPCOACH_TEST_NO_MOSQUITTO=1` makes the tests behave as if Mosquitto were not installed (the
+embedded broker, as on a fresh machine), to check that path on a machine that has Mosquitto:
+`SLEEPCOACH_TEST_NO_MOSQUITTO=1 scripts/test`. It does not combine with the requirement.
+
+The embedded broker speaks MQTT 3.1.1 only, so the test clients speak what `Broker.protocol` says
+(MQTT 5 to Mosquitto, 3.1.1 to amqtt); it keeps sessions only for clients with a user name, so the
+e2e config names the coach on it (tests/e2e/conftest.py, `config_yaml`). The tests whose subject is
+a Mosquitto-only feature (a password file, a TLS listener) skip on it and say so; every other test
+runs against it, the broker restart mid-stream included.
 
 This module is a pytest plugin, registered by `tests/conftest.py`; test modules import its helpers
 with `from tests.broker import ...`. (bench/broker.py keeps its own copy: the benchmarks run as
@@ -27,6 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +65,10 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 def mosquitto_binary() -> str | None:
-    """Mosquitto's path, also where Debian puts it outside a normal user's PATH."""
+    """Mosquitto's path, also where Debian puts it outside a normal user's PATH; None when it is
+    not installed or `SLEEPCOACH_TEST_NO_MOSQUITTO=1` asks the tests to do without it."""
+    if os.environ.get("SLEEPCOACH_TEST_NO_MOSQUITTO") == "1":
+        return None
     found = shutil.which("mosquitto")
     if found:
         return found
@@ -79,6 +92,11 @@ class Broker:
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def protocol(self) -> int:
+        """The MQTT version a test client speaks to this broker: see `mqtt_protocol`."""
+        return mqtt_protocol(self.kind)
 
     def config_text(self) -> str:
         """The shipped config with the test's listener, data directory and users."""
@@ -143,6 +161,12 @@ class Broker:
         self.start()
 
 
+def mqtt_protocol(kind: str) -> int:
+    """MQTT 5 to Mosquitto (what the coach speaks to it in production); MQTT 3.1.1 to the embedded
+    amqtt broker, which speaks nothing else (it never answers an MQTT 5 CONNECT with a will)."""
+    return mqtt.MQTTv5 if kind == "mosquitto" else mqtt.MQTTv311
+
+
 def broker_kind() -> str:
     if mosquitto_binary() is not None:
         return "mosquitto"
@@ -153,7 +177,8 @@ def broker_kind() -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("always", pytest.PytestWarning)
         warnings.warn(
-            "mosquitto is not installed: the e2e tests use the embedded amqtt broker instead",
+            "mosquitto is not installed (or SLEEPCOACH_TEST_NO_MOSQUITTO=1): the broker tests use "
+            "the embedded amqtt broker instead, and those about Mosquitto-only behaviour skip",
             pytest.PytestWarning,
             stacklevel=2,
         )
@@ -182,7 +207,10 @@ def broker() -> Iterator[Broker]:
 def auth_broker() -> Iterator[Broker]:
     """A Mosquitto that wants user `coach` with a password."""
     if mosquitto_binary() is None:
-        pytest.skip("needs Mosquitto (password files)")
+        pytest.skip(
+            "needs Mosquitto: password authentication (mosquitto_passwd); the embedded broker "
+            "accepts every loopback client"
+        )
     b = Broker("mosquitto", free_port(), make_workdir(), password="right-password")
     b.start()
     yield b

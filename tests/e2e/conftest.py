@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.broker import ROOT
+from tests.broker import ROOT, Broker
 
 TZ = "Europe/Berlin"
 
@@ -34,17 +34,18 @@ TZ = "Europe/Berlin"
 
 
 class Recorder:
-    """An MQTT 5 client that records every message on the topics it subscribed to."""
+    """An MQTT client that records every message on the topics it subscribed to: MQTT 5 to
+    Mosquitto, MQTT 3.1.1 to the embedded broker (`Broker.protocol`)."""
 
-    def __init__(self, port: int, topics: list[str], client_id: str = "recorder") -> None:
+    def __init__(self, broker: Broker, topics: list[str], client_id: str = "recorder") -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id, protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id, protocol=broker.protocol)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_a: self._ready.set()
         self.client.on_connect = lambda c, *_a: c.subscribe([(t, 1) for t in topics])
-        self.client.connect("127.0.0.1", port)
+        self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
         assert self._ready.wait(5), "the recorder could not subscribe"
 
@@ -76,8 +77,8 @@ class Recorder:
 def recorder_factory() -> Iterator[Callable[..., Recorder]]:
     made: list[Recorder] = []
 
-    def make(port: int, topics: list[str], client_id: str = "recorder") -> Recorder:
-        r = Recorder(port, topics, client_id)
+    def make(broker: Broker, topics: list[str], client_id: str = "recorder") -> Recorder:
+        r = Recorder(broker, topics, client_id)
         made.append(r)
         return r
 
@@ -86,10 +87,10 @@ def recorder_factory() -> Iterator[Callable[..., Recorder]]:
         r.close()
 
 
-def publisher(port: int, client_id: str = "device") -> mqtt.Client:
-    """A connected MQTT 5 publisher on its own network thread."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", port)
+def publisher(broker: Broker, client_id: str = "device") -> mqtt.Client:
+    """A connected publisher on its own network thread, speaking the broker's `protocol`."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id, protocol=broker.protocol)
+    client.connect("127.0.0.1", broker.port)
     client.loop_start()
     return client
 
@@ -97,23 +98,34 @@ def publisher(port: int, client_id: str = "device") -> mqtt.Client:
 # -- the daemon ------------------------------------------------------------------------------------
 
 
+CLIENT_ID = "coach-under-test"
+
+
 def config_yaml(
-    broker_url: str,
+    broker: Broker,
     db_url: str,
     *,
     bedtime_in: timedelta = timedelta(hours=3),
     extra_mqtt: str = "",
 ) -> str:
-    """A config whose bedtime is `bedtime_in` from now (any hour of the day, after midnight too)."""
+    """A config for `broker` whose bedtime is `bedtime_in` from now (any hour of the day, after
+    midnight too).
+
+    On the embedded broker the coach names itself with a user name, as it does on its own
+    embedded broker (`integrations.daemon.link_settings`): amqtt keeps no session for an anonymous
+    client, so what was queued while the coach was away would be lost. Mosquitto needs none.
+    """
     now = datetime.now(ZoneInfo(TZ))
     bed = (now + bedtime_in).strftime("%H:%M")
     wake = (now + bedtime_in + timedelta(hours=8)).strftime("%H:%M")
+    if broker.kind == "embedded" and "username:" not in extra_mqtt:
+        extra_mqtt = f"  username: {CLIENT_ID}\n{extra_mqtt}"
     return f"""\
 timezone: {TZ}
 mqtt:
-  url: {broker_url}
+  url: {broker.url}
   topic_prefix: sleepcoach
-  client_id: coach-under-test
+  client_id: {CLIENT_ID}
 {extra_mqtt}storage:
   url: {db_url}
 people:

@@ -58,12 +58,12 @@ def test_a_coffee_now_with_bedtime_in_3_hours_gets_the_cutoff_nudge_and_the_stat
     tmp_path: Path,
 ) -> None:
     db_url, _ = _db(tmp_path)
-    rec = recorder_factory(broker.port, [f"{PREFIX}/#"])
-    daemon = daemon_factory(config_yaml(broker.url, db_url))
+    rec = recorder_factory(broker, [f"{PREFIX}/#"])
+    daemon = daemon_factory(config_yaml(broker, db_url))
     daemon.start()
     assert rec.wait_for(lambda: b"online" in rec.on(f"{PREFIX}/status"))
 
-    dev = publisher(broker.port)
+    dev = publisher(broker)
     dev.publish(
         "home/kitchen/coffee", b'{"event": "brew", "drink": "coffee", "volume_ml": 240}', qos=1
     )
@@ -79,7 +79,7 @@ def test_a_coffee_now_with_bedtime_in_3_hours_gets_the_cutoff_nudge_and_the_stat
     dev.loop_stop()
 
     # The state is retained: a client arriving later sees it at once.
-    late = recorder_factory(broker.port, [f"{PREFIX}/alex/state"], client_id="late")
+    late = recorder_factory(broker, [f"{PREFIX}/alex/state"], client_id="late")
     assert late.wait_for(lambda: late.on(f"{PREFIX}/alex/state"), 5)
     assert json.loads(late.on(f"{PREFIX}/alex/state")[-1])["caffeine_mg_now"] > 90
 
@@ -91,9 +91,9 @@ def test_a_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
     tmp_path: Path,
 ) -> None:
     db_url, path = _db(tmp_path)
-    daemon = daemon_factory(config_yaml(broker.url, db_url))
+    daemon = daemon_factory(config_yaml(broker, db_url))
     daemon.start()
-    dev = publisher(broker.port, "tracker")
+    dev = publisher(broker, "tracker")
     total = 300
     for n in range(total):
         dev.publish("tracker/alex", _numbered(n, with_ts=True), qos=1)
@@ -121,10 +121,10 @@ def test_the_coach_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     tmp_path: Path,
 ) -> None:
     db_url, path = _db(tmp_path)
-    rec = recorder_factory(broker.port, [f"{PREFIX}/alex/nudge"])
-    daemon = daemon_factory(config_yaml(broker.url, db_url))
+    rec = recorder_factory(broker, [f"{PREFIX}/alex/nudge"])
+    daemon = daemon_factory(config_yaml(broker, db_url))
     daemon.start()
-    dev = publisher(broker.port, "tracker")
+    dev = publisher(broker, "tracker")
     dev.publish("home/kitchen/coffee", b'{"event": "brew", "drink": "espresso"}', qos=1)
     assert rec.wait_for(lambda: rec.on(f"{PREFIX}/alex/nudge")), daemon.log_text()
     total = 400
@@ -180,7 +180,7 @@ def test_bad_input_on_every_topic_is_reported_once_and_good_input_around_it_stil
     topics = ["home/bedroom/bed", "home/kitchen/coffee", "tracker/alex", f"{PREFIX}/alex/command"]
     before_errors = len(rec.on(f"{PREFIX}/errors"))
     before_good = sum(_heart_rates(path).values())
-    dev = publisher(broker.port, "fuzzer")
+    dev = publisher(broker, "fuzzer")
     expected_errors = 0
     for payload in bad:
         for topic in topics:
@@ -227,9 +227,9 @@ def running(
     b.start()
     db_path = home / "coach.db"
     cfg = home / "config.yaml"
-    cfg.write_text(config_yaml(b.url, f"sqlite:///{db_path}"))
+    cfg.write_text(config_yaml(b, f"sqlite:///{db_path}"))
     d = DaemonProcess(cfg, home)
-    rec = Recorder(b.port, [f"{PREFIX}/errors"], client_id="errors")
+    rec = Recorder(b, [f"{PREFIX}/errors"], client_id="errors")
     d.start()
     yield b, d, rec, db_path
     rec.close()
@@ -243,7 +243,7 @@ def test_a_wrong_password_is_refused_with_the_broker_reason_and_the_coach_says_s
     tmp_path: Path,
 ) -> None:
     db_url, _ = _db(tmp_path)
-    cfg = config_yaml(auth_broker.url, db_url, extra_mqtt="  username: coach\n")
+    cfg = config_yaml(auth_broker, db_url, extra_mqtt="  username: coach\n")
     daemon = daemon_factory(cfg, env={"SLEEPCOACH_MQTT_PASSWORD": "wrong-password"})
     daemon.start(wait=False)
     assert daemon.wait(20) == 1
@@ -265,8 +265,8 @@ def test_sigterm_stops_within_5_s_with_exit_0_and_offline_published(
     tmp_path: Path,
 ) -> None:
     db_url, _ = _db(tmp_path)
-    rec = recorder_factory(broker.port, [f"{PREFIX}/status"])
-    daemon = daemon_factory(config_yaml(broker.url, db_url))
+    rec = recorder_factory(broker, [f"{PREFIX}/status"])
+    daemon = daemon_factory(config_yaml(broker, db_url))
     daemon.start()
     assert rec.wait_for(lambda: rec.on(f"{PREFIX}/status")[-1:] == [b"online"])
     started = time.monotonic()
@@ -283,8 +283,8 @@ def test_a_killed_coach_leaves_offline_as_its_last_will(
     tmp_path: Path,
 ) -> None:
     db_url, _ = _db(tmp_path)
-    rec = recorder_factory(broker.port, [f"{PREFIX}/status"])
-    daemon = daemon_factory(config_yaml(broker.url, db_url))
+    rec = recorder_factory(broker, [f"{PREFIX}/status"])
+    daemon = daemon_factory(config_yaml(broker, db_url))
     daemon.start()
     assert rec.wait_for(lambda: rec.on(f"{PREFIX}/status")[-1:] == [b"online"])
     daemon.signal(signal.SIGKILL)
@@ -298,7 +298,7 @@ def test_check_reports_config_storage_and_broker(
     tmp_path: Path,
 ) -> None:
     db_url, _ = _db(tmp_path)
-    ok = daemon_factory(config_yaml(broker.url, db_url), "--check")
+    ok = daemon_factory(config_yaml(broker, db_url), "--check")
     ok.start(wait=False)
     assert ok.wait(20) == 0, ok.log_text()
     out = ok.out.read_text()
@@ -306,7 +306,7 @@ def test_check_reports_config_storage_and_broker(
     assert f"broker: OK (mqtt://127.0.0.1:{broker.port})" in out
 
     broker.stop()
-    down = daemon_factory(config_yaml(broker.url, db_url), "--check")
+    down = daemon_factory(config_yaml(broker, db_url), "--check")
     down.start(wait=False)
     assert down.wait(20) == 1
     assert "broker: FAILED" in down.out.read_text()
@@ -319,12 +319,12 @@ def test_json_logs_are_one_object_per_line_with_one_line_per_decision_at_debug(
     tmp_path: Path,
 ) -> None:
     db_url, _ = _db(tmp_path)
-    rec = recorder_factory(broker.port, [f"{PREFIX}/alex/nudge"])
+    rec = recorder_factory(broker, [f"{PREFIX}/alex/nudge"])
     daemon = daemon_factory(
-        config_yaml(broker.url, db_url), "--log-format", "json", "--log-level", "debug"
+        config_yaml(broker, db_url), "--log-format", "json", "--log-level", "debug"
     )
     daemon.start()
-    dev = publisher(broker.port)
+    dev = publisher(broker)
     dev.publish("home/kitchen/coffee", b'{"event": "brew", "drink": "espresso"}', qos=1)
     assert rec.wait_for(lambda: rec.on(f"{PREFIX}/alex/nudge"))
     dev.loop_stop()

@@ -281,9 +281,7 @@ def test_mqtts_with_ca_and_client_certificate_connects_and_a_coffee_gets_the_cut
     clients: Callable[..., TlsClient],
     tmp_path: Path,
 ) -> None:
-    cfg = config_yaml(
-        cert_broker.url, f"sqlite:///{tmp_path / 'coach.db'}", extra_mqtt=_tls_lines(pki)
-    )
+    cfg = config_yaml(cert_broker, f"sqlite:///{tmp_path / 'coach.db'}", extra_mqtt=_tls_lines(pki))
     daemon = daemon_factory(cfg)
     daemon.start()
     log = daemon.log_text()
@@ -299,7 +297,7 @@ def test_the_broker_wants_a_client_certificate_and_the_coach_without_one_never_c
 ) -> None:
     """The control for the test above: the certificate is what let the coach in."""
     cfg = config_yaml(
-        cert_broker.url,
+        cert_broker,
         f"sqlite:///{tmp_path / 'coach.db'}",
         extra_mqtt=_tls_lines(pki, client_cert=False),
     )
@@ -332,7 +330,7 @@ def test_a_wrong_ca_is_reported_once_as_a_certificate_error_and_the_coach_keeps_
     """Documented (docs/daemon.md): a broker it cannot reach is retried with backoff, the state
     logged once; only a CONNACK refusal (bad credentials) ends the daemon at start."""
     cfg = config_yaml(
-        cert_broker.url,
+        cert_broker,
         f"sqlite:///{tmp_path / 'coach.db'}",
         extra_mqtt="  username: coach\n" + _tls_lines(pki, ca=pki.other_ca),
     )
@@ -367,7 +365,7 @@ def test_user_and_password_from_the_environment_over_tls_work_and_never_reach_th
     tmp_path: Path,
 ) -> None:
     cfg = config_yaml(
-        password_broker.url,
+        password_broker,
         f"sqlite:///{tmp_path / 'coach.db'}",
         extra_mqtt="  username: coach\n" + _tls_lines(pki, client_cert=False),
     )
@@ -396,14 +394,12 @@ def test_check_names_the_certificate_error_of_a_wrong_ca_and_a_good_ca_passes(
     tmp_path: Path,
 ) -> None:
     db_url = f"sqlite:///{tmp_path / 'coach.db'}"
-    good = daemon_factory(
-        config_yaml(cert_broker.url, db_url, extra_mqtt=_tls_lines(pki)), "--check"
-    )
+    good = daemon_factory(config_yaml(cert_broker, db_url, extra_mqtt=_tls_lines(pki)), "--check")
     good.start(wait=False)
     assert good.wait(20) == 0, good.log_text()
     assert f"broker: OK (mqtts://127.0.0.1:{cert_broker.port})" in good.out.read_text()
 
-    cfg = config_yaml(cert_broker.url, db_url, extra_mqtt=_tls_lines(pki, ca=pki.other_ca))
+    cfg = config_yaml(cert_broker, db_url, extra_mqtt=_tls_lines(pki, ca=pki.other_ca))
     bad = daemon_factory(cfg, "--check")
     bad.start(wait=False)
     assert bad.wait(20) == 1
@@ -421,7 +417,7 @@ def test_a_missing_certificate_file_stops_the_coach_at_start_naming_the_option_a
 ) -> None:
     missing = tmp_path / "nowhere" / "ca.crt"
     cfg = config_yaml(
-        cert_broker.url,
+        cert_broker,
         f"sqlite:///{tmp_path / 'coach.db'}",
         extra_mqtt=_tls_lines(pki, ca=missing),
     )
