@@ -90,6 +90,12 @@ def test_a_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice(
     recorder_factory: Callable[..., Recorder],
     tmp_path: Path,
 ) -> None:
+    if broker.kind != "mosquitto":
+        pytest.skip(
+            "needs Mosquitto: its persistence saves every QoS 1 message it acknowledged when "
+            "SIGTERMed; amqtt acknowledges one and can lose it in the shutdown (measured here: "
+            "the message published just before the restart, #150, missing under load)"
+        )
     db_url, path = _db(tmp_path)
     daemon = daemon_factory(config_yaml(broker, db_url))
     daemon.start()
