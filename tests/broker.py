@@ -14,7 +14,8 @@ The embedded broker speaks MQTT 3.1.1 only, so the test clients speak what `Brok
 (MQTT 5 to Mosquitto, 3.1.1 to amqtt); it keeps sessions only for clients with a user name, so the
 e2e config names the coach on it (tests/e2e/conftest.py, `config_yaml`). The tests whose subject is
 a Mosquitto-only feature (a password file, a TLS listener, persistence of acknowledged messages
-across a broker restart) skip on it and say so; every other test runs against it.
+across a broker restart, redelivery of in-flight messages to a SIGKILLed coach) skip on it and
+say so; every other test runs against it.
 
 This module is a pytest plugin, registered by `tests/conftest.py`; test modules import its helpers
 with `from tests.broker import ...`. (bench/broker.py keeps its own copy: the benchmarks run as
