@@ -302,7 +302,7 @@ def state_document(ctx: Ctx) -> dict[str, Any]:
     rules = ctx.config.rules
     half_life = ctx.person.caffeine_half_life_h
     cutoff = caffeine.cutoff_at(ctx, night)
-    winddown_start = night.bedtime - winddown.winddown_at(ctx, night)
+    winddown_start = winddown.winddown_at(ctx, night)
     quiet_start = night.bedtime + timedelta(minutes=rules.quiet_hours.after_bedtime_min)
     last_nudge = None
     if ctx.ps.nudges:

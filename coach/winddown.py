@@ -9,7 +9,7 @@ jerks: only light stretching before bed, and time to relax. Brown et al. 2022 (P
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from coach.clock import Night, hhmm, local_iso
 from coach.event import Timer
@@ -21,18 +21,16 @@ SOURCE = (
 )
 
 
-def winddown_at(ctx: Ctx, night: Night) -> timedelta:
-    """How long before bedtime the wind-down starts."""
-    return timedelta(minutes=ctx.config.rules.winddown_stretch.minutes_before_bed)
+def winddown_at(ctx: Ctx, night: Night) -> datetime:
+    """When this night's wind-down starts."""
+    return night.bedtime - timedelta(minutes=ctx.config.rules.winddown_stretch.minutes_before_bed)
 
 
 def plan(ctx: Ctx, night: Night) -> list[Timer]:
     """One wind-down per night."""
     if not ctx.config.rules.winddown_stretch.enabled:
         return []
-    return [
-        Timer("winddown.stretch", ctx.person.id, night.bedtime - winddown_at(ctx, night), night.key)
-    ]
+    return [Timer("winddown.stretch", ctx.person.id, winddown_at(ctx, night), night.key)]
 
 
 def on_winddown(ctx: Ctx, timer: Timer) -> None:
