@@ -120,10 +120,7 @@ def dump_state(state: CoachState, *, seen: bool = True) -> bytes:
 
 def restore_seen(state: CoachState, keys: Iterable[tuple[str, float]]) -> None:
     """Give back duplicate keys kept outside the state: (key, instant of the message) pairs."""
-    merged = {**state.seen}
-    merged.update(keys)
-    # The engine's housekeeping relies on time order; a stable sort keeps ties as given.
-    state.seen = dict(sorted(merged.items(), key=lambda kv: kv[1]))
+    state.seen.update(keys)
 
 
 def load_state(raw: bytes | str) -> CoachState:

@@ -83,6 +83,22 @@ def test_duplicates_are_ignored_by_key() -> None:
     assert replay.state.seen == {"coffee|21:00|abc": t("21:00").timestamp()}
 
 
+def test_a_key_that_arrived_late_is_forgotten_48_hours_after_its_own_instant() -> None:
+    # A sensor that buffered a reading sends it after newer ones: its key is forgotten on time,
+    # while the newer keys it arrived after are still remembered.
+    replay = Replay()
+    replay.decide(heart_rate("12:00", 60), now=t("12:00"))
+    fresh = HeartRateMeasured(person="alex", ts=t("12:00"), bpm=60, key="watch|12:00")
+    late = HeartRateMeasured(person="alex", ts=t("08:00"), bpm=60, key="band|08:00")
+    replay.decide(fresh, now=t("12:00"))
+    replay.decide(late, now=t("12:00"))
+    # 48 h after 08:00 (the housekeeping runs on the hour): the late key goes, the other stays.
+    replay.decide(heart_rate("08:30", 60, day="2026-11-26"))
+    assert replay.state.seen == {"watch|12:00": t("12:00").timestamp()}
+    replay.decide(heart_rate("12:30", 60, day="2026-11-26"))
+    assert replay.state.seen == {}
+
+
 def test_a_different_key_is_a_different_message() -> None:
     events = [
         CoffeeBrewed(person="alex", ts=t("09:00"), drink="coffee", key="a"),
