@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
 
 Drink = Literal["espresso", "coffee", "cold_brew", "tea", "decaf", "other"]
 Intensity = Literal["light", "moderate", "vigorous"]
@@ -150,3 +152,40 @@ class TimerFired(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CoachStarted(Event):
     """The daemon or simulator started: plan every person's timers. `person` is "*"."""
+
+
+def _kinds() -> dict[str, type[Event]]:
+    # From this module's names, not `Event.__subclasses__()`: `dataclass(slots=True)` replaces
+    # each class, and the discarded originals linger among the subclasses.
+    return {
+        name: obj
+        for name, obj in globals().items()
+        if isinstance(obj, type) and issubclass(obj, Event) and obj is not Event
+    }
+
+
+#: Every concrete event class by name (the `kind` a journal row or a stored event carries).
+EVENT_KINDS: dict[str, type[Event]] = _kinds()
+_ADAPTERS: dict[type[Event], TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
+
+
+def dump_event(event: Event) -> bytes:
+    """The event as JSON (its kind is `type(event).__name__`); instants keep their UTC offset."""
+    return _adapter(type(event)).dump_json(event)
+
+
+def load_event(kind: str, raw: bytes | str) -> Event:
+    """The event `dump_event` wrote; ValueError for an unknown kind or a document that misfits."""
+    cls = EVENT_KINDS.get(kind)
+    if cls is None:
+        msg = f"unknown event kind {kind!r}"
+        raise ValueError(msg)
+    event: Event = _adapter(cls).validate_json(raw)
+    return event
