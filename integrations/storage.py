@@ -62,7 +62,7 @@ from integrations.error import ProjectError
 log = logging.getLogger(__name__)
 
 #: The schema this code writes. Bump it and append a step to `MIGRATIONS` to change the schema.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -133,6 +133,19 @@ nights_table = Table(
     Column("summary", Text, nullable=False),
 )
 
+# What the core decided on since the stored state was written, in order: each `decide()` input
+# (the event, as `coach.event.dump_event` writes it, and the `now` it was decided at). The core's
+# state is a snapshot written every few seconds, not at every commit; on start the daemon replays
+# these rows on top of it. Writing the snapshot empties the table (schema 3).
+journal_table = Table(
+    "journal",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("now", Float, nullable=False),
+    Column("kind", String(64), nullable=False),  # the event class name
+    Column("event", Text, nullable=False),
+)
+
 # The core's state (`coach.state.dump_state`) in row 1, the device profiles' states in row 2.
 CORE_STATE = 1
 PROFILE_STATES = 2
@@ -176,9 +189,14 @@ def _add_dedup_keys(conn: Connection) -> None:
         log.warning("%d duplicate keys had no stored event (purged) and were dropped", lost)
 
 
+def _add_journal(conn: Connection) -> None:
+    """Version 2 -> 3: the `journal` table (empty: the stored state covers everything so far)."""
+    journal_table.create(conn)
+
+
 #: MIGRATIONS[0] creates the current schema in an empty database; MIGRATIONS[n] takes a database
 #: from version n to n + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create, _add_dedup_keys]
+MIGRATIONS: list[Callable[[Connection], None]] = [_create, _add_dedup_keys, _add_journal]
 
 
 class StorageError(ProjectError):
@@ -193,11 +211,20 @@ class Batch:
     nudges: list[dict[str, Any]] = field(default_factory=list)
     nights: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
+    # decide() inputs since the last snapshot: {"now", "kind", "event"} rows.
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    # A snapshot of the core's state covering every decision so far: it replaces the journal.
     state: bytes | None = None
     profile_states: bytes | None = None
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.nudges) + len(self.nights) + len(self.published)
+        return (
+            len(self.events)
+            + len(self.nudges)
+            + len(self.nights)
+            + len(self.published)
+            + len(self.journal)
+        )
 
     def is_empty(self) -> bool:
         """Nothing to write."""
@@ -386,7 +413,11 @@ class Storage:
                         .values(published=True)
                     )
                 if batch.state is not None:
+                    # The snapshot covers the journal so far and this batch's entries.
+                    conn.execute(delete(journal_table))
                     self._write_state(conn, CORE_STATE, batch.state)
+                elif batch.journal:
+                    conn.execute(journal_table.insert(), batch.journal)
                 if batch.profile_states is not None:
                     self._write_state(conn, PROFILE_STATES, batch.profile_states)
         except SQLAlchemyError as err:
@@ -406,6 +437,16 @@ class Storage:
     def load_state(self) -> bytes | None:
         """The stored core state (JSON bytes), None on a first run."""
         return self._read_state(CORE_STATE)
+
+    def load_journal(self) -> list[tuple[datetime, str, str]]:
+        """What was decided on since the stored state: (now, event kind, event JSON), in order."""
+        query = select(journal_table.c.now, journal_table.c.kind, journal_table.c.event)
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(journal_table.c.seq)).all()
+        except SQLAlchemyError as err:
+            raise StorageError(f"cannot read {safe_url(self.url)}: {_reason(err)}") from err
+        return [(_ts(now), str(kind), str(event)) for now, kind, event in rows]
 
     def load_profile_states(self) -> dict[str, dict[str, Any]]:
         """The device profiles' states by device id ({} on a first run)."""

@@ -244,6 +244,7 @@ def test_a_version_1_database_gets_its_duplicate_keys_from_the_stored_state(db_u
     seen = {coffee_key: at.timestamp(), watch_key: at.timestamp(), purged_key: 0.0}
     state = {"version": 1, "people": {}, "seen": seen, "sent": {}, "dropped": {}, "clock": 0}
     with engine.begin() as conn:
+        conn.execute(text("DROP TABLE journal"))  # schema 3
         conn.execute(text("DROP INDEX ix_events_ts_dedup_key"))
         conn.execute(text("ALTER TABLE events DROP COLUMN dedup_key"))
         conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema'"))
@@ -323,3 +324,38 @@ def test_errors_and_logs_never_show_the_database_password() -> None:
 def test_a_url_that_is_not_a_database_is_a_clear_error() -> None:
     with pytest.raises(StorageError, match="not a database URL"):
         Storage.open("not a url at all")
+
+
+def _decision(n: int) -> dict[str, object]:
+    return {"now": NOW.timestamp() + n, "kind": "CoffeeBrewed", "event": json.dumps({"n": n})}
+
+
+def test_the_journal_is_read_back_in_order_and_a_snapshot_replaces_it(store: Storage) -> None:
+    store.write(Batch(journal=[_decision(0), _decision(1)]))
+    store.write(Batch(events=[_event(NOW)], journal=[_decision(2)]))
+    assert [(now, json.loads(e)["n"]) for now, _kind, e in store.load_journal()] == [
+        (NOW, 0),
+        (NOW + timedelta(seconds=1), 1),
+        (NOW + timedelta(seconds=2), 2),
+    ]
+    # A state snapshot covers every decision so far, this batch's included.
+    store.write(Batch(journal=[_decision(3)], state=b'{"version": 1}'))
+    assert store.load_journal() == []
+    assert store.load_state() == b'{"version": 1}'
+    store.write(Batch(journal=[_decision(4)]))
+    assert [json.loads(e)["n"] for _now, _kind, e in store.load_journal()] == [4]
+
+
+def test_a_version_2_database_gets_an_empty_journal(db_url: str) -> None:
+    Storage.open(db_url).close()
+    engine = create_engine(storage_module.engine_url(db_url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE journal"))
+        conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema'"))
+    engine.dispose()
+    migrated = Storage.open(db_url)
+    assert migrated.schema_version() == storage_module.SCHEMA_VERSION == 3
+    assert migrated.load_journal() == []
+    migrated.write(Batch(journal=[_decision(0)]))
+    assert len(migrated.load_journal()) == 1
+    migrated.close()
