@@ -65,7 +65,7 @@ from coach.action import (
 from coach.clock import local_iso
 from coach.config import Config
 from coach.engine import HOUSEKEEPING_EVERY_S, SEEN_KEEP_S, decide
-from coach.event import CoachStarted, Event, Timer, TimerFired
+from coach.event import CoachStarted, Event, Timer, TimerFired, dump_event, load_event
 from coach.payload import PayloadError
 from coach.state import CoachState, dump_state, load_state, restore_seen
 from integrations import discovery
@@ -91,6 +91,13 @@ log = logging.getLogger("integrations.daemon")
 MAX_BATCH: Final = 1000
 #: Publication marks wait at most this long for a batch to go with.
 MARKS_WAIT_S: Final = 1.0
+#: The core's state is written as a snapshot at most this often while work keeps coming; the
+#: commits in between store the journal of decisions instead (a few hundred bytes an event).
+SNAPSHOT_EVERY_S: Final = 5.0
+#: …or once this many decisions are journaled (bounds the replay on start and its memory).
+SNAPSHOT_MAX_DECISIONS: Final = 5000
+#: After this long with nothing in the inbox, the snapshot is written (while it is cheap).
+SNAPSHOT_IDLE_S: Final = 1.0
 #: Unpublished nudges younger than this are sent again on start.
 REPUBLISH_WITHIN: Final = timedelta(hours=1)
 #: Wait for storage to come back before retrying a write.
@@ -275,12 +282,15 @@ class Coach:
         raw = storage.load_state()
         self.state = CoachState() if raw is None else load_state(raw)
         self._stored_state = dump_state(self.state, seen=False) if raw is None else raw
+        # What was decided since `_stored_state` (the snapshot), and the duplicate keys learnt
+        # meanwhile: a failing decide() goes back to the snapshot and replays these.
+        self._decided: list[tuple[Event, datetime]] = []
+        self._new_keys: list[str] = []
+        self._replay_journal()
         self._restore_seen()
+        self._snapshot_at = time.monotonic()
         self.profile_states: dict[str, dict[str, Any]] = storage.load_profile_states()
         self.ingest = Ingest(config, self.profile_states)  # keeps profile_states up to date
-        self._decided: list[tuple[Event, datetime]] = []
-        # Duplicate keys the core learnt since the last commit (not in `_stored_state`).
-        self._new_keys: list[str] = []
         self._batch = Batch()
         self._pending = _Pending()
         self._dirty = False
@@ -288,6 +298,43 @@ class Coach:
         self._nudge_mids: dict[int, str] = {}
         self._storage_down = False
         self.processed = 0  # messages and timers taken from the inbox (for tests and benches)
+
+    def _replay_journal(self) -> None:
+        """Bring the stored snapshot up to date: decide again what was decided after it.
+
+        The core is deterministic, so the same events at the same `now`s give the same state.
+        What those decisions did outside (nudges, night summaries) was stored with them and is
+        not done again; timers are planned afresh by `start`. A row that cannot be read or
+        decided (a newer or older sleepcoach wrote it) is logged and skipped.
+        """
+        rows = self.storage.load_journal()
+        if not rows:
+            return
+        for now, kind, raw in rows:
+            try:
+                event = load_event(kind, raw)
+            except ValueError as err:
+                log.error("skipped a journal entry that cannot be read (%s): %s", kind, err)
+                continue
+            key = event.key
+            learnt = key is not None and key not in self.state.seen
+            try:
+                decide(self.state, event, now, self.config)
+            except Exception:
+                log.exception("replaying %r failed; it is skipped", event)
+                self.state = self._replayed_state()
+                continue
+            self._decided.append((event, now))
+            if learnt and key is not None:
+                self._new_keys.append(key)
+        log.info("replayed %d decisions made after the last stored state", len(self._decided))
+
+    def _replayed_state(self) -> CoachState:
+        """The snapshot plus the decisions replayed so far (after a replay step failed)."""
+        state = load_state(self._stored_state)
+        for event, now in self._decided:
+            decide(state, event, now, self.config)
+        return state
 
     def _restore_seen(self) -> None:
         """Give the core back its duplicate keys: they are stored with the events, not the state.
@@ -312,18 +359,24 @@ class Coach:
                 self._pending.nudges.append((nudge.id, nudge.payload, None))
         now = self.clock()
         self._decide(CoachStarted(person="*", ts=now), now, "<start>")
-        self._flush()
+        self._flush(snapshot=True)  # the replayed journal, if any, is folded into the state
 
     def serve(self) -> None:
         """Consume the inbox until a `Stop`; every batch is stored before it is acknowledged."""
         inbox = self.inbox.queue
         while True:
+            # Publication marks alone wait (up to a second) for a batch with real work, so a
+            # PUBACK does not cost a commit of its own; decisions not yet in a snapshot wait
+            # for a quiet second, and then the snapshot is written.
+            timeout = None
+            if self._batch.published:
+                timeout = MARKS_WAIT_S
+            elif self._decided:
+                timeout = SNAPSHOT_IDLE_S
             try:
-                # Publication marks alone wait (up to a second) for a batch with real work,
-                # so a PUBACK does not cost a commit of its own.
-                first = inbox.get(timeout=MARKS_WAIT_S if self._batch.published else None)
+                first = inbox.get(timeout=timeout)
             except queue.Empty:
-                self._flush()
+                self._flush(snapshot=True)
                 continue
             items = [first]
             while len(items) < MAX_BATCH:
@@ -339,7 +392,7 @@ class Coach:
                 self._handle(item)
             if not stopping and self._only_marks():
                 continue
-            if not self._flush(give_up_on_stop=stopping) or stopping:
+            if not self._flush(give_up_on_stop=stopping, snapshot=stopping) or stopping:
                 return
 
     def _only_marks(self) -> bool:
@@ -523,6 +576,13 @@ class Coach:
             )
             return
         self._decided.append((event, now))
+        self._batch.journal.append(
+            {
+                "now": now.timestamp(),
+                "kind": type(event).__name__,
+                "event": dump_event(event).decode(),
+            }
+        )
         if learnt and key is not None:
             self._new_keys.append(key)
         self._dirty = True
@@ -613,10 +673,21 @@ class Coach:
         except StorageError as err:
             log.error("retention purge failed: %s", err)
 
-    def _flush(self, *, give_up_on_stop: bool = False) -> bool:
-        """Store the batch, then acknowledge and publish what it owes. False: gave up (stop)."""
+    def _snapshot_due(self) -> bool:
+        return bool(self._decided) and (
+            len(self._decided) >= SNAPSHOT_MAX_DECISIONS
+            or time.monotonic() - self._snapshot_at >= SNAPSHOT_EVERY_S
+        )
+
+    def _flush(self, *, give_up_on_stop: bool = False, snapshot: bool = False) -> bool:
+        """Store the batch, then acknowledge and publish what it owes. False: gave up (stop).
+
+        The batch carries the journal of its decisions; the state itself is written when a
+        snapshot is asked for or due, and then replaces the journal.
+        """
         batch, pending = self._batch, self._pending
-        state_bytes = dump_state(self.state, seen=False) if self._dirty else None
+        snapshot = (snapshot and bool(self._decided)) or self._snapshot_due()
+        state_bytes = dump_state(self.state, seen=False) if snapshot else None
         batch.state = state_bytes
         if self._profiles_dirty:
             batch.profile_states = json.dumps(self.profile_states).encode()
@@ -637,8 +708,9 @@ class Coach:
             self._storage_down = False
         if state_bytes is not None:
             self._stored_state = state_bytes
-        self._decided.clear()
-        self._new_keys.clear()
+            self._decided.clear()
+            self._new_keys.clear()
+            self._snapshot_at = time.monotonic()
         self._dirty = self._profiles_dirty = False
         self._batch = Batch()
         self._pending = _Pending()

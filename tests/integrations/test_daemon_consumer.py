@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from coach.event import Timer
+from coach.event import NudgeSnoozed, Timer
 from coach.state import load_state
 from integrations import daemon as daemon_module
 from integrations.config_file import config_from_yaml
@@ -297,3 +298,159 @@ def test_a_bug_in_decide_keeps_the_duplicate_keys_of_the_batch(
     assert len(link.on("sleepcoach/errors")) == 1
     assert coach.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
     assert link.acked == [1, 2, 3, 4]
+
+
+# -- the journal: the state is a snapshot every few seconds, the decisions since are replayed ----
+
+
+def _serving(coach: Coach) -> threading.Thread:
+    """The consumer on a thread of its own, as in the daemon (stop it with `inbox.stop()`)."""
+    thread = threading.Thread(target=coach.serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_processed(coach: Coach, n: int, storage: Storage, events: int) -> None:
+    deadline = time.monotonic() + 10
+    while coach.processed < n or storage.count("events") < events:
+        assert time.monotonic() < deadline, "the consumer did not get through its inbox"
+        time.sleep(0.01)
+    time.sleep(0.05)  # the acks and publications after the commit
+
+
+TEA_AT_2030 = b'{"event": "brew", "drink": "tea", "ts": "2026-11-24T20:30:00+01:00"}'
+
+
+def test_a_crash_between_snapshots_loses_no_decision(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(daemon_module, "SNAPSHOT_EVERY_S", 3600.0)
+    monkeypatch.setattr(daemon_module, "SNAPSHOT_IDLE_S", 3600.0)
+    live_link = FakeLink()
+    live = _coach(storage, live_link)
+    live.start()
+    serving = _serving(live)
+    for mid, payload in enumerate(
+        [ESPRESSO_WITH_TS, b'{"event": "brew", "drink": "coffee"}', TEA_AT_2030], start=1
+    ):
+        live.inbox.deliver(_msg(mid, payload))
+    _wait_processed(live, 3, storage, 3)
+    nudge = live_link.on("sleepcoach/alex/nudge")[0]["id"]
+    live.inbox.external(
+        NudgeSnoozed(person="alex", ts=NOW, source="test", nudge_id=nudge, minutes=10)
+    )
+    _wait_processed(live, 3, storage, 4)
+    assert live_link.acked == [1, 2, 3]
+    # Nothing was written as a snapshot since the start: the decisions are in the journal.
+    assert [kind for _now, kind, _e in storage.load_journal()] == [
+        "CoffeeBrewed",
+        "CoffeeBrewed",
+        "CoffeeBrewed",
+        "NudgeSnoozed",
+    ]
+    # The process dies here (SIGKILL): a new one on the same database has the same state.
+    restarted = _coach(storage, FakeLink())
+    assert restarted.state == live.state
+    assert restarted.state.people["alex"].nudges[nudge].snooze_until is not None
+    restarted.start()
+    assert storage.load_journal() == []  # folded into the state the start wrote
+    raw = storage.load_state()
+    assert raw is not None
+    assert load_state(raw).people == live.state.people
+    live.inbox.stop()
+    serving.join(5)
+
+
+def test_the_state_is_written_once_the_inbox_is_quiet(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(daemon_module, "SNAPSHOT_EVERY_S", 3600.0)
+    monkeypatch.setattr(daemon_module, "SNAPSHOT_IDLE_S", 0.05)
+    coach = _coach(storage)
+    coach.start()
+    serving = _serving(coach)
+    coach.inbox.deliver(_msg(1, ESPRESSO_WITH_TS))
+    deadline = time.monotonic() + 10
+    while storage.load_journal() or storage.count("events") == 0:
+        assert time.monotonic() < deadline, "no snapshot after a quiet inbox"
+        time.sleep(0.01)
+    raw = storage.load_state()
+    assert raw is not None
+    assert load_state(raw).people["alex"].caffeine_days == {"2026-11-24": 63.0}
+    coach.inbox.stop()
+    serving.join(5)
+
+
+def test_a_snapshot_is_written_after_so_many_decisions_under_load(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(daemon_module, "SNAPSHOT_EVERY_S", 3600.0)
+    monkeypatch.setattr(daemon_module, "SNAPSHOT_MAX_DECISIONS", 3)
+    coach = _coach(storage)
+    coach.start()
+    teas = [
+        b'{"event": "brew", "drink": "tea", "ts": "2026-11-24T1%d:00:00+01:00"}' % h
+        for h in range(5)
+    ]
+    for mid, payload in enumerate(teas, start=1):
+        coach.inbox.deliver(_msg(mid, payload))
+        coach._handle(coach.inbox.queue.get_nowait())
+        coach._flush()  # one commit each, as under steady load
+    # Decisions 1-3 went into a snapshot at the third commit; 4 and 5 are journaled.
+    assert [json.loads(e)["ts"][11:16] for _n, _k, e in storage.load_journal()] == [
+        "13:00",
+        "14:00",
+    ]
+    assert _coach(storage).state == coach.state
+
+
+def test_a_bug_in_decide_after_a_replay_keeps_what_was_replayed(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(daemon_module, "SNAPSHOT_EVERY_S", 3600.0)
+    first = _coach(storage)
+    first.start()
+    first.inbox.deliver(_msg(1, ESPRESSO_WITH_TS))
+    first._handle(first.inbox.queue.get_nowait())
+    first._flush()  # stored and journaled, no snapshot: then the process dies
+    real = daemon_module.decide
+
+    def buggy(state: Any, event: Any, now: datetime, config: Any) -> Any:
+        real(state, event, now, config)
+        if getattr(event, "drink", None) == "cold_brew":
+            raise ZeroDivisionError("boom")
+        return state, []
+
+    link = FakeLink()
+    coach = _coach(storage, link)  # replays the espresso
+    monkeypatch.setattr(daemon_module, "decide", buggy)
+    cold_brew = b'{"event": "brew", "drink": "cold_brew", "ts": "2026-11-24T21:01:00+01:00"}'
+    _serve(coach, _msg(2, cold_brew), _msg(3, ESPRESSO_WITH_TS))
+    assert len(link.on("sleepcoach/errors")) == 1
+    # The espresso decided before the crash is still counted, once; its repeat is a duplicate.
+    assert coach.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
+    assert storage.count("events") == 2
+
+
+def test_an_unreadable_journal_entry_is_skipped_with_an_error(
+    storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    coach = _coach(storage)
+    coach.start()
+    storage.write(
+        Batch(
+            journal=[
+                {"now": NOW.timestamp(), "kind": "Sneezed", "event": "{}"},
+                {
+                    "now": NOW.timestamp(),
+                    "kind": "CoffeeBrewed",
+                    "event": json.dumps(
+                        {"person": "alex", "ts": NOW.isoformat(), "drink": "espresso"}
+                    ),
+                },
+            ]
+        )
+    )
+    restarted = _coach(storage)
+    assert "unknown event kind 'Sneezed'" in caplog.text
+    assert restarted.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
