@@ -10,21 +10,26 @@ Assistant, its button listener (commands). Nothing else touches the core's state
    logged and published on `<prefix>/errors` as `{"ts","topic","error"}`;
 2. each event goes through `decide(state, event, now, config)`; its actions are carried out:
    timers are set or cancelled at once, nudges, states and errors are queued for after the commit;
-3. the batch (events, refusals, nudges sent or dropped, night summaries, the state) is written in
-   one transaction; only then are the batch's QoS 1 messages acknowledged to the broker and the
-   nudges published. A crash before the commit loses nothing: the broker sends the unacknowledged
-   messages again. A redelivery of a message that was stored (its fingerprint is known) is
-   acknowledged and skipped, and the core drops a duplicate that carries its own `ts`. Those
-   duplicate keys are stored with their events, not in the state written at each commit (with
-   devices sending `ts`, 48 hours of keys were most of its bytes); on start the core gets back
-   the keys of the last 49 hours from storage.
+3. the batch (events, refusals, nudges sent or dropped, night summaries, and the journal of its
+   decisions) is written in one transaction; only then are the batch's QoS 1 messages acknowledged
+   to the broker and the nudges published. A crash before the commit loses nothing: the broker sends
+   the unacknowledged messages again. A redelivery of a message that was stored (its fingerprint is
+   known) is acknowledged and skipped, and the core drops a duplicate that carries its own `ts`.
+   Those duplicate keys are stored with their events, not in the state snapshot (with devices
+   sending `ts`, 48 hours of keys were most of its bytes); on start the core gets back the keys of
+   the last 49 hours from storage.
+
+The core's state is written as a snapshot, not at every commit (it holds the day's nudge records,
+and dumping and writing it cost ~1 ms a message): every `SNAPSHOT_EVERY_S` under load, after a
+quiet `SNAPSHOT_IDLE_S`, every `SNAPSHOT_MAX_DECISIONS` and on stop; the snapshot replaces the
+journal in the same transaction. On start the journal is replayed on top of the snapshot.
 
 A nudge is stored as unpublished in the batch and marked published when the broker confirms it
 (PUBACK); on start, unpublished nudges of the last hour are sent again, under the same id.
 
 `decide` mutates the state it is given. When it raises, the consumer logs the event with the
 error, publishes an error record, and puts the state back as it was before that event: the last
-stored state, replayed through the events decided since (decide is deterministic). The daemon
+snapshot, replayed through the events decided since (decide is deterministic). The daemon
 keeps running.
 
 Shutdown (SIGTERM, SIGINT): the consumer stops taking messages, finishes the batch in hand, writes

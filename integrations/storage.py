@@ -1,10 +1,10 @@
 """Storage: the coach's history and state in SQLite (WAL, batched) or PostgreSQL, via SQLAlchemy 2.
 
-How it works: the consumer collects what one pass over the inbox produced (accepted events,
-refused messages, nudges sent or dropped, night summaries, the latest core state) in a `Batch`
-and writes it in one transaction with `Storage.write`; only after that commit does it acknowledge
-the MQTT messages of the batch. A burst of thousands of messages a second therefore costs one
-commit (one fsync) per batch, not per message.
+How it works: the consumer collects what one pass over the inbox produced (accepted events, refused
+messages, nudges sent or dropped, night summaries, the journal of its decisions or a snapshot of the
+core state) in a `Batch` and writes it in one transaction with `Storage.write`; only after that
+commit does it acknowledge the MQTT messages of the batch. A burst of thousands of messages a second
+therefore costs one commit (one fsync) per batch, not per message.
 
 SQLite runs in WAL mode with `synchronous=NORMAL` by default: a commit survives the process being
 killed (SIGKILL, the OOM killer) at once, and the WAL is synced at each checkpoint; a power cut
