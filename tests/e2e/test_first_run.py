@@ -180,6 +180,8 @@ def test_with_a_broker_on_1883_the_coach_uses_it_and_starts_none_of_its_own(
 ) -> None:
     mosquitto = mosquitto_binary()
     if mosquitto is None:
+        if os.environ.get("SLEEPCOACH_TEST_REQUIRE_MOSQUITTO") == "1":
+            pytest.fail("Mosquitto is required (SLEEPCOACH_TEST_REQUIRE_MOSQUITTO=1) but missing")
         pytest.skip("needs Mosquitto to answer on 127.0.0.1:1883 before the coach starts")
     seen = _in_namespace("mosquitto", tmp_path, mosquitto)
     log = seen["log"]
