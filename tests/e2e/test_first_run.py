@@ -142,7 +142,8 @@ def test_with_nothing_on_1883_and_no_config_the_coach_starts_its_broker_and_coac
     assert state["caffeine_mg_today"] == 63.0
     assert 60.0 < state["caffeine_mg_now"] <= 63.0
     # A client that subscribes later gets it at once: it is retained.
-    assert seen["late_state"] == [{"retained": True, "caffeine_mg_today": 63.0}]
+    # (amqtt may also forward a later publication flagged retained: only the first one counts.)
+    assert seen["late_state"][:1] == [{"retained": True, "caffeine_mg_today": 63.0}]
 
     # The one nudge of the example that comes at any hour of the day.
     assert len(seen["daily_limit"]) == 1, (seen["nudges"], log)
