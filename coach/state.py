@@ -83,8 +83,10 @@ class CoachState:
 
     version: int = STATE_VERSION
     people: dict[str, PersonState] = field(default_factory=dict)
-    # Duplicate detection: message key -> instant of the message.
+    # Duplicate detection: message key -> instant of the message, in time order while
+    # `seen_in_order` (housekeeping then forgets a prefix; else it sorts the keys once).
     seen: dict[str, float] = field(default_factory=dict)
+    seen_in_order: bool = True
     # Every nudge id ever sent (within retention) -> instant; never send an id twice.
     sent: dict[str, float] = field(default_factory=dict)
     # Nudges dropped (quiet hours, expired), counted per reason.
@@ -115,12 +117,16 @@ def dump_state(state: CoachState, *, seen: bool = True) -> bytes:
     # `restore_seen` on start.
     if seen:
         return _ADAPTER.dump_json(state)
-    return _ADAPTER.dump_json(state, exclude={"seen"})
+    return _ADAPTER.dump_json(state, exclude={"seen", "seen_in_order"})
 
 
 def restore_seen(state: CoachState, keys: Iterable[tuple[str, float]]) -> None:
     """Give back duplicate keys kept outside the state: (key, instant of the message) pairs."""
-    state.seen.update(keys)
+    merged = {**state.seen}
+    merged.update(keys)
+    # Back in time order (a stable sort keeps ties as given): housekeeping forgets a prefix.
+    state.seen = dict(sorted(merged.items(), key=lambda kv: kv[1]))
+    state.seen_in_order = True
 
 
 def load_state(raw: bytes | str) -> CoachState:

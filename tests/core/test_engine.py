@@ -92,9 +92,11 @@ def test_a_key_that_arrived_late_is_forgotten_48_hours_after_its_own_instant() -
     late = HeartRateMeasured(person="alex", ts=t("08:00"), bpm=60, key="band|08:00")
     replay.decide(fresh, now=t("12:00"))
     replay.decide(late, now=t("12:00"))
+    assert not replay.state.seen_in_order
     # 48 h after 08:00 (the housekeeping runs on the hour): the late key goes, the other stays.
     replay.decide(heart_rate("08:30", 60, day="2026-11-26"))
     assert replay.state.seen == {"watch|12:00": t("12:00").timestamp()}
+    assert replay.state.seen_in_order  # sorted back: the next hours forget a prefix
     replay.decide(heart_rate("12:30", 60, day="2026-11-26"))
     assert replay.state.seen == {}
 

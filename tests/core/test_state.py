@@ -25,12 +25,12 @@ def test_a_dump_without_seen_leaves_only_the_keys_out() -> None:
     assert state.seen == {"watch|a|1": 10.0, "watch|b|2": 20.0}  # the live state keeps them
 
 
-def test_keys_given_back_are_merged_with_the_live_ones() -> None:
+def test_keys_given_back_are_merged_in_time_order() -> None:
     state = _state()
     restore_seen(state, [("ring|c|3", 15.0), ("watch|b|2", 20.0), ("band|d|4", 5.0)])
-    assert state.seen == {
-        "band|d|4": 5.0,
-        "watch|a|1": 10.0,
-        "ring|c|3": 15.0,
-        "watch|b|2": 20.0,
-    }
+    assert list(state.seen.items()) == [
+        ("band|d|4", 5.0),
+        ("watch|a|1", 10.0),
+        ("ring|c|3", 15.0),
+        ("watch|b|2", 20.0),
+    ]

@@ -541,6 +541,7 @@ def test_a_long_run_forgets_message_keys_after_48_hours_even_out_of_order(config
         if arrived <= last:
             sim.feed_line(line)
     kept = list(sim.state.seen.values())
+    assert kept == sorted(kept)
     delivered = [t for t, (arrived, _) in zip(stamps, lines, strict=False) if arrived <= last]
     assert len(kept) == sum(1 for t in delivered if last.timestamp() - t < 48 * 3600)
     assert all(last.timestamp() - t < 48 * 3600 for t in kept)
