@@ -168,11 +168,25 @@ def mqtt_protocol(kind: str) -> int:
     return mqtt.MQTTv5 if kind == "mosquitto" else mqtt.MQTTv311
 
 
+def _fail_if_required() -> None:
+    if os.environ.get("SLEEPCOACH_TEST_REQUIRE_MOSQUITTO") == "1":
+        pytest.fail("Mosquitto is required here (SLEEPCOACH_TEST_REQUIRE_MOSQUITTO=1) but missing")
+
+
+def mosquitto_or_skip(why: str) -> str:
+    """Mosquitto's path for a test of what only Mosquitto does; without it the test skips, saying
+    `why` (or fails, where `SLEEPCOACH_TEST_REQUIRE_MOSQUITTO=1`)."""
+    found = mosquitto_binary()
+    if found is None:
+        _fail_if_required()
+        pytest.skip(why)
+    return found
+
+
 def broker_kind() -> str:
     if mosquitto_binary() is not None:
         return "mosquitto"
-    if os.environ.get("SLEEPCOACH_TEST_REQUIRE_MOSQUITTO") == "1":
-        pytest.fail("Mosquitto is required here (SLEEPCOACH_TEST_REQUIRE_MOSQUITTO=1) but missing")
+    _fail_if_required()
     # Said in pytest's warnings summary, as a notice: the suite's `filterwarnings = ["error"]`
     # would otherwise turn the fallback itself into an error in every test that asks for a broker.
     with warnings.catch_warnings():
@@ -207,11 +221,10 @@ def broker() -> Iterator[Broker]:
 @pytest.fixture
 def auth_broker() -> Iterator[Broker]:
     """A Mosquitto that wants user `coach` with a password."""
-    if mosquitto_binary() is None:
-        pytest.skip(
-            "needs Mosquitto: password authentication (mosquitto_passwd); the embedded broker "
-            "accepts every loopback client"
-        )
+    mosquitto_or_skip(
+        "needs Mosquitto: password authentication (mosquitto_passwd); the embedded broker "
+        "accepts every loopback client"
+    )
     b = Broker("mosquitto", free_port(), make_workdir(), password="right-password")
     b.start()
     yield b

@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.broker import Broker, free_port, make_workdir, mosquitto_binary
+from tests.broker import Broker, free_port, make_workdir, mosquitto_or_skip
 from tests.e2e.conftest import DaemonProcess, config_yaml
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
@@ -134,8 +134,7 @@ class TlsBroker(Broker):
 
 
 def _tls_broker(pki: Pki, *, password: str | None, require_certificate: bool) -> TlsBroker:
-    if mosquitto_binary() is None:
-        pytest.skip("needs Mosquitto (a TLS listener; the embedded broker has none here)")
+    mosquitto_or_skip("needs Mosquitto (a TLS listener; the embedded broker has none here)")
     b = TlsBroker(
         "mosquitto",
         free_port(),

@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from tests.broker import ROOT, Broker, mosquitto_binary, wait_port
+from tests.broker import ROOT, Broker, mosquitto_or_skip, wait_port
 from tests.e2e.conftest import DaemonProcess, Recorder, publisher
 
 pytestmark = pytest.mark.timeout(60)
@@ -179,11 +179,9 @@ def test_with_1883_taken_by_a_program_that_is_not_mqtt_the_coach_exits_1_naming_
 def test_with_a_broker_on_1883_the_coach_uses_it_and_starts_none_of_its_own(
     tmp_path: Path,
 ) -> None:
-    mosquitto = mosquitto_binary()
-    if mosquitto is None:
-        if os.environ.get("SLEEPCOACH_TEST_REQUIRE_MOSQUITTO") == "1":
-            pytest.fail("Mosquitto is required (SLEEPCOACH_TEST_REQUIRE_MOSQUITTO=1) but missing")
-        pytest.skip("needs Mosquitto to answer on 127.0.0.1:1883 before the coach starts")
+    mosquitto = mosquitto_or_skip(
+        "needs Mosquitto to answer on 127.0.0.1:1883 before the coach starts"
+    )
     seen = _in_namespace("mosquitto", tmp_path, mosquitto)
     log = seen["log"]
     assert seen["port_before"] == "mqtt"
