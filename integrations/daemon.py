@@ -298,7 +298,6 @@ class Coach:
         self.ingest = Ingest(config, self.profile_states)  # keeps profile_states up to date
         self._batch = Batch()
         self._pending = _Pending()
-        self._dirty = False
         self._profiles_dirty = False
         self._nudge_mids: dict[int, str] = {}
         self._storage_down = False
@@ -327,19 +326,12 @@ class Coach:
                 decide(self.state, event, now, self.config)
             except Exception:
                 log.exception("replaying %r failed; it is skipped", event)
-                self.state = self._replayed_state()
+                self._restore(event if learnt else None)
                 continue
             self._decided.append((event, now))
             if learnt and key is not None:
                 self._new_keys.append(key)
         log.info("replayed %d decisions made after the last stored state", len(self._decided))
-
-    def _replayed_state(self) -> CoachState:
-        """The snapshot plus the decisions replayed so far (after a replay step failed)."""
-        state = load_state(self._stored_state)
-        for event, now in self._decided:
-            decide(state, event, now, self.config)
-        return state
 
     def _restore_seen(self) -> None:
         """Give the core back its duplicate keys: they are stored with the events, not the state.
@@ -404,11 +396,11 @@ class Coach:
         """Nothing in hand but publication marks (nothing to ack, publish or decide on)."""
         batch, pending = self._batch, self._pending
         return (
-            not self._dirty
-            and not self._profiles_dirty
+            not self._profiles_dirty
             and not batch.events
             and not batch.nudges
             and not batch.nights
+            and not batch.journal
             and not pending.acks
             and not pending.nudges
             and not pending.states
@@ -590,7 +582,6 @@ class Coach:
         )
         if learnt and key is not None:
             self._new_keys.append(key)
-        self._dirty = True
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "decided %s for %s from %s: %s",
@@ -716,7 +707,7 @@ class Coach:
             self._decided.clear()
             self._new_keys.clear()
             self._snapshot_at = time.monotonic()
-        self._dirty = self._profiles_dirty = False
+        self._profiles_dirty = False
         self._batch = Batch()
         self._pending = _Pending()
         for msg in pending.acks:
