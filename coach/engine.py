@@ -51,7 +51,7 @@ from coach.event import (
     TimerFired,
 )
 from coach.rule import Ctx, Family
-from coach.state import CoachState
+from coach.state import CoachState, set_seen
 
 FAMILIES: tuple[Family, ...] = (
     caffeine.FAMILY,
@@ -354,10 +354,7 @@ def _housekeeping(state: CoachState, now_s: float, config: Config) -> None:
         for key in list(islice(seen, expired)):
             del seen[key]
     else:
-        live = [(k, t) for k, t in state.seen.items() if now_s - t < SEEN_KEEP_S]
-        live.sort(key=lambda kv: kv[1])
-        state.seen = dict(live)
-        state.seen_in_order = True
+        set_seen(state, {k: t for k, t in state.seen.items() if now_s - t < SEEN_KEEP_S})
     # Most hours nothing sent has expired: then the filtered copy would equal the dict.
     sent = state.sent
     if sent and now_s - min(sent.values()) >= SENT_KEEP_S:

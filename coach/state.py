@@ -120,13 +120,18 @@ def dump_state(state: CoachState, *, seen: bool = True) -> bytes:
     return _ADAPTER.dump_json(state, exclude={"seen", "seen_in_order"})
 
 
+def set_seen(state: CoachState, keys: dict[str, float]) -> None:
+    """Make `keys` the duplicate keys, in time order (a stable sort keeps ties as given), so
+    housekeeping can forget a prefix."""
+    state.seen = dict(sorted(keys.items(), key=lambda kv: kv[1]))
+    state.seen_in_order = True
+
+
 def restore_seen(state: CoachState, keys: Iterable[tuple[str, float]]) -> None:
     """Give back duplicate keys kept outside the state: (key, instant of the message) pairs."""
     merged = {**state.seen}
     merged.update(keys)
-    # Back in time order (a stable sort keeps ties as given): housekeeping forgets a prefix.
-    state.seen = dict(sorted(merged.items(), key=lambda kv: kv[1]))
-    state.seen_in_order = True
+    set_seen(state, merged)
 
 
 def load_state(raw: bytes | str) -> CoachState:
