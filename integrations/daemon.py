@@ -88,7 +88,7 @@ from integrations.mqtt import (
     parse_url,
 )
 from integrations.scheduler import TimerService
-from integrations.storage import Batch, Storage, StorageError, fingerprint, safe_url
+from integrations.storage import Batch, Storage, StorageError, excerpt, fingerprint, safe_url
 
 log = logging.getLogger("integrations.daemon")
 
@@ -541,7 +541,7 @@ class Coach:
                 "kind": "refused",
                 "source": "",
                 "topic": topic,
-                "data": payload[:4096].decode("utf-8", "replace"),
+                "data": excerpt(payload),
                 "error": error,
                 "fingerprint": fp,
                 "dedup_key": None,

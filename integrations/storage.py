@@ -25,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -275,6 +277,32 @@ def fingerprint(mid: int, topic: str, payload: bytes) -> str:
     return f"{mid}:{digest}"
 
 
+#: How much of a refused payload is kept: enough to see what a device sent, little enough that a
+#: flood of junk cannot fill the disk (a refused message kept up to 4 KB for a year before).
+REFUSED_EXCERPT_BYTES = 512
+
+
+def excerpt(payload: bytes, limit: int = REFUSED_EXCERPT_BYTES) -> str:
+    """A refused payload as storable text: its first `limit` bytes, binary-safe.
+
+    Bytes that are not UTF-8 and control characters (NUL among them, which PostgreSQL refuses in
+    text) are written as `\\xNN`; a longer payload ends with how long it was in all.
+    """
+    head = payload[:limit].decode("utf-8", "backslashreplace")
+    head = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", head)
+    if len(payload) > limit:
+        head += f"… ({len(payload)} bytes in all)"
+    return head
+
+
+def db_text(text: str) -> str:
+    """Text any database stores: NUL, which PostgreSQL refuses in text, written as `\\x00`."""
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def default_url() -> str:
     """SQLite in the user's data directory (created when missing)."""
     data_dir = Path(platformdirs.user_data_dir("sleepcoach", appauthor=False))
@@ -316,6 +344,29 @@ def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
 
 def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _safe_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An events row whose text PostgreSQL takes: what a publisher chose (a refused payload, the
+    error that quotes it, a topic) may hold NUL, which PostgreSQL refuses in text; one such row
+    failed every commit after it and held every acknowledgement."""
+    if row["error"] is None and "\x00" not in row["topic"]:
+        return row  # an accepted event: its data is JSON, where NUL is always escaped
+    return {
+        **row,
+        "topic": db_text(row["topic"]),
+        "data": db_text(row["data"]),
+        "error": None if row["error"] is None else db_text(row["error"]),
+    }
+
+
+@contextmanager
+def _reading(url: str) -> Iterator[None]:
+    """Turn a database failure while reading into a StorageError naming the database."""
+    try:
+        yield
+    except SQLAlchemyError as err:
+        raise StorageError(f"cannot read {safe_url(url)}: {_reason(err)}") from err
 
 
 class Storage:
@@ -368,7 +419,7 @@ class Storage:
 
     def schema_version(self) -> int:
         """The version of the schema in the database (0 when empty)."""
-        with self.engine.connect() as conn:
+        with _reading(self.url), self.engine.connect() as conn:
             return _read_version(conn)
 
     def migrate(self) -> int:
@@ -401,7 +452,7 @@ class Storage:
         try:
             with self.engine.begin() as conn:
                 if batch.events:
-                    conn.execute(events_table.insert(), batch.events)
+                    conn.execute(events_table.insert(), [_safe_row(r) for r in batch.events])
                 if batch.nudges:
                     conn.execute(self._upsert_nudge, batch.nudges)
                 if batch.nights:
@@ -441,11 +492,8 @@ class Storage:
     def load_journal(self) -> list[tuple[datetime, str, str]]:
         """What was decided on since the stored state: (now, event kind, event JSON), in order."""
         query = select(journal_table.c.now, journal_table.c.kind, journal_table.c.event)
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(query.order_by(journal_table.c.seq)).all()
-        except SQLAlchemyError as err:
-            raise StorageError(f"cannot read {safe_url(self.url)}: {_reason(err)}") from err
+        with _reading(self.url), self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(journal_table.c.seq)).all()
         return [(_ts(now), str(kind), str(event)) for now, kind, event in rows]
 
     def load_profile_states(self) -> dict[str, dict[str, Any]]:
@@ -454,7 +502,7 @@ class Storage:
         return {} if raw is None else dict(json.loads(raw))
 
     def _read_state(self, row_id: int) -> bytes | None:
-        with self.engine.connect() as conn:
+        with _reading(self.url), self.engine.connect() as conn:
             row = conn.execute(select(state_table.c.data).where(state_table.c.id == row_id)).first()
         return None if row is None else str(row[0]).encode()
 
@@ -465,15 +513,12 @@ class Storage:
             .where(_HAS_KEY, events_table.c.ts >= since.timestamp())
             .order_by(events_table.c.ts, events_table.c.id)
         )
-        try:
-            with self.engine.connect() as conn:
-                return [(str(key), float(ts)) for key, ts in conn.execute(query)]
-        except SQLAlchemyError as err:
-            raise StorageError(f"cannot read {safe_url(self.url)}: {_reason(err)}") from err
+        with _reading(self.url), self.engine.connect() as conn:
+            return [(str(key), float(ts)) for key, ts in conn.execute(query)]
 
     def has_fingerprint(self, fp: str) -> bool:
         """Whether a message with this fingerprint was already stored."""
-        with self.engine.connect() as conn:
+        with _reading(self.url), self.engine.connect() as conn:
             row = conn.execute(
                 select(events_table.c.id).where(events_table.c.fingerprint == fp).limit(1)
             ).first()
@@ -500,7 +545,7 @@ class Storage:
             query = query.where(events_table.c.ts < until.timestamp())
         if kinds is not None:
             query = query.where(events_table.c.kind.in_(list(kinds)))
-        with self.engine.connect() as conn:
+        with _reading(self.url), self.engine.connect() as conn:
             for row in conn.execute(query):
                 yield StoredEvent(
                     ts=_ts(row.ts),
@@ -530,7 +575,7 @@ class Storage:
             query = query.where(
                 nudges_table.c.published.is_(False), nudges_table.c.dropped.is_(None)
             )
-        with self.engine.connect() as conn:
+        with _reading(self.url), self.engine.connect() as conn:
             for row in conn.execute(query):
                 yield StoredNudge(
                     id=row.id,
@@ -548,14 +593,14 @@ class Storage:
         query = select(nights_table).order_by(nights_table.c.night, nights_table.c.person)
         if person is not None:
             query = query.where(nights_table.c.person == person)
-        with self.engine.connect() as conn:
+        with _reading(self.url), self.engine.connect() as conn:
             for row in conn.execute(query):
                 yield StoredNight(row.person, row.night, _ts(row.ts), json.loads(row.summary))
 
     def count(self, table: str = "events") -> int:
         """How many rows a table holds (for tests, benchmarks and `--check`)."""
         tables = {"events": events_table, "nudges": nudges_table, "nights": nights_table}
-        with self.engine.connect() as conn:
+        with _reading(self.url), self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(tables[table])).scalar_one())
 
     # -- upkeep -------------------------------------------------------------------------------

@@ -174,6 +174,24 @@ def test_a_redelivered_message_that_was_stored_is_skipped(storage: Storage) -> N
     assert storage.count("events") == 1
 
 
+def test_a_redelivery_while_the_database_is_gone_is_held_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The redelivery check reads the database; that read failing stopped the daemon."""
+    path = tmp_path / "c.db"
+    storage = Storage.open(f"sqlite:///{path}")
+    link = FakeLink()
+    coach = _coach(storage, link)
+    monkeypatch.setattr(daemon_module, "STORAGE_RETRY_S", (0.01, 0.02))
+    storage.engine.dispose()
+    path.rename(tmp_path / "moved.db")  # the next connection finds an empty file: no tables
+    coach.inbox.deliver(_msg(5, b'{"event": "brew", "drink": "tea"}', dup=True))
+    threading.Timer(0.3, coach.inbox.stop).start()
+    coach.serve()  # returns on the stop; nothing raised
+    assert link.acked == []  # held: the broker sends it again once the database is back
+    storage.close()
+
+
 def test_bad_input_is_refused_once_on_errors_and_stored_as_refused(storage: Storage) -> None:
     link = FakeLink()
     _serve(
