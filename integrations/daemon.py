@@ -74,6 +74,7 @@ from coach.event import CoachStarted, Event, Timer, TimerFired, dump_event, load
 from coach.payload import PayloadError
 from coach.state import CoachState, dump_state, load_state, restore_seen
 from integrations import discovery
+from integrations.broker import BrokerChoice, choose_broker, start_broker
 from integrations.cli import Command, SubParsers, say
 from integrations.config_file import ConfigError, load_config
 from integrations.error import ProjectError
@@ -85,7 +86,6 @@ from integrations.mqtt import (
     LinkSettings,
     Message,
     MqttError,
-    parse_url,
 )
 from integrations.scheduler import TimerService
 from integrations.storage import Batch, Storage, StorageError, excerpt, fingerprint, safe_url
@@ -793,39 +793,6 @@ def setup_logging(level: str, fmt: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerChoice:
-    """Where to connect, and whether the embedded broker must be started for it."""
-
-    host: str
-    port: int
-    tls: bool
-    embedded: bool
-    why: str
-
-
-def choose_broker(config: Config) -> BrokerChoice:
-    """mqtt.url; else a broker already on 127.0.0.1:1883; else the embedded one."""
-    from integrations.embedded_broker import HOST, PORT, port_state  # noqa: PLC0415
-
-    url = config.mqtt.url
-    if url == "embedded":
-        return BrokerChoice(HOST, PORT, False, True, "mqtt.url is embedded")
-    if url is not None:
-        host, port, tls = parse_url(url)
-        return BrokerChoice(host, port, tls, False, "mqtt.url")
-    found = port_state(HOST, PORT)
-    if found == "mqtt":
-        return BrokerChoice(HOST, PORT, False, False, f"a broker already answers on {HOST}:{PORT}")
-    if found == "other":
-        msg = (
-            f"port {PORT} on {HOST} is taken by a program that is not an MQTT broker: stop it, "
-            "or set mqtt.url to your broker"
-        )
-        raise MqttError(msg)
-    return BrokerChoice(HOST, PORT, False, True, f"no broker answers on {HOST}:{PORT}")
-
-
 def link_settings(config: Config, choice: BrokerChoice, *, probe: bool = False) -> LinkSettings:
     """The link's settings for a config and a broker choice."""
     mqtt = config.mqtt
@@ -908,17 +875,7 @@ def run_daemon(config: Config) -> int:
     storage = Storage.open(config.storage.url, config.storage.keep_days)
     log.info("storage: %s", safe_url(storage.url))
     choice = choose_broker(config)
-    broker = None
-    if choice.embedded:
-        from integrations.embedded_broker import EmbeddedBroker  # noqa: PLC0415
-
-        log.info(
-            "%s: starting the embedded broker (for a first run and one small home)", choice.why
-        )
-        broker = EmbeddedBroker(data_dir())
-        broker.start()
-    elif config.mqtt.url is None:
-        log.info("using the MQTT broker that %s", choice.why.removeprefix("a broker "))
+    broker = start_broker(config, choice, data_dir())
     bridge = None
     link: BrokerLink | None = None
     timers: TimerService | None = None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 import warnings
 from concurrent.futures import Future
@@ -34,12 +33,11 @@ from typing import Any
 from amqtt.contrib.persistence import SessionDBPlugin
 from amqtt.plugins.authentication import BaseAuthPlugin
 
+from integrations.broker import HOST, PORT, port_state
 from integrations.error import ProjectError
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
-PORT = 1883
 START_TIMEOUT_S = 10.0
 
 
@@ -86,29 +84,6 @@ class SerialSessionDBPlugin(SessionDBPlugin):  # type: ignore[misc]
             await super().on_broker_retained_message(
                 client_id=client_id, retained_message=retained_message
             )
-
-
-def port_state(host: str, port: int, timeout: float = 1.0) -> str:
-    """What answers on host:port: "free", "mqtt" (a broker) or "other"."""
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except OSError:
-        return "free"
-    try:
-        # An MQTT 3.1.1 CONNECT, clean session, keepalive 5 s, client id "sleepcoach-probe".
-        client_id = b"sleepcoach-probe"
-        variable = b"\x00\x04MQTT\x04\x02\x00\x05"
-        body = variable + len(client_id).to_bytes(2, "big") + client_id
-        sock.sendall(bytes([0x10, len(body)]) + body)
-        reply = sock.recv(4)
-        if len(reply) >= 2 and reply[0] == 0x20 and reply[1] == 0x02:
-            sock.sendall(b"\xe0\x00")  # DISCONNECT
-            return "mqtt"
-        return "other"
-    except OSError:
-        return "other"
-    finally:
-        sock.close()
 
 
 class EmbeddedBroker:

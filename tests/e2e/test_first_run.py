@@ -227,7 +227,7 @@ class FirstRun(DaemonProcess):
 
 
 def _port_state() -> str:
-    from integrations.embedded_broker import port_state  # noqa: PLC0415
+    from integrations.broker import port_state  # noqa: PLC0415
 
     return port_state("127.0.0.1", 1883)
 

@@ -13,7 +13,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from integrations.embedded_broker import EmbeddedBroker, EmbeddedBrokerError, port_state
+from integrations.broker import port_state
+from integrations.embedded_broker import EmbeddedBroker, EmbeddedBrokerError
 from integrations.mqtt import BrokerLink, LinkSettings, Message
 from tests.broker import free_port
 
