@@ -1,55 +1,27 @@
 """The `sleepcoach` command line: one subcommand per entry, each defined where its work lives.
 
-How it works: the parser is built from `Command` entries, `(name, help, add_arguments,
-handler)`. `check-config` and `schema` are defined here. Other subcommands live in their own
-modules (`integrations.simulator` for `simulate`, `integrations.daemon` for `run`,
-`integrations.report` for `report`), each exposing `register(subparsers)`, which typically calls
-`Command(...).register(subparsers)`. Those modules are imported only when the parser is built,
-each inside its own `try`, so one that does not exist yet (or cannot import its dependencies)
-never breaks `check-config`.
+How it works: the parser is built from `Command` entries (`integrations.subcommand`): name, help,
+arguments and handler. `check-config` and `schema` are defined here; the others live in their own
+modules (`integrations.daemon` for `run`, `integrations.simulator` for `simulate`,
+`integrations.report` for `report`, ...), each exposing `register(subparsers)`. They are imported
+plainly: a subcommand whose module or dependency is broken fails the command at once, loudly.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Sequence
+from importlib.metadata import version
+from typing import Final
 
 from coach.config import Config
+from integrations import daemon, report, simulator, synth_cli
 from integrations.config_file import ConfigError, load_config
 from integrations.error import ProjectError
-
-Handler = Callable[[argparse.Namespace], int]
-SubParsers = Any  # argparse's _SubParsersAction is private; it is what add_subparsers returns
-
-
-def say(text: object = "", *, err: bool = False) -> None:
-    """Write one line of the command's output (stdout) or of its diagnostics (stderr)."""
-    print(text, file=sys.stderr if err else sys.stdout)
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A subcommand: its name, one-line help, how it adds its arguments, and what it runs."""
-
-    name: str
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    handler: Handler
-
-    def register(self, subparsers: SubParsers) -> argparse.ArgumentParser:
-        """Add this command to `subparsers` (what `add_subparsers()` returned)."""
-        parser: argparse.ArgumentParser = subparsers.add_parser(
-            self.name, help=self.help, description=self.help
-        )
-        self.add_arguments(parser)
-        parser.set_defaults(handler=self.handler)
-        return parser
-
+from integrations.profile import command as devices
+from integrations.subcommand import Command, Handler, say
 
 # -- check-config ------------------------------------------------------------------------------
 
@@ -106,31 +78,21 @@ BUILTIN_COMMANDS: Final = (
 )
 
 #: Modules that add a subcommand through `register(subparsers)`, in help order.
-PLUGIN_MODULES: Final = (
-    "integrations.simulator",
-    "integrations.daemon",
-    "integrations.report",
-    "integrations.profile.command",
-    "integrations.synth_cli",
-)
+SUBCOMMAND_MODULES: Final = (simulator, daemon, report, devices, synth_cli)
 
 
-def build_parser(plugins: Sequence[str] = PLUGIN_MODULES) -> argparse.ArgumentParser:
-    """The full parser: the built-in commands, then every plugin module that imports."""
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: the built-in commands, then every subcommand module's."""
     parser = argparse.ArgumentParser(
         prog="sleepcoach", description="A local-only sleep coach for the smart home."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"sleepcoach {version('sleepcoach')}"
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for command in BUILTIN_COMMANDS:
         command.register(subparsers)
-    for name in plugins:
-        try:
-            module = importlib.import_module(name)
-        except ImportError as err:
-            if err.name != name:
-                # The module exists but a dependency is broken: say so, keep the other commands.
-                say(f"sleepcoach: {name} is unavailable: {err}", err=True)
-            continue
+    for module in SUBCOMMAND_MODULES:
         module.register(subparsers)
     return parser
 

@@ -75,7 +75,6 @@ from coach.payload import PayloadError
 from coach.state import CoachState, dump_state, load_state, restore_seen
 from integrations import discovery
 from integrations.broker import BrokerChoice, choose_broker, start_broker
-from integrations.cli import Command, SubParsers, say
 from integrations.config_file import ConfigError, load_config
 from integrations.error import ProjectError
 from integrations.ingest import Ingest, Profiled, wake_id
@@ -89,6 +88,7 @@ from integrations.mqtt import (
 )
 from integrations.scheduler import TimerService
 from integrations.storage import Batch, Storage, StorageError, excerpt, fingerprint, safe_url
+from integrations.subcommand import Command, SubParsers, say
 
 log = logging.getLogger("integrations.daemon")
 

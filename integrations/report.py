@@ -35,7 +35,6 @@ from coach.caffeine import DEFAULT_LOGGED_MG, NEGLIGIBLE_MG, caffeine_at, dose_m
 from coach.clock import at_local, hhmm, local_date, night_of, tonight
 from coach.config import Config, Person
 from coach.state import PersonState
-from integrations.cli import Command, SubParsers, say
 from integrations.config_file import ConfigError, load_config
 from integrations.error import ProjectError
 from integrations.storage import (
@@ -47,6 +46,7 @@ from integrations.storage import (
     engine_url,
     safe_url,
 )
+from integrations.subcommand import Command, SubParsers, say
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -60,9 +60,9 @@ from coach.event import CoachStarted, Event, Timer, TimerFired
 from coach.nudge import Nudge
 from coach.payload import PayloadError
 from coach.state import CoachState, dump_state, load_state
-from integrations.cli import Command, SubParsers, say
 from integrations.config_file import ConfigError, load_config
 from integrations.ingest import Ingest, Profiled, wake_id
+from integrations.subcommand import Command, SubParsers, say
 
 #: The run goes on this long after the last message (CONTRACT §2), so morning timers fire.
 END_MARGIN: Final = timedelta(hours=12)

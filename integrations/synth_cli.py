@@ -15,7 +15,7 @@ import sys
 from datetime import datetime
 from typing import Final
 
-from integrations.cli import Command, SubParsers, say
+from integrations.subcommand import Command, SubParsers, say
 
 #: A winter evening in Berlin: the recording of the first night starts then.
 DEFAULT_START: Final = "2026-11-24T21:30:00+01:00"

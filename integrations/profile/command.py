@@ -29,11 +29,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from coach.config import Config, Device
 from coach.event import Event
 from coach.payload import PayloadError, parse_device_message, router_for
-from integrations.cli import Command, SubParsers, say
 from integrations.config_file import ConfigError, load_config
 from integrations.error import ProjectError
 from integrations.mqtt import parse_url
 from integrations.profile.registry import NATIVE, PROFILES, ProfileResult, tick, translate
+from integrations.subcommand import Command, SubParsers, say
 
 DEFAULT_SECONDS: Final = 60.0
 _PAYLOAD_SHOWN: Final = 160
