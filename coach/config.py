@@ -7,6 +7,7 @@ the evidence-based ones; each cites its source next to the number.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,10 +17,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     SecretStr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -40,7 +45,16 @@ def parse_hhmm(value: Any) -> time:
     raise ValueError(msg)
 
 
-LocalTime = Annotated[time, BeforeValidator(parse_hhmm)]
+#: What a config file writes for a local time, for `sleepcoach schema` (a `time` alone would be
+#: JSON Schema's "format: time", an RFC 3339 time with seconds and an offset).
+HHMM_JSON_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": _HHMM.pattern,
+    "description": 'A local wall-clock time, "HH:MM".',
+    "examples": ["22:30"],
+}
+
+LocalTime = Annotated[time, BeforeValidator(parse_hhmm), WithJsonSchema(HHMM_JSON_SCHEMA)]
 
 
 class Model(BaseModel):
@@ -84,7 +98,17 @@ def _weekly(value: Any) -> Any:
     return {"default": value}
 
 
-Schedule = Annotated[WeeklyTime, BeforeValidator(_weekly)]
+@dataclass(frozen=True)
+class _OneTimeOrWeekly:
+    """The JSON Schema of a schedule: one "HH:MM" for every day, or a `WeeklyTime`."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"anyOf": [HHMM_JSON_SCHEMA, handler(schema)]}
+
+
+Schedule = Annotated[WeeklyTime, BeforeValidator(_weekly), _OneTimeOrWeekly()]
 
 
 class Person(Model):
