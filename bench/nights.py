@@ -37,7 +37,6 @@ from coach.limb_movement import (
     Movement,
     NightConfig,
     NightSummary,
-    OccupancyChange,
     PlmRules,
     detect_movements,
     summarize_night,
@@ -68,19 +67,23 @@ class Outcome:
     event_jerks: int
 
 
-def occupancy_of(night: SynthNight) -> list[OccupancyChange]:
-    """The night's occupancy events as the core takes them."""
+def occupancy_of(night: SynthNight) -> list[tuple[float, bool]]:
+    """The night's occupancy events as the core takes them (POSIX seconds)."""
     return [
-        OccupancyChange(datetime.fromisoformat(e["ts"]), bool(e["occupied"]))
+        (datetime.fromisoformat(e["ts"]).timestamp(), bool(e["occupied"]))
         for e in night.events
         if e["event"] == "occupancy"
     ]
 
 
 def movements_of(night: SynthNight) -> list[Movement]:
-    """The night's native movement events as the core takes them."""
+    """The night's native movement events as the core takes them (POSIX seconds)."""
     return [
-        Movement(datetime.fromisoformat(e["ts"]), float(e["duration_s"]), float(e["intensity"]))
+        Movement(
+            datetime.fromisoformat(e["ts"]).timestamp(),
+            float(e["duration_s"]),
+            float(e["intensity"]),
+        )
         for e in night.events
         if e["event"] == "movement"
     ]
@@ -88,7 +91,7 @@ def movements_of(night: SynthNight) -> list[Movement]:
 
 def jerk_hits(night: SynthNight, summary: NightSummary) -> int:
     """How many true hypnic jerks have a detected one within 2 s."""
-    found = [t.timestamp() for t in summary.hypnic_jerk_onsets]
+    found = summary.hypnic_jerk_onsets
     return sum(
         1
         for t in night.truth.hypnic_jerk_onsets
@@ -100,7 +103,7 @@ def onset_error(night: SynthNight, summary: NightSummary) -> float | None:
     """Detected minus true sleep onset, in minutes."""
     if summary.sleep_onset is None:
         return None
-    return (summary.sleep_onset.timestamp() - night.truth.sleep_onset.timestamp()) / 60
+    return (summary.sleep_onset - night.truth.sleep_onset.timestamp()) / 60
 
 
 def score_one(i: int, seed: int, rules: PlmRules = "wasm", noise: str | None = None) -> Outcome:
@@ -111,13 +114,14 @@ def score_one(i: int, seed: int, rules: PlmRules = "wasm", noise: str | None = N
     assert night.accel is not None
     occupancy = occupancy_of(night)
     config = NightConfig(plm_rules=rules)
+    wake = night.truth.wake.timestamp()
     raw = summarize_night(
         occupancy,
-        detect_movements(night.accel, night.accel_start, night.rate_hz),
-        night.truth.wake,
+        detect_movements(night.accel, night.accel_start.timestamp(), night.rate_hz),
+        wake,
         config,
     )
-    native = summarize_night(occupancy, movements_of(night), night.truth.wake, config)
+    native = summarize_night(occupancy, movements_of(night), wake, config)
     return Outcome(
         noise=noise,
         truth_index=night.truth.plm_index if rules == "wasm" else night.truth.plm_index_aasm,
@@ -246,17 +250,14 @@ def speed(seed: int) -> None:
         accel = np.concatenate([night.accel] * reps)[:n]
     else:
         accel = night.accel[:n]
-    start = night.accel_start
+    t0 = night.accel_start.timestamp()
     occupancy = occupancy_of(night)
-    t0 = start.timestamp()
-    chunks = [
-        (datetime.fromtimestamp(t0 + i / rate, start.tzinfo), accel[i : i + round(rate)])
-        for i in range(0, n, round(rate))
-    ]
+    wake = night.truth.wake.timestamp()
+    chunks = [(t0 + i / rate, accel[i : i + round(rate)]) for i in range(0, n, round(rate))]
 
     def batch() -> int:
-        found = detect_movements(accel, start, rate)
-        summarize_night(occupancy, found, night.truth.wake)
+        found = detect_movements(accel, t0, rate)
+        summarize_night(occupancy, found, wake)
         return len(found)
 
     def stream() -> int:
@@ -265,7 +266,7 @@ def speed(seed: int) -> None:
         for at, chunk in chunks:
             found.extend(detector.feed(chunk, at, rate))
         found.extend(detector.flush())
-        summarize_night(occupancy, found, night.truth.wake)
+        summarize_night(occupancy, found, wake)
         return len(found)
 
     # CPU time of this process, the best of 7 interleaved runs: on a shared machine wall time

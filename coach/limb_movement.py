@@ -28,23 +28,21 @@ movement above a low intensity (LMs in a PLM series do not count as movement her
 :data:`QUIET_IGNORES_SERIES`); a strong movement within 30 minutes of it that is not part of a
 series is a hypnic jerk (a benign "sleep start", ICSD-3 "isolated symptoms and normal variants").
 
-Times. Every time this module takes or returns is an aware :class:`datetime.datetime`; internally
-the arithmetic is done on POSIX seconds (``datetime.timestamp()``) so that nights across a
-daylight-saving change are measured in elapsed time, never in wall-clock time, and each instant
-is converted once. :func:`summarize_night_seconds` takes the occupancy and movements as POSIX
-seconds in the first place, for a caller that stores them so (the coach's nights). Durations are
-float seconds. The module does no I/O, keeps no clock and logs nothing.
+Times. Every instant this module takes or returns is POSIX seconds (``datetime.timestamp()``,
+a float), so nights across a daylight-saving change are measured in elapsed time, never in
+wall-clock time, and a night's thousands of movements need no datetime each; only
+:meth:`NightSummary.to_dict` turns instants into local ISO text, in the zone it is given.
+Durations are float seconds. The module does no I/O, keeps no clock and logs nothing.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any, Final, Literal, NamedTuple, cast
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -154,7 +152,7 @@ MIN_RATE_HZ: Final = 10.0
 _BOXCAR_PASSES: Final = 3
 _BOXCAR_CORNER: Final = 0.478
 
-_STATE_VERSION: Final = 1
+_STATE_VERSION: Final = 2
 
 
 class MovementKind(StrEnum):
@@ -174,76 +172,39 @@ def classify_duration(duration_s: float) -> MovementKind:
     return MovementKind.POSTURE
 
 
-def _epoch(ts: datetime) -> float:
-    """POSIX seconds of an aware datetime; a naive one is refused."""
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError(f"naive datetime {ts.isoformat()}: an aware datetime is required")
-    return ts.timestamp()
+def _rounded(t: float) -> float:
+    """``t`` to the microsecond (as an aware datetime holds it), in POSIX seconds.
+
+    The instants the coach gets carry microseconds (`datetime.timestamp()` of an event's `ts`),
+    and the summary's instants are written as ISO text to the microsecond; instants the scoring
+    computes (a night's end, a sleep onset, a detected movement's onset) are held the same way,
+    so they compare with the given ones exactly and read back from the text unchanged.
+    """
+    return datetime.fromtimestamp(t, UTC).timestamp()
 
 
-@dataclass(frozen=True, slots=True)
-class Movement:
-    """One movement in bed: onset (aware), duration in seconds and intensity on a 0..1 scale."""
+class Movement(NamedTuple):
+    """One movement in bed: onset in POSIX seconds, duration in seconds, intensity on 0..1.
 
-    onset: datetime
+    Any ``(onset, duration_s, intensity)`` sequence of numbers is taken where a movement is (the
+    coach keeps a night's movements as such rows); they are taken as valid, as the payload
+    checks make them.
+    """
+
+    onset: float
     duration_s: float
     intensity: float
-
-    def __post_init__(self) -> None:
-        """Refuse naive onsets, negative or non-finite durations and intensities outside 0..1."""
-        _epoch(self.onset)
-        if not math.isfinite(self.duration_s) or self.duration_s < 0:
-            raise ValueError(f"duration_s must be a finite number >= 0, got {self.duration_s}")
-        if not 0.0 <= self.intensity <= 1.0:
-            raise ValueError(f"intensity must be within 0..1, got {self.intensity}")
 
     @property
     def kind(self) -> MovementKind:
         """Brief twitch, candidate limb movement or posture change, by duration."""
         return classify_duration(self.duration_s)
 
-    @property
-    def end(self) -> datetime:
-        """When the movement ended."""
-        return _from_epoch(_epoch(self.onset) + self.duration_s, self.onset.tzinfo)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-compatible dict: ISO onset with offset, duration, intensity, kind."""
-        return {
-            "onset": self.onset.isoformat(),
-            "duration_s": self.duration_s,
-            "intensity": self.intensity,
-            "kind": str(self.kind),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Movement:
-        """Rebuild a movement from :meth:`to_dict` output."""
-        return cls(
-            onset=datetime.fromisoformat(data["onset"]),
-            duration_s=float(data["duration_s"]),
-            intensity=float(data["intensity"]),
-        )
-
-
-def _from_epoch(t: float, tz: tzinfo | None) -> datetime:
-    """An aware datetime for POSIX seconds, in the given zone (UTC when none)."""
-    return datetime.fromtimestamp(t, tz if tz is not None else UTC)
-
 
 # --- Series ------------------------------------------------------------------------------------
 #
-# The scoring below runs on POSIX seconds: every public function turns each instant it is given
-# into seconds once (`_epoch`), the cores (`_series_in`, `_bed_stays`, `_night_end`,
-# `_quiet_start`, `_score`) work on floats and indices, and datetimes are built again only for
-# what is returned. A datetime holds an instant to the microsecond, so where the datetime
-# version of a step made a datetime out of computed seconds and read it back, the cores round
-# those seconds the same way (`_rounded`); the results are the same to the last bit.
-
-
-def _rounded(t: float) -> float:
-    """``t`` as an aware datetime holds it (to the microsecond), back in POSIX seconds."""
-    return datetime.fromtimestamp(t, UTC).timestamp()
+# Every function here takes instants as POSIX seconds and durations as float seconds, and gives
+# movements back as indices into the sequence it was given: the caller keeps its own rows.
 
 
 def _series_in(
@@ -290,10 +251,8 @@ def _check_rules(rules: str) -> float:
     return IMI_MIN_S[rules]
 
 
-def find_series(
-    movements: Iterable[Movement], rules: PlmRules = "wasm"
-) -> list[tuple[Movement, ...]]:
-    """Return the PLM series among the movements, each a tuple of LMs in time order.
+def find_series(movements: Sequence[Sequence[float]], rules: PlmRules = "wasm") -> list[list[int]]:
+    """Return the PLM series among the movements, each as the indices of its LMs, in time order.
 
     Candidate LMs (0.5–10 s) join a series while each onset-to-onset interval is within
     10–90 s (``"wasm"``) or 5–90 s (``"aasm"``). An interval above 90 s ends the series and the
@@ -303,11 +262,9 @@ def find_series(
     2016: "LM that are not CLM"). Brief movements (< 0.5 s) are not LMs and are ignored.
     """
     imi_min = _check_rules(rules)
-    items = list(movements)
-    onsets = [_epoch(m.onset) for m in items]
-    durations = [m.duration_s for m in items]
-    order = sorted(range(len(items)), key=onsets.__getitem__)
-    return [tuple(items[i] for i in run) for run in _series_in(order, onsets, durations, imi_min)]
+    moves = _Moves.of(movements)
+    order = sorted(range(len(movements)), key=moves.onsets.__getitem__)
+    return _series_in(order, moves.onsets, moves.durations, imi_min)
 
 
 class _Moves(NamedTuple):
@@ -318,13 +275,10 @@ class _Moves(NamedTuple):
     intensities: Sequence[float]
 
     @classmethod
-    def of(cls, movements: Sequence[Movement]) -> _Moves:
-        """Each onset turned into seconds once."""
-        return cls(
-            [_epoch(m.onset) for m in movements],
-            [m.duration_s for m in movements],
-            [m.intensity for m in movements],
-        )
+    def of(cls, movements: Iterable[Sequence[float]]) -> _Moves:
+        """Split ``(onset, duration_s, intensity)`` rows into columns."""
+        rows = list(movements)
+        return cls([m[0] for m in rows], [m[1] for m in rows], [m[2] for m in rows])
 
 
 def _jerks_in(
@@ -353,66 +307,38 @@ def _jerks_in(
 
 
 def find_hypnic_jerks(
-    movements: Iterable[Movement],
-    sleep_onset: datetime,
-    series: Iterable[tuple[Movement, ...]] = (),
+    movements: Sequence[Sequence[float]],
+    sleep_onset: float,
+    in_series: Iterable[int] = (),
     *,
     window_s: float = HYPNIC_WINDOW_S,
     min_intensity: float = HYPNIC_MIN_INTENSITY,
-) -> list[Movement]:
-    """Return the hypnic jerks: strong movements of at most 10 s, outside any PLM series, whose
-    onset lies within ``window_s`` of sleep onset (before or after)."""
-    in_series = {id(m) for s in series for m in s}
-    onset = _epoch(sleep_onset)
-    items = list(movements)
-    return [
-        items[i]
-        for i in _jerks_in(
-            range(len(items)),
-            _Moves.of(items),
-            in_series=[i for i, m in enumerate(items) if id(m) in in_series],
-            sleep_onset=onset,
-            window_s=window_s,
-            min_intensity=min_intensity,
-        )
-    ]
+) -> list[int]:
+    """Return the hypnic jerks, as indices in time order: strong movements of at most 10 s, not
+    among ``in_series`` (indices of LMs in a PLM series), whose onset lies within ``window_s``
+    of sleep onset (before or after)."""
+    return _jerks_in(
+        range(len(movements)),
+        _Moves.of(movements),
+        in_series=in_series,
+        sleep_onset=sleep_onset,
+        window_s=window_s,
+        min_intensity=min_intensity,
+    )
 
 
 # --- The night ---------------------------------------------------------------------------------
 
 
-class OccupancyChange(NamedTuple):
-    """A bed occupancy event: at ``ts`` the bed became occupied (True) or empty (False)."""
-
-    ts: datetime
-    occupied: bool
-
-
-@dataclass(frozen=True, slots=True)
-class BedInterval:
-    """A continuous stretch in bed, both ends aware."""
-
-    start: datetime
-    end: datetime
-
-    @property
-    def seconds(self) -> float:
-        """Elapsed seconds in bed (DST-safe)."""
-        return _epoch(self.end) - _epoch(self.start)
-
-
-def _changes_s(
-    changes: Iterable[OccupancyChange | tuple[datetime, bool]],
-) -> list[tuple[float, bool]]:
-    """Occupancy changes in POSIX seconds, in time order (ties keep their order)."""
-    return sorted(((_epoch(ts), bool(occ)) for ts, occ in changes), key=lambda c: c[0])
+def _changes(changes: Iterable[tuple[float, bool]]) -> list[tuple[float, bool]]:
+    """Occupancy changes to the microsecond, in time order (ties keep their order)."""
+    return sorted(((_rounded(t), bool(occ)) for t, occ in changes), key=lambda c: c[0])
 
 
 def _bed_stays(
     changes: Sequence[tuple[float, bool]], lo: float, hi: float
 ) -> list[tuple[float, float]]:
-    """:func:`bed_intervals` in seconds: ``changes`` in time order, ``lo`` and ``hi`` and every
-    change to the microsecond (as datetimes hold them); stays of positive length, in order."""
+    """:func:`bed_intervals` on changes in time order; stays of positive length, in order."""
     stays: list[tuple[float, float]] = []
     entered: float | None = None
     for t, occupied in changes:
@@ -430,24 +356,19 @@ def _bed_stays(
 
 
 def bed_intervals(
-    changes: Iterable[OccupancyChange | tuple[datetime, bool]], start: datetime, end: datetime
-) -> list[BedInterval]:
-    """Turn occupancy changes into in-bed intervals clipped to ``[start, end]``.
+    changes: Iterable[tuple[float, bool]], start: float, end: float
+) -> list[tuple[float, float]]:
+    """Turn occupancy changes ``(seconds, occupied)`` into in-bed ``(start, end)`` intervals
+    clipped to ``[start, end]``.
 
     The state at ``start`` is the last change before it (empty when there is none); repeated
     changes to the same state are ignored; a stay still open at ``end`` ends there.
     """
-    lo, hi = _epoch(start), _epoch(end)
-    tz = start.tzinfo
-    return [
-        BedInterval(_from_epoch(a, tz), _from_epoch(b, tz))
-        for a, b in _bed_stays(_changes_s(changes), lo, hi)
-    ]
+    return _bed_stays(_changes(changes), _rounded(start), _rounded(end))
 
 
 def _night_end(changes: Sequence[tuple[float, bool]], w: float, begin: float) -> float:
-    """:func:`find_night_end` in seconds (``changes`` in time order, ``begin`` to the
-    microsecond); the result is to be read as a datetime (rounded to the microsecond)."""
+    """:func:`find_night_end` on changes in time order; to be read to the microsecond."""
     latest = w + NIGHT_END_LATEST_AFTER_WAKE_S
     stays = _bed_stays(changes, begin, _rounded(latest))
     if not stays or stays[-1][1] >= latest:
@@ -457,23 +378,20 @@ def _night_end(changes: Sequence[tuple[float, bool]], w: float, begin: float) ->
 
 
 def find_night_end(
-    changes: Iterable[OccupancyChange | tuple[datetime, bool]],
-    wake: datetime,
-    start: datetime | None = None,
-) -> datetime:
+    changes: Iterable[tuple[float, bool]], wake: float, start: float | None = None
+) -> float:
     """When the night ends: the last bed exit in ``[wake − 2 h, wake + 3 h]``, or wake + 3 h when
-    the person is still in bed then or never got up in that window (issue 5)."""
-    w = _epoch(wake)
-    begin = _epoch(start) if start is not None else _rounded(w - NIGHT_START_BEFORE_WAKE_S)
-    return _from_epoch(_night_end(_changes_s(changes), w, begin), wake.tzinfo)
+    the person is still in bed then or never got up in that window."""
+    w = _rounded(wake)
+    begin = _rounded(start if start is not None else w - NIGHT_START_BEFORE_WAKE_S)
+    return _rounded(_night_end(_changes(changes), w, begin))
 
 
 def _quiet_start(
     stays: Sequence[tuple[float, float]], loud: Sequence[tuple[float, float]], quiet_s: float
 ) -> tuple[float, int] | None:
-    """:func:`find_sleep_onset` in seconds: the start of the first quiet stretch and the index
-    of its stay; ``stays`` in order of start, ``loud`` the sorted (onset, end) of the movements
-    that break the quiet."""
+    """:func:`find_sleep_onset` with the index of its stay; ``stays`` in order of start, ``loud``
+    the sorted (onset, end) of the movements that break the quiet."""
     for k, (start, stay_end) in enumerate(stays):
         candidate = start
         for onset, end in loud:
@@ -490,26 +408,18 @@ def _quiet_start(
 
 
 def find_sleep_onset(
-    intervals: Sequence[BedInterval],
-    movements: Iterable[Movement],
+    stays: Sequence[tuple[float, float]],
+    movements: Iterable[Sequence[float]],
     *,
     quiet_s: float = SLEEP_ONSET_QUIET_S,
     quiet_max_intensity: float = QUIET_MAX_INTENSITY,
-) -> datetime | None:
-    """Return the start of the first ``quiet_s`` in one stay in bed with no movement stronger than
-    ``quiet_max_intensity``, or None when the person never lay that still."""
-    loud = sorted(
-        (onset, onset + m.duration_s)
-        for m in movements
-        if m.intensity > quiet_max_intensity
-        for onset in (_epoch(m.onset),)
-    )
-    ordered = sorted(intervals, key=lambda i: _epoch(i.start))
-    found = _quiet_start([(_epoch(i.start), _epoch(i.end)) for i in ordered], loud, quiet_s)
-    if found is None:
-        return None
-    candidate, k = found
-    return _from_epoch(candidate, ordered[k].start.tzinfo)
+) -> float | None:
+    """Return the start of the first ``quiet_s`` in one stay in bed (``(start, end)`` seconds)
+    with no movement stronger than ``quiet_max_intensity``, or None when the person never lay
+    that still."""
+    loud = sorted((m[0], m[0] + m[1]) for m in movements if m[2] > quiet_max_intensity)
+    found = _quiet_start(sorted(stays), loud, quiet_s)
+    return None if found is None else _rounded(found[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -539,14 +449,20 @@ class NightConfig:
 @dataclass(frozen=True, slots=True)
 class NightSummary:
     """The scored night. ``has_data`` is False when the bed reported nothing: no data is not a
-    good night, and then every count is 0 and every time None."""
+    good night, and then every count is 0 and every time None.
+
+    Instants are POSIX seconds (to the microsecond). ``in_bed``, ``plm_series`` and ``jerks``
+    name movements by their index in the sequence :func:`summarize_night` was given, for a
+    caller that draws the night: the movements during a stay in bed (in onset order), the LMs
+    each counted series contributes to the index, and the hypnic jerks.
+    """
 
     has_data: bool
-    night_start: datetime
-    night_end: datetime
+    night_start: float
+    night_end: float
     plm_rules: PlmRules
     time_in_bed_s: float = 0.0
-    sleep_onset: datetime | None = None
+    sleep_onset: float | None = None
     time_to_settle_s: float | None = None
     asleep_s: float = 0.0
     movements: int = 0
@@ -556,18 +472,22 @@ class NightSummary:
     plm_index: float | None = None
     series: int = 0
     hypnic_jerks: int = 0
-    hypnic_jerk_onsets: tuple[datetime, ...] = field(default_factory=tuple)
+    hypnic_jerk_onsets: tuple[float, ...] = ()
+    stays: tuple[tuple[float, float], ...] = ()
+    in_bed: tuple[int, ...] = ()
+    plm_series: tuple[tuple[int, ...], ...] = ()
+    jerks: tuple[int, ...] = ()
 
     @property
     def is_plm_index_high(self) -> bool:
         """True when the PLM index is above the ICSD-3 adult limit of 15/h (screening only)."""
         return self.plm_index is not None and self.plm_index > PLMS_INDEX_LIMIT
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-compatible dict (ISO times with offset) for the state topic and storage."""
+    def to_dict(self, tz: tzinfo) -> dict[str, Any]:
+        """The figures as a JSON-compatible dict, instants as ISO 8601 in ``tz`` with offset."""
 
-        def iso(ts: datetime | None) -> str | None:
-            return None if ts is None else ts.isoformat()
+        def iso(t: float | None) -> str | None:
+            return None if t is None else datetime.fromtimestamp(t, tz).isoformat()
 
         return {
             "has_data": self.has_data,
@@ -585,41 +505,42 @@ class NightSummary:
             "plm_index": self.plm_index,
             "series": self.series,
             "hypnic_jerks": self.hypnic_jerks,
-            "hypnic_jerk_onsets": [t.isoformat() for t in self.hypnic_jerk_onsets],
+            "hypnic_jerk_onsets": [iso(t) for t in self.hypnic_jerk_onsets],
         }
 
 
-def _score(
-    changes: Sequence[tuple[float, bool]],
-    moves: _Moves,
-    wake: datetime,
-    cfg: NightConfig,
+def summarize_night(
+    occupancy: Iterable[tuple[float, bool]],
+    movements: Iterable[Sequence[float]],
+    wake: float,
+    config: NightConfig | None = None,
     *,
-    keys: Sequence[int] | None,
-    start: datetime | None,
-    now: datetime | None,
-) -> tuple[NightSummary, list[int]]:
-    """The night in seconds: ``changes`` in time order, the movements in any order.
+    start: float | None = None,
+    now: float | None = None,
+) -> NightSummary:
+    """Score one night from its occupancy changes and movements, all instants POSIX seconds.
 
-    Returns the summary without its hypnic-jerk onsets, and the jerks as indices. ``keys`` tell
-    which entries are one and the same movement (the public API's identity of its objects);
-    None when every entry is its own.
+    ``occupancy`` is ``(seconds, occupied)`` pairs in any order; ``movements`` are
+    ``(onset, duration_s, intensity)`` rows (a :class:`Movement` is one). The night runs from
+    ``start`` (default wake − 12 h) to :func:`find_night_end`, or to ``now`` when that is earlier
+    (a summary at wake time covers what is known so far). Only movements during a stay in bed
+    count. The PLM index divides the LMs in series that begin after sleep onset by the hours in
+    bed after sleep onset; series never span two stays.
     """
+    cfg = config if config is not None else NightConfig()
+    changes = _changes(occupancy)
+    moves = _Moves.of(movements)
     onsets, durations, intensities = moves
-    tz = wake.tzinfo
-    w = _epoch(wake)
-    begin = start if start is not None else _from_epoch(w - cfg.start_before_wake_s, tz)
-    begin_s = _epoch(begin)
-    end_s = _rounded(_night_end(changes, w, begin_s))
-    end = _from_epoch(end_s, tz)
-    if now is not None and _epoch(now) < end_s:
-        end, end_s = now, _epoch(now)
-    stays = _bed_stays(changes, begin_s, end_s) if end_s > begin_s else []
+    w = _rounded(wake)
+    begin = _rounded(start) if start is not None else _rounded(w - cfg.start_before_wake_s)
+    end = _rounded(_night_end(changes, w, begin))
+    if now is not None and _rounded(now) < end:
+        end = _rounded(now)
+    stays = _bed_stays(changes, begin, end) if end > begin else []
     if not stays:
-        summary = NightSummary(
+        return NightSummary(
             has_data=False, night_start=begin, night_end=end, plm_rules=cfg.plm_rules
         )
-        return summary, []
 
     # Each movement into the first stay that holds its onset; the stays are in order and do
     # not overlap, so one pass over the movements in onset order does it.
@@ -637,9 +558,6 @@ def _score(
     imi_min = IMI_MIN_S[cfg.plm_rules]
     series = [s for stay in per_stay for s in _series_in(stay, onsets, durations, imi_min)]
     in_series = [i for s in series for i in s]
-    if keys is not None:
-        series_keys = {keys[i] for i in in_series}
-        in_series = [i for i in in_bed if keys[i] in series_keys]
 
     periodic = set(in_series) if cfg.quiet_ignores_series else set()
     quiet_max = cfg.quiet_max_intensity
@@ -650,29 +568,30 @@ def _score(
     )
     found = _quiet_start(stays, loud, cfg.quiet_s)
     time_in_bed = sum(b - a for a, b in stays)
-    onset: datetime | None = None
+    onset: float | None = None
     jerks: list[int] = []
+    counted: list[tuple[int, ...]] = []
     if found is None:
-        asleep, plm_count, plm_index, series_count = 0.0, 0, None, 0
+        asleep, plm_index = 0.0, None
         settle: float | None = None
     else:
-        onset = _from_epoch(found[0], begin.tzinfo)
-        t_on = _epoch(onset)
-        asleep = sum(max(0.0, b - max(a, t_on)) for a, b in stays)
-        asleep_series = [s for s in series if onsets[s[-1]] >= t_on]
-        plm_count = sum(1 for s in asleep_series for i in s if onsets[i] >= t_on)
-        series_count = len(asleep_series)
+        onset = _rounded(found[0])
+        asleep = sum(max(0.0, b - max(a, onset)) for a, b in stays)
+        counted = [
+            tuple(i for i in s if onsets[i] >= onset) for s in series if onsets[s[-1]] >= onset
+        ]
+        plm_count = sum(len(s) for s in counted)
         plm_index = plm_count / (asleep / 3600.0) if asleep > 0 else None
         jerks = _jerks_in(
             in_bed,
             moves,
             in_series=in_series,
-            sleep_onset=t_on,
+            sleep_onset=onset,
             window_s=cfg.hypnic_window_s,
             min_intensity=cfg.hypnic_min_intensity,
         )
-        settle = t_on - stays[0][0]
-    summary = NightSummary(
+        settle = onset - stays[0][0]
+    return NightSummary(
         has_data=True,
         night_start=begin,
         night_end=end,
@@ -684,85 +603,16 @@ def _score(
         movements=len(in_bed),
         limb_movements=sum(1 for i in in_bed if LM_MIN_S <= durations[i] <= LM_MAX_S),
         posture_changes=sum(1 for i in in_bed if durations[i] > LM_MAX_S),
-        plm_count=plm_count,
+        plm_count=sum(len(s) for s in counted),
         plm_index=plm_index,
-        series=series_count,
+        series=len(counted),
         hypnic_jerks=len(jerks),
+        hypnic_jerk_onsets=tuple(_rounded(onsets[i]) for i in jerks),
+        stays=tuple(stays),
+        in_bed=tuple(in_bed),
+        plm_series=tuple(counted),
+        jerks=tuple(jerks),
     )
-    return summary, jerks
-
-
-def summarize_night(
-    occupancy: Iterable[OccupancyChange | tuple[datetime, bool]],
-    movements: Iterable[Movement],
-    wake: datetime,
-    config: NightConfig | None = None,
-    *,
-    start: datetime | None = None,
-    now: datetime | None = None,
-) -> NightSummary:
-    """Score one night from its occupancy changes and movements.
-
-    The night runs from ``start`` (default wake − 12 h) to :func:`find_night_end`, or to ``now``
-    when that is earlier (a summary at wake time covers what is known so far). Only movements
-    during a stay in bed count. The PLM index divides the LMs in series that begin after sleep
-    onset by the hours in bed after sleep onset; series never span two stays.
-    """
-    cfg = config if config is not None else NightConfig()
-    changes = list(occupancy)
-    # Refuse a naive time in the order the datetime version did: wake, start, then the rest.
-    _epoch(wake)
-    if start is not None:
-        _epoch(start)
-    items = list(movements)
-    summary, jerks = _score(
-        _changes_s(changes),
-        _Moves.of(items),
-        wake,
-        cfg,
-        keys=[id(m) for m in items],
-        start=start,
-        now=now,
-    )
-    if not jerks:
-        return summary
-    return replace(summary, hypnic_jerk_onsets=tuple(items[i].onset for i in jerks))
-
-
-def summarize_night_seconds(
-    occupancy: Iterable[tuple[float, bool]],
-    movements: Iterable[Sequence[float]],
-    wake: datetime,
-    config: NightConfig | None = None,
-    *,
-    start: datetime | None = None,
-    now: datetime | None = None,
-) -> NightSummary:
-    """:func:`summarize_night` on instants given as POSIX seconds, for a caller that keeps them so.
-
-    ``occupancy`` is (seconds, occupied) pairs; ``movements`` are (onset in seconds, duration in
-    seconds, intensity 0..1) rows, taken as valid (no check here, as :class:`Movement` makes).
-    Instants are read to the microsecond, as ``datetime.timestamp()`` gives them; the summary is
-    the one :func:`summarize_night` makes of the same night, its hypnic-jerk onsets in the zone
-    of ``wake``.
-    """
-    cfg = config if config is not None else NightConfig()
-    changes = sorted(((_rounded(t), bool(occ)) for t, occ in occupancy), key=lambda c: c[0])
-    rows = list(movements)
-    onsets = [row[0] for row in rows]
-    summary, jerks = _score(
-        changes,
-        _Moves(onsets, [row[1] for row in rows], [row[2] for row in rows]),
-        wake,
-        cfg,
-        keys=None,
-        start=start,
-        now=now,
-    )
-    if not jerks:
-        return summary
-    tz = wake.tzinfo
-    return replace(summary, hypnic_jerk_onsets=tuple(_from_epoch(onsets[i], tz) for i in jerks))
 
 
 # --- The raw-acceleration detector -------------------------------------------------------------
@@ -909,19 +759,6 @@ def _rolling_median(
     return cast(NDArray[np.float64], np.nanmedian(sliding_window_view(padded, width), axis=1))
 
 
-def _tz_to_json(tz: tzinfo | None, at: float) -> dict[str, Any]:
-    if isinstance(tz, ZoneInfo):
-        return {"zone": tz.key}
-    offset = _from_epoch(at, tz).utcoffset() or timedelta(0)
-    return {"offset_s": offset.total_seconds()}
-
-
-def _tz_from_json(data: dict[str, Any]) -> tzinfo:
-    if "zone" in data:
-        return ZoneInfo(str(data["zone"]))
-    return timezone(timedelta(seconds=float(data["offset_s"])))
-
-
 #: A run of samples above the offset level: start, end (exclusive), excess energy, and whether
 #: it reached the onset level.
 _Burst = tuple[int, int, float, bool]
@@ -947,7 +784,6 @@ class LimbMovementDetector:
         self._rate: float | None = None
         self._geo: _Geometry | None = None
         self._t0 = 0.0
-        self._tz: tzinfo = UTC
         self._n_in = 0
         self._n_done = 0
         self._buf: list[NDArray[np.float64]] = []
@@ -962,11 +798,12 @@ class LimbMovementDetector:
         """True while a stream is open (samples fed since the last flush)."""
         return self._rate is not None
 
-    def feed(self, samples: ArrayLike, start: datetime, rate_hz: float) -> list[Movement]:
-        """Take a chunk of ``(n, 3)`` samples in g whose first sample was taken at ``start``.
+    def feed(self, samples: ArrayLike, start: float, rate_hz: float) -> list[Movement]:
+        """Take a chunk of ``(n, 3)`` samples in g whose first sample was taken at ``start``
+        (POSIX seconds).
 
         Returns the movements that this chunk completed, in time order. Raises ValueError on a
-        malformed chunk (wrong shape, non-finite values, a rate below 10 Hz, a naive start).
+        malformed chunk (wrong shape, non-finite values or start, a rate below 10 Hz).
         """
         # A copy: the buffer must not change if the caller reuses its array.
         arr = np.array(samples, dtype=np.float64)
@@ -978,7 +815,9 @@ class LimbMovementDetector:
             raise ValueError("samples must be finite numbers")
         if not (math.isfinite(rate_hz) and rate_hz >= MIN_RATE_HZ):
             raise ValueError(f"rate_hz must be >= {MIN_RATE_HZ}, got {rate_hz}")
-        t = _epoch(start)
+        t = float(start)
+        if not math.isfinite(t):
+            raise ValueError(f"start must be a finite number of seconds, got {start}")
         out: list[Movement] = []
         if self._rate is not None and (
             rate_hz != self._rate
@@ -991,7 +830,6 @@ class LimbMovementDetector:
             self._rate = float(rate_hz)
             self._geo = _Geometry.of(self.config, self._rate)
             self._t0 = t
-            self._tz = start.tzinfo or UTC
             self._offset = arr[0].copy()
         self._buf.append(arr)
         self._n_in += arr.shape[0]
@@ -1005,9 +843,7 @@ class LimbMovementDetector:
         if self._rate is None:
             return []
         out = self._process(final=True)
-        tz = self._tz
         self._reset()
-        self._tz = tz
         return out
 
     def _process(self, *, final: bool) -> list[Movement]:
@@ -1158,11 +994,19 @@ class LimbMovementDetector:
             return []
         return [
             Movement(
-                onset=_from_epoch(self._t0 + (start + shrink / 2) / rate, self._tz),
+                onset=_rounded(self._t0 + (start + shrink / 2) / rate),
                 duration_s=length / rate,
                 intensity=min(1.0, rms / self.config.full_scale_g),
             )
         ]
+
+    def __eq__(self, other: object) -> bool:
+        """Detectors are equal when their whole states are (what :meth:`to_dict` carries)."""
+        if not isinstance(other, LimbMovementDetector):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: equal by value, so not hashable
 
     def to_dict(self) -> dict[str, Any]:
         """The whole state as a JSON-compatible dict (buffered samples included)."""
@@ -1172,7 +1016,6 @@ class LimbMovementDetector:
             stream = {
                 "rate_hz": self._rate,
                 "t0": self._t0,
-                "tz": _tz_to_json(self._tz, self._t0),
                 "n_in": self._n_in,
                 "n_done": self._n_done,
                 "buf_start": self._buf_start,
@@ -1186,8 +1029,11 @@ class LimbMovementDetector:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LimbMovementDetector:
-        """Rebuild a detector from :meth:`to_dict` output (after a JSON round trip too)."""
-        if data.get("version") != _STATE_VERSION:
+        """Rebuild a detector from :meth:`to_dict` output (after a JSON round trip too).
+
+        Version 1 also kept the time zone of the chunks' start; movements no longer carry one.
+        """
+        if data.get("version") not in (1, _STATE_VERSION):
             raise ValueError(f"unknown detector state version {data.get('version')!r}")
         detector = cls(DetectorConfig(**data["config"]))
         stream = data.get("stream")
@@ -1196,7 +1042,6 @@ class LimbMovementDetector:
         detector._rate = float(stream["rate_hz"])
         detector._geo = _Geometry.of(detector.config, detector._rate)
         detector._t0 = float(stream["t0"])
-        detector._tz = _tz_from_json(stream["tz"])
         detector._n_in = int(stream["n_in"])
         detector._n_done = int(stream["n_done"])
         detector._buf_start = int(stream["buf_start"])
@@ -1220,7 +1065,7 @@ class LimbMovementDetector:
 
 def detect_movements(
     samples: ArrayLike,
-    start: datetime,
+    start: float,
     rate_hz: float,
     config: DetectorConfig | None = None,
 ) -> list[Movement]:

@@ -65,7 +65,7 @@ from coach.limb_movement import (
     NIGHT_START_BEFORE_WAKE_S,
     LimbMovementDetector,
     NightConfig,
-    summarize_night_seconds,
+    summarize_night,
 )
 from coach.rule import Ctx, Family, hours
 
@@ -193,7 +193,7 @@ def _night_of_key(ctx: Ctx, key: str) -> Night:
     return night_of(ctx.person, date.fromisoformat(key), ctx.tz, ctx.ps.bedtime_overrides)
 
 
-def _route(ctx: Ctx, t: float, ts: datetime) -> dict[str, Any] | None:
+def _route(ctx: Ctx, t: float) -> dict[str, Any] | None:
     """Slow path: the open night for an instant outside the current window, or None (skipped)."""
     nights = ctx.ps.nights
     cur = nights.get("open")
@@ -203,7 +203,7 @@ def _route(ctx: Ctx, t: float, ts: datetime) -> dict[str, Any] | None:
         cur = None
     if cur is not None:
         return None  # older than the open night's window: a late message, nothing to add to
-    night = ctx.night_at(ts)
+    night = ctx.night_at(datetime.fromtimestamp(t, ctx.tz))
     start = _start_of(night)
     if night.key <= nights.get("closed", ""):
         following = _night_of_key(ctx, (night.evening + timedelta(days=1)).isoformat())
@@ -235,7 +235,7 @@ def _open(ctx: Ctx, night: Night, start: float) -> dict[str, Any]:
     return cur
 
 
-def _collecting(ctx: Ctx, t: float, ts: datetime) -> dict[str, Any] | None:
+def _collecting(ctx: Ctx, t: float) -> dict[str, Any] | None:
     """The open night `t` belongs to, or None when no night is collected then."""
     nights = ctx.ps.nights
     cur = nights.get("open")
@@ -244,11 +244,11 @@ def _collecting(ctx: Ctx, t: float, ts: datetime) -> dict[str, Any] | None:
     skip = nights.get("skip")
     if skip is not None and skip[0] <= t < skip[1]:
         return None
-    return _route(ctx, t, ts)
+    return _route(ctx, t)
 
 
-def _add_movement(ctx: Ctx, t: float, duration_s: float, intensity: float, ts: datetime) -> None:
-    cur = _collecting(ctx, t, ts)
+def _add_movement(ctx: Ctx, t: float, duration_s: float, intensity: float) -> None:
+    cur = _collecting(ctx, t)
     if cur is None:
         return
     mov = cur["mov"]
@@ -268,29 +268,27 @@ def on_movement(ctx: Ctx, event: MovementDetected) -> None:
         if len(mov) < MAX_MOVEMENTS:
             mov.append([t, event.duration_s, event.intensity])
             return
-    _add_movement(ctx, t, event.duration_s, event.intensity, event.ts)
+    _add_movement(ctx, t, event.duration_s, event.intensity)
 
 
 def on_accel(ctx: Ctx, event: AccelSampled) -> None:
     """A raw chunk goes through the detector; the movements it completes join their night."""
-    ts = event.ts
-    if _collecting(ctx, ctx.event_s, ts) is None:
+    if _collecting(ctx, ctx.event_s) is None:
         return  # no night is collected now: the detector rests (a gap restarts its stream)
     detector = _detector(ctx.ps.nights)
     try:
-        found = detector.feed(event.samples, ts, event.rate_hz)
+        found = detector.feed(event.samples, ctx.event_s, event.rate_hz)
     except ValueError as err:
         ctx.actions.append(RefuseEvent(f"accel: {err}"))
         return
     for m in found:
-        _add_movement(ctx, m.onset.timestamp(), m.duration_s, m.intensity, m.onset)
+        _add_movement(ctx, m.onset, m.duration_s, m.intensity)
 
 
 def on_occupancy(ctx: Ctx, event: OccupancyChanged) -> None:
     """Record getting in or out of bed; getting up near wake after 3 h in bed ends the night."""
-    ts = event.ts
     t = ctx.event_s
-    cur = _collecting(ctx, t, ts)
+    cur = _collecting(ctx, t)
     if cur is None:
         return
     occ = cur["occ"]
@@ -350,22 +348,24 @@ def _close(ctx: Ctx, cur: dict[str, Any], end: float, trigger: str) -> None:
         if detector.is_streaming:
             # Movements still in the detector's buffer belong to this night.
             for m in detector.flush():
-                t = m.onset.timestamp()
+                t = m.onset
                 if cur["start"] <= t < end and len(cur["mov"]) < MAX_MOVEMENTS:
                     cur["mov"].append([t, m.duration_s, m.intensity])
     key: str = cur["night"]
     night = _night_of_key(ctx, key)
     # The scorer takes the stored POSIX seconds as they are: no datetime per movement.
-    summary = summarize_night_seconds(
+    summary = summarize_night(
         cur["occ"],
         [m for m in cur["mov"] if m[0] < end],
-        night.wake,
+        night.wake.timestamp(),
         _night_config(ctx),
-        start=datetime.fromtimestamp(cur["start"], tz),
-        now=datetime.fromtimestamp(end, tz),
+        start=cur["start"],
+        now=end,
     )
-    doc = summary.to_dict()
-    doc["hypnic_jerk_onsets"] = [local_iso(m, tz) for m in summary.hypnic_jerk_onsets]
+    doc = summary.to_dict(tz)
+    doc["hypnic_jerk_onsets"] = [
+        local_iso(datetime.fromtimestamp(m, tz), tz) for m in summary.hypnic_jerk_onsets
+    ]
     # Everyone moves in a night in bed (posture changes every 20-30 min), so a stay without a
     # single movement means the sensor reports occupancy only: twitches are unknown, not zero.
     has_movements = summary.has_data and summary.movements > 0

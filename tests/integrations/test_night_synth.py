@@ -118,11 +118,11 @@ def test_truth_agrees_with_the_coach_scorer(full_night: SynthNight) -> None:
     counted = 0
     for start, end in truth.bed_stays:
         stay = [
-            Movement(m.onset, m.duration_s, m.intensity)
+            Movement(m.onset.timestamp(), m.duration_s, m.intensity)
             for m in body
             if start.timestamp() <= m.onset.timestamp() < end.timestamp()
         ]
-        counted += sum(1 for s in find_series(stay) for m in s if m.onset.timestamp() >= onset)
+        counted += sum(1 for s in find_series(stay) for i in s if stay[i].onset >= onset)
     assert counted == len(truth.plm_onsets) > 0
 
 

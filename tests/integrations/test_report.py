@@ -98,8 +98,8 @@ def _night_row(person: str, evening: date, summary: NightSummary) -> dict[str, A
     return {
         "person": person,
         "night": evening.isoformat(),
-        "ts": summary.night_end.timestamp(),
-        "summary": json.dumps(summary.to_dict()),
+        "ts": summary.night_end,
+        "summary": json.dumps(summary.to_dict(TZ)),
     }
 
 
@@ -115,8 +115,8 @@ def _summary(
     start = _at(evening, 22, 30)
     return NightSummary(
         has_data=True,
-        night_start=start,
-        night_end=start + timedelta(hours=9),
+        night_start=start.timestamp(),
+        night_end=(start + timedelta(hours=9)).timestamp(),
         plm_rules="wasm",
         time_in_bed_s=in_bed_min * 60.0,
         time_to_settle_s=None if settle_min is None else settle_min * 60.0,
@@ -181,8 +181,8 @@ def _fill_week(db: Path, today: date) -> Week:
     ]
     no_data = NightSummary(
         has_data=False,
-        night_start=_at(d(5), 18),
-        night_end=_at(d(4), 6, 30),
+        night_start=_at(d(5), 18).timestamp(),
+        night_end=_at(d(4), 6, 30).timestamp(),
         plm_rules="wasm",
     )
     nights = {
