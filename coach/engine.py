@@ -332,7 +332,7 @@ def state_document(ctx: Ctx) -> dict[str, Any]:
         "exercise_ok_until": local_iso(exercise.exercise_ok_until(ctx, night), tz),
         "winddown": winddown_start <= ctx.now < quiet_start,
         "in_bed": ctx.ps.in_bed,
-        "last_night": ctx.ps.nights.get("last_summary"),
+        "last_night": ctx.ps.nights.last_night,
         "last_nudge": last_nudge,
     }
 
@@ -374,7 +374,7 @@ def _housekeeping(state: CoachState, now_s: float, config: Config) -> None:
         ps.caffeine_days = {d: v for d, v in ps.caffeine_days.items() if d >= horizon_day}
         ps.sunlight = {d: v for d, v in ps.sunlight.items() if d >= horizon_day}
         ps.bedtime_overrides = {d: v for d, v in ps.bedtime_overrides.items() if d >= horizon_day}
-        ps.late_workout_nights = [d for d in ps.late_workout_nights if d >= horizon_day]
+        ps.evenings = {d: v for d, v in ps.evenings.items() if d >= horizon_day}
         ps.daytime_twitching = [d for d in ps.daytime_twitching if d >= horizon_day]
         ps.nicotine = [t for t in ps.nicotine if now_s - t < DAYS_KEEP * 86400]
         ps.alcohol = [t for t in ps.alcohol if now_s - t < DAYS_KEEP * 86400]

@@ -47,8 +47,7 @@ def max_heart_rate(ctx: Ctx) -> float | None:
 def _nudge_late(
     ctx: Ctx, night: Night, at: datetime, cause: str, evidence: dict[str, object]
 ) -> None:
-    if night.key not in ctx.ps.late_workout_nights:
-        ctx.ps.late_workout_nights.append(night.key)
+    ctx.ps.evening(night.key).late_workout = True
     hours_left = (night.bedtime - at).total_seconds() / 3600.0
     when = f"{hours_left:.1f} h before bedtime" if hours_left > 0 else "after your bedtime"
     ctx.send(

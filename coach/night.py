@@ -1,6 +1,6 @@
 """Nights: bed-sensor events become scored night summaries, and the twitch and insight rules.
 
-How it works. Each person has at most one *open* night in `PersonState.nights`: the night named by
+How it works. Each person has at most one *open* night (`NightsState.open`): the night named by
 its evening, collected from 12 h before its wake time (or 2 h before bedtime, if earlier) until it
 closes. Occupancy changes and movements (native `movement` events, or raw `accel` chunks put
 through a streaming `LimbMovementDetector`) are appended to it as plain numbers; a message outside
@@ -12,9 +12,11 @@ A night closes at its wake time (a timer), or earlier when the person gets up af
 in bed and no more than 1 h before wake (issue 5). Closing scores it with
 `coach.limb_movement.summarize_night` (WASM 2016 or AASM 2018 series rules, a PLM index per hour
 asleep, hypnic jerks near sleep onset), records which exposures the evening had (caffeine at
-bedtime above the limit, a late intense workout, a high-stress evening, late nicotine, from the
-state the other rules keep), keeps the summary in a history of the last 60 nights, publishes it as
-`last_night`, and runs the rules:
+bedtime above the limit, a late intense workout, a high-stress evening, late nicotine: the
+caffeine and nicotine from the person's state, the rest from the evening's record that the exercise
+and stress rules write), keeps the summary in a history of the last 60 nights, publishes it as
+`last_night`, asks the shell to store it with the night's movement timeline (`RecordNight`), and
+runs the rules:
 
 - `twitch.night_summary`: a plain summary of the night (info). A night without bed data is
   "no data", and a stay in bed without a single movement reported is "no movement data" (the
@@ -34,20 +36,19 @@ state the other rules keep), keeps the summary in a history of the last 60 night
 Nothing here diagnoses: every message says "screening, not a diagnosis", "consider" and "talk to
 your doctor", and none names a dose.
 
-The raw detector is kept live between events (it buffers about a minute of samples; rebuilding it
-from JSON for every 1 s chunk would cost more than the detection). It serialises itself through
-its `to_dict` whenever the state is dumped, and a restored state holds that dict, which is turned
-back into a detector on the next chunk.
+The raw detector is kept live in the state between events (it buffers about a minute of samples;
+rebuilding it from JSON for every 1 s chunk would cost more than the detection); the state writes
+and reads it through its `to_dict` and `from_dict`.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
-from pydantic_core import SchemaSerializer, core_schema
 
 from coach import caffeine
 from coach.action import RefuseEvent
@@ -68,6 +69,7 @@ from coach.limb_movement import (
     summarize_night,
 )
 from coach.rule import Ctx, Family, hours
+from coach.state import Exposures, NightRecord, NightsState, OpenNight
 
 # --- Sources ------------------------------------------------------------------------------------
 
@@ -126,6 +128,19 @@ MEASURES: Final[dict[str, str]] = {
     "hypnic_jerks": "hypnic jerks",
     "time_to_settle_s": "time to settle",
 }
+#: How the insight reads each exposure from a night's record, in the order it reports them.
+EXPOSED: Final[dict[str, Callable[[Exposures], bool]]] = {
+    "caffeine_at_bedtime": lambda e: e.caffeine_at_bedtime,
+    "late_workout": lambda e: e.late_workout,
+    "stress_evening": lambda e: e.stress_evening,
+    "late_nicotine": lambda e: e.late_nicotine,
+}
+#: ... and each measure.
+MEASURED: Final[dict[str, Callable[[NightRecord], float | None]]] = {
+    "plm_index": lambda h: h.plm_index,
+    "hypnic_jerks": lambda h: h.hypnic_jerks,
+    "time_to_settle_s": lambda h: h.time_to_settle_s,
+}
 
 
 #: Summary fields that mean nothing without movement data.
@@ -143,39 +158,11 @@ UNSCORED: Final = (
 )
 
 
-# --- The live raw detector ------------------------------------------------------------------------
-
-
-def _detector_json(live: LiveDetector) -> dict[str, Any]:
-    return live.detector.to_dict()
-
-
-class LiveDetector:
-    """A raw-accel detector kept between events; dumped as its `to_dict()` with the state."""
-
-    __slots__ = ("detector",)
-    # pydantic serialises objects that carry `__pydantic_serializer__` with it: `dump_state`
-    # (and the simulator's snapshots) write the detector's JSON, and a loaded state holds it as
-    # a dict, which `_detector` turns back into a detector.
-    __pydantic_serializer__ = SchemaSerializer(
-        core_schema.any_schema(
-            serialization=core_schema.plain_serializer_function_ser_schema(_detector_json)
-        )
-    )
-
-    def __init__(self, detector: LimbMovementDetector) -> None:
-        """Wrap a detector."""
-        self.detector = detector
-
-
-def _detector(nights: dict[str, Any]) -> LimbMovementDetector:
-    """The person's live detector, rebuilt from its JSON after a restart, created on first use."""
-    held = nights.get("detector")
-    if isinstance(held, LiveDetector):
-        return held.detector
-    detector = LimbMovementDetector.from_dict(held) if held is not None else LimbMovementDetector()
-    nights["detector"] = LiveDetector(detector)
-    return detector
+def _detector(nights: NightsState) -> LimbMovementDetector:
+    """The person's live raw-accel detector, created on first use."""
+    if nights.detector is None:
+        nights.detector = LimbMovementDetector()
+    return nights.detector
 
 
 # --- Collecting a night -------------------------------------------------------------------------
@@ -193,55 +180,51 @@ def _night_of_key(ctx: Ctx, key: str) -> Night:
     return night_of(ctx.person, date.fromisoformat(key), ctx.tz, ctx.ps.bedtime_overrides)
 
 
-def _route(ctx: Ctx, t: float) -> dict[str, Any] | None:
+def _route(ctx: Ctx, t: float) -> OpenNight | None:
     """Slow path: the open night for an instant outside the current window, or None (skipped)."""
     nights = ctx.ps.nights
-    cur = nights.get("open")
-    if cur is not None and t >= cur["wake"]:
+    cur = nights.open
+    if cur is not None and t >= cur.wake:
         # The wake timer never came (the daemon was down): close the night at its wake time.
-        _close(ctx, cur, cur["wake"], "wake")
+        _close(ctx, cur, cur.wake, "wake")
         cur = None
     if cur is not None:
         return None  # older than the open night's window: a late message, nothing to add to
     night = ctx.night_at(datetime.fromtimestamp(t, ctx.tz))
     start = _start_of(night)
-    if night.key <= nights.get("closed", ""):
+    if night.key <= nights.closed:
         following = _night_of_key(ctx, (night.evening + timedelta(days=1)).isoformat())
-        nights["skip"] = [t, _start_of(following)]
+        nights.skip = (t, _start_of(following))
         return None
     if t < start:
-        nights["skip"] = [t, start]
+        nights.skip = (t, start)
         return None
     return _open(ctx, night, start)
 
 
-def _open(ctx: Ctx, night: Night, start: float) -> dict[str, Any]:
+def _open(ctx: Ctx, night: Night, start: float) -> OpenNight:
     """Start collecting a night; someone already in bed is in bed from when they got in."""
     ps = ctx.ps
-    occupancy: list[list[float]] = []
+    cur = OpenNight(
+        night=night.key,
+        start=start,
+        bedtime=night.bedtime.timestamp(),
+        wake=night.wake.timestamp(),
+    )
     if ps.in_bed:
-        occupancy.append([ps.in_bed_since if ps.in_bed_since is not None else start, 1])
-    cur: dict[str, Any] = {
-        "night": night.key,
-        "start": start,
-        "bedtime": night.bedtime.timestamp(),
-        "wake": night.wake.timestamp(),
-        "occ": occupancy,
-        "mov": [],
-        "lost": 0,
-    }
-    ps.nights["open"] = cur
-    ps.nights.pop("skip", None)
+        cur.occupancy.append((ps.in_bed_since if ps.in_bed_since is not None else start, True))
+    ps.nights.open = cur
+    ps.nights.skip = None
     return cur
 
 
-def _collecting(ctx: Ctx, t: float) -> dict[str, Any] | None:
+def _collecting(ctx: Ctx, t: float) -> OpenNight | None:
     """The open night `t` belongs to, or None when no night is collected then."""
     nights = ctx.ps.nights
-    cur = nights.get("open")
-    if cur is not None and cur["start"] <= t < cur["wake"]:
-        return cur  # type: ignore[no-any-return]
-    skip = nights.get("skip")
+    cur = nights.open
+    if cur is not None and cur.start <= t < cur.wake:
+        return cur
+    skip = nights.skip
     if skip is not None and skip[0] <= t < skip[1]:
         return None
     return _route(ctx, t)
@@ -251,22 +234,21 @@ def _add_movement(ctx: Ctx, t: float, duration_s: float, intensity: float) -> No
     cur = _collecting(ctx, t)
     if cur is None:
         return
-    mov = cur["mov"]
-    if len(mov) < MAX_MOVEMENTS:
-        mov.append([t, duration_s, intensity])
+    if len(cur.movements) < MAX_MOVEMENTS:
+        cur.movements.append((t, duration_s, intensity))
     else:
-        cur["lost"] += 1
+        cur.lost += 1
 
 
 def on_movement(ctx: Ctx, event: MovementDetected) -> None:
     """A native movement joins the open night (O(1): a comparison and an append)."""
     t = ctx.event_s
-    cur = ctx.ps.nights.get("open")
+    cur = ctx.ps.nights.open
     # The hot path, inlined: a movement inside the open night's window with room left.
-    if cur is not None and cur["start"] <= t < cur["wake"]:
-        mov = cur["mov"]
-        if len(mov) < MAX_MOVEMENTS:
-            mov.append([t, event.duration_s, event.intensity])
+    if cur is not None and cur.start <= t < cur.wake:
+        movements = cur.movements
+        if len(movements) < MAX_MOVEMENTS:
+            movements.append((t, event.duration_s, event.intensity))
             return
     _add_movement(ctx, t, event.duration_s, event.intensity)
 
@@ -291,26 +273,25 @@ def on_occupancy(ctx: Ctx, event: OccupancyChanged) -> None:
     cur = _collecting(ctx, t)
     if cur is None:
         return
-    occ = cur["occ"]
-    if len(occ) < MAX_OCCUPANCY:
-        occ.append([t, 1 if event.occupied else 0])
+    if len(cur.occupancy) < MAX_OCCUPANCY:
+        cur.occupancy.append((t, event.occupied))
     if event.occupied:
         return
     rule = ctx.config.rules.twitch_night_summary
-    if t < cur["wake"] - rule.got_up_before_wake_min * 60.0:
+    if t < cur.wake - rule.got_up_before_wake_min * 60.0:
         return
     if _in_bed_s(cur, t) >= rule.got_up_min_in_bed_h * 3600.0:
         _close(ctx, cur, t, "got_up")
 
 
-def _in_bed_s(cur: dict[str, Any], until: float) -> float:
+def _in_bed_s(cur: OpenNight, until: float) -> float:
     """Seconds in bed in the open night up to `until`."""
     total, entered = 0.0, None
-    for t, occupied in sorted(cur["occ"], key=lambda c: c[0]):
+    for t, occupied in sorted(cur.occupancy, key=lambda c: c[0]):
         if t > until:
             break
         if occupied and entered is None:
-            entered = max(t, cur["start"])
+            entered = max(t, cur.start)
         elif not occupied and entered is not None:
             total += max(0.0, t - entered)
             entered = None
@@ -321,7 +302,7 @@ def _in_bed_s(cur: dict[str, Any], until: float) -> float:
 
 def on_bedtime_changed(ctx: Ctx, event: BedtimeChanged) -> None:
     """A moved bedtime may move where tonight's collection starts: forget the skipped gap."""
-    ctx.ps.nights.pop("skip", None)
+    ctx.ps.nights.skip = None
 
 
 # --- Closing a night ----------------------------------------------------------------------------
@@ -338,28 +319,26 @@ def _night_config(ctx: Ctx) -> NightConfig:
     )
 
 
-def _close(ctx: Ctx, cur: dict[str, Any], end: float, trigger: str) -> None:
+def _close(ctx: Ctx, cur: OpenNight, end: float, trigger: str) -> None:
     """Score the open night up to `end`, store it, publish it and run the rules on it."""
     nights = ctx.ps.nights
     tz = ctx.tz
-    held = nights.get("detector")
-    if held:
-        detector = _detector(nights)
-        if detector.is_streaming:
-            # Movements still in the detector's buffer belong to this night.
-            for m in detector.flush():
-                t = m.onset
-                if cur["start"] <= t < end and len(cur["mov"]) < MAX_MOVEMENTS:
-                    cur["mov"].append([t, m.duration_s, m.intensity])
-    key: str = cur["night"]
+    detector = nights.detector
+    if detector is not None and detector.is_streaming:
+        # Movements still in the detector's buffer belong to this night.
+        for m in detector.flush():
+            if cur.start <= m.onset < end and len(cur.movements) < MAX_MOVEMENTS:
+                cur.movements.append((m.onset, m.duration_s, m.intensity))
+    key = cur.night
     night = _night_of_key(ctx, key)
+    movements = [m for m in cur.movements if m[0] < end]
     # The scorer takes the stored POSIX seconds as they are: no datetime per movement.
     summary = summarize_night(
-        cur["occ"],
-        [m for m in cur["mov"] if m[0] < end],
+        cur.occupancy,
+        movements,
         night.wake.timestamp(),
         _night_config(ctx),
-        start=cur["start"],
+        start=cur.start,
         now=end,
     )
     doc = summary.to_dict(tz)
@@ -379,34 +358,34 @@ def _close(ctx: Ctx, cur: dict[str, Any], end: float, trigger: str) -> None:
         twitches=summary.movements - summary.posture_changes if has_movements else None,
         limb_movement_index=None if plm is None else round(plm, 1),
         time_in_bed_min=round(summary.time_in_bed_s / 60.0),
-        movements_lost=cur["lost"],
+        movements_lost=cur.lost,
     )
-    if nights.get("open") is cur:
-        nights.pop("open")
-    nights["closed"] = max(key, nights.get("closed", ""))
-    if "open" not in nights:
+    if nights.open is cur:
+        nights.open = None
+    nights.closed = max(key, nights.closed)
+    if nights.open is None:
         following = _night_of_key(ctx, (night.evening + timedelta(days=1)).isoformat())
-        nights["skip"] = [end, _start_of(following)]
-    last = nights.get("last_summary")
+        nights.skip = (end, _start_of(following))
+    last = nights.last_night
     if last is None or last["night"] <= key:
-        nights["last_summary"] = doc
+        nights.last_night = doc
     if not has_movements:
         return
-    entry = {
-        "night": key,
-        "plm_index": plm,
-        "plm_count": summary.plm_count,
-        "series": summary.series,
-        "hypnic_jerks": summary.hypnic_jerks,
-        "time_to_settle_s": summary.time_to_settle_s,
-        "time_in_bed_s": summary.time_in_bed_s,
-        "limb_movements": summary.limb_movements,
-        "exposures": _exposures(ctx, night, end),
-    }
-    history = [h for h in nights.get("history", []) if h["night"] != key]
+    entry = NightRecord(
+        night=key,
+        plm_index=plm,
+        plm_count=summary.plm_count,
+        series=summary.series,
+        hypnic_jerks=summary.hypnic_jerks,
+        time_to_settle_s=summary.time_to_settle_s,
+        time_in_bed_s=summary.time_in_bed_s,
+        limb_movements=summary.limb_movements,
+        exposures=_exposures(ctx, night, end),
+    )
+    history = [h for h in nights.history if h.night != key]
     history.append(entry)
-    history.sort(key=lambda h: h["night"])
-    nights["history"] = history[-HISTORY_NIGHTS:]
+    history.sort(key=lambda h: h.night)
+    nights.history = history[-HISTORY_NIGHTS:]
     at = datetime.fromtimestamp(end, tz)
     scheduled = trigger == "wake"
     _send_summary(ctx, night, doc, at, scheduled=scheduled)
@@ -416,36 +395,33 @@ def _close(ctx: Ctx, cur: dict[str, Any], end: float, trigger: str) -> None:
 
 def no_data_night(ctx: Ctx, key: str) -> None:
     """A night that closes with nothing collected: "no data", never "a good night"."""
-    nights = ctx.ps.nights
-    if key <= nights.get("closed", ""):
+    if key <= ctx.ps.nights.closed:
         return
     night = _night_of_key(ctx, key)
-    cur = {
-        "night": key,
-        "start": _start_of(night),
-        "bedtime": night.bedtime.timestamp(),
-        "wake": night.wake.timestamp(),
-        "occ": [],
-        "mov": [],
-        "lost": 0,
-    }
+    cur = OpenNight(
+        night=key,
+        start=_start_of(night),
+        bedtime=night.bedtime.timestamp(),
+        wake=night.wake.timestamp(),
+    )
     _close(ctx, cur, night.wake.timestamp(), "wake")
 
 
-def _exposures(ctx: Ctx, night: Night, end: float) -> dict[str, bool]:
-    """What the evening before the night had, from the state the other rules keep."""
+def _exposures(ctx: Ctx, night: Night, end: float) -> Exposures:
+    """What the evening before the night had: caffeine and nicotine from the person's state, a
+    late workout and stress before bed from the evening's record."""
     ps = ctx.ps
     rules = ctx.config.rules
     bed = night.bedtime
     at_bed = caffeine.caffeine_at(ps, bed, ctx.person.caffeine_half_life_h)
     nicotine_from = (bed - hours(rules.stimulant_late.hours_before_bed)).timestamp()
-    return {
-        "caffeine_at_bedtime": at_bed > rules.caffeine_bedtime_load.bedtime_limit_mg,
-        "late_workout": night.key in ps.late_workout_nights,
-        # The stress rule marks the evenings on which stress stayed high before bed.
-        "stress_evening": f"stress.relax:{night.key}" in ps.once,
-        "late_nicotine": any(nicotine_from <= t <= end for t in ps.nicotine),
-    }
+    evening = ps.evenings.get(night.key)
+    return Exposures(
+        caffeine_at_bedtime=at_bed > rules.caffeine_bedtime_load.bedtime_limit_mg,
+        late_workout=evening is not None and evening.late_workout,
+        stress_evening=evening is not None and evening.stress_high,
+        late_nicotine=any(nicotine_from <= t <= end for t in ps.nicotine),
+    )
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
@@ -530,29 +506,29 @@ def _send_summary(
 # --- twitch.frequent and twitch.daytime -----------------------------------------------------------
 
 
-def _week_of_nights(ctx: Ctx, last_key: str) -> list[dict[str, Any]]:
+def _week_of_nights(ctx: Ctx, last_key: str) -> list[NightRecord]:
     """Stored nights with data whose evening is within the 7 days ending on `last_key`."""
     first = (date.fromisoformat(last_key) - timedelta(days=WEEK_DAYS - 1)).isoformat()
-    return [h for h in ctx.ps.nights.get("history", []) if first <= h["night"] <= last_key]
+    return [h for h in ctx.ps.nights.history if first <= h.night <= last_key]
 
 
-def _is_due(ctx: Ctx, rule_id: str, repeat_days: int) -> bool:
-    last = ctx.ps.nights.get("sent", {}).get(rule_id)
-    return last is None or ctx.now.timestamp() - last >= repeat_days * 86400.0
+def _is_due(ctx: Ctx, last_sent: float | None, repeat_days: int) -> bool:
+    """A rule that last went out at `last_sent` (or never) may go out again now."""
+    return last_sent is None or ctx.now.timestamp() - last_sent >= repeat_days * 86400.0
 
 
-def _mark_sent(ctx: Ctx, rule_id: str, nudge_id: str) -> None:
-    """Remember when a rule's nudge went out (a dropped one does not count)."""
-    if nudge_id in ctx.ps.nudges:
-        ctx.ps.nights.setdefault("sent", {})[rule_id] = ctx.now.timestamp()
+def _was_sent(ctx: Ctx, nudge_id: str) -> bool:
+    """The nudge went out now (a dropped one does not count for the repeat)."""
+    return nudge_id in ctx.ps.nudges
 
 
 def _check_frequent(ctx: Ctx, night: Night, *, scheduled: bool) -> None:
     rule = ctx.config.rules.twitch_frequent
-    if not rule.enabled or not _is_due(ctx, "twitch.frequent", rule.repeat_days):
+    nights = ctx.ps.nights
+    if not rule.enabled or not _is_due(ctx, nights.frequent_sent_at, rule.repeat_days):
         return
     week = _week_of_nights(ctx, night.key)
-    high = [h for h in week if h["plm_index"] is not None and h["plm_index"] > rule.plm_index]
+    high = [h for h in week if h.plm_index is not None and h.plm_index > rule.plm_index]
     if len(high) < rule.nights:
         return
     ctx.send(
@@ -574,7 +550,9 @@ def _check_frequent(ctx: Ctx, night: Night, *, scheduled: bool) -> None:
             "window_nights": WEEK_DAYS,
             "plm_index_limit": rule.plm_index,
             "nights_needed": rule.nights,
-            "plm_index_by_night": {h["night"]: round(h["plm_index"], 1) for h in high},
+            "plm_index_by_night": {
+                h.night: round(h.plm_index, 1) for h in high if h.plm_index is not None
+            },
             "source": SOURCE_PLMS,
             "source_prevalence": SOURCE_RLS,
             "screening": SOURCE_DEVICE,
@@ -582,18 +560,20 @@ def _check_frequent(ctx: Ctx, night: Night, *, scheduled: bool) -> None:
         expires=ctx.now + SUMMARY_VALID,
         scheduled=scheduled,
     )
-    _mark_sent(ctx, "twitch.frequent", f"twitch.frequent:{ctx.person.id}:{night.key}")
+    if _was_sent(ctx, f"twitch.frequent:{ctx.person.id}:{night.key}"):
+        nights.frequent_sent_at = ctx.now.timestamp()
 
 
-def _is_twitching(entry: dict[str, Any]) -> bool:
+def _is_twitching(entry: NightRecord) -> bool:
     """A night with twitching: a periodic limb-movement series or a hypnic jerk."""
-    return bool(entry["series"] or entry["hypnic_jerks"])
+    return bool(entry.series or entry.hypnic_jerks)
 
 
 def _check_daytime(ctx: Ctx, today: str, *, scheduled: bool, also: str | None = None) -> None:
     """twitch.daytime on `today` (local date); `also` is a day being logged right now."""
     rule = ctx.config.rules.twitch_daytime
-    if not rule.enabled or not _is_due(ctx, "twitch.daytime", rule.repeat_days):
+    nights = ctx.ps.nights
+    if not rule.enabled or not _is_due(ctx, nights.daytime_sent_at, rule.repeat_days):
         return
     first = (date.fromisoformat(today) - timedelta(days=WEEK_DAYS - 1)).isoformat()
     days = {d for d in ctx.ps.daytime_twitching if first <= d <= today}
@@ -626,8 +606,7 @@ def _check_daytime(ctx: Ctx, today: str, *, scheduled: bool, also: str | None = 
             "days_needed": rule.days,
             "window_days": WEEK_DAYS,
             "twitching_nights": {
-                h["night"]: {"plm_series": h["series"], "hypnic_jerks": h["hypnic_jerks"]}
-                for h in week
+                h.night: {"plm_series": h.series, "hypnic_jerks": h.hypnic_jerks} for h in week
             },
             "tests_clinicians_check": ["vitamin D", "B12", "magnesium", "calcium", "ferritin"],
             "source": SOURCE_BLOOD,
@@ -636,7 +615,8 @@ def _check_daytime(ctx: Ctx, today: str, *, scheduled: bool, also: str | None = 
         expires=ctx.now + SUMMARY_VALID,
         scheduled=scheduled,
     )
-    _mark_sent(ctx, "twitch.daytime", f"twitch.daytime:{ctx.person.id}:{today}")
+    if _was_sent(ctx, f"twitch.daytime:{ctx.person.id}:{today}"):
+        nights.daytime_sent_at = ctx.now.timestamp()
 
 
 def on_logged(ctx: Ctx, event: SubstanceLogged) -> None:
@@ -694,11 +674,11 @@ def ratio_interval(
 def findings(ctx: Ctx, day: str) -> tuple[list[dict[str, Any]], int]:
     """Every exposure/measure pair whose ratio interval excludes 1, and the nights compared."""
     rule = ctx.config.rules.insight_correlation
-    history = ctx.ps.nights.get("history", [])
+    history = ctx.ps.nights.history
     found: list[dict[str, Any]] = []
-    for exposure in EXPOSURES:
-        for measure in MEASURES:
-            values = [(h["exposures"].get(exposure, False), h[measure]) for h in history]
+    for exposure, is_exposed in EXPOSED.items():
+        for measure, value_of in MEASURED.items():
+            values = [(is_exposed(h.exposures), value_of(h)) for h in history]
             with_values = [float(v) for e, v in values if e and v is not None]
             without_values = [float(v) for e, v in values if not e and v is not None]
             if min(len(with_values), len(without_values)) < rule.min_group_nights:
@@ -783,11 +763,11 @@ def on_insight(ctx: Ctx, timer: Timer) -> None:
 def plan(ctx: Ctx, night: Night) -> list[Timer]:
     """The night ends at wake; the weekly insight falls on the next Sunday 10:00."""
     timers = [Timer("night.end", ctx.person.id, night.wake, night.key)]
-    cur = ctx.ps.nights.get("open")
-    if cur is not None and cur["night"] < night.key:
+    cur = ctx.ps.nights.open
+    if cur is not None and cur.night < night.key:
         # A night still open from before (the coach was down at its wake time): close it now.
-        at = max(datetime.fromtimestamp(cur["wake"], ctx.tz), ctx.now)
-        timers.append(Timer("night.end", ctx.person.id, at, cur["night"]))
+        at = max(datetime.fromtimestamp(cur.wake, ctx.tz), ctx.now)
+        timers.append(Timer("night.end", ctx.person.id, at, cur.night))
     if ctx.config.rules.insight_correlation.enabled:
         at = insight_at(ctx, night)
         day = at.astimezone(ctx.tz).date().isoformat()
@@ -797,10 +777,9 @@ def plan(ctx: Ctx, night: Night) -> list[Timer]:
 
 def on_night_end(ctx: Ctx, timer: Timer) -> None:
     """Wake time: close the night (or an older one still open), "no data" if nothing came."""
-    nights = ctx.ps.nights
-    cur = nights.get("open")
-    if cur is not None and cur["night"] <= timer.night:
-        _close(ctx, cur, min(cur["wake"], ctx.now.timestamp()), "wake")
+    cur = ctx.ps.nights.open
+    if cur is not None and cur.night <= timer.night:
+        _close(ctx, cur, min(cur.wake, ctx.now.timestamp()), "wake")
     no_data_night(ctx, timer.night)
 
 

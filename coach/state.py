@@ -1,19 +1,25 @@
 """The core's state: everything `decide()` remembers, serialisable to JSON with a version.
 
 Instants are stored as POSIX seconds (float, UTC) to keep the hot path cheap; local dates as ISO
-strings. The shell persists `dump_state()` and restores with `load_state()`; a shell that keeps the
-duplicate keys elsewhere dumps without them and gives them back with `restore_seen()`.
+strings. The shell persists `dump_state()` and restores with `load_state()`, which brings a state
+an older version wrote up to this one; a shell that keeps the duplicate keys elsewhere dumps
+without them and gives them back with `restore_seen()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter
+from pydantic import PlainSerializer, PlainValidator, TypeAdapter
+from pydantic_core import from_json
 
-STATE_VERSION = 1
+from coach.limb_movement import LimbMovementDetector
+
+#: 2: the nights feature's state is typed (`NightsState`), and the facts of an evening that a
+#: later rule asks about live in `PersonState.evenings`.
+STATE_VERSION = 2
 
 
 @dataclass(slots=True)
@@ -44,6 +50,103 @@ class Workout:
 
 
 @dataclass(slots=True)
+class Evening:
+    """What an evening held that a rule asks about later (the wind-down, the night's insight).
+
+    Keyed by the evening's date in `PersonState.evenings`; the rules that see it happen write it.
+    """
+
+    #: An intense workout too close to bed (the condition of `exercise.late_intense`).
+    late_workout: bool = False
+    #: Stress held high within the hours before bed (the condition of `stress.relax`).
+    stress_high: bool = False
+
+
+@dataclass(slots=True)
+class OpenNight:
+    """The night being collected: its window and what the bed sensor sent so far (capped)."""
+
+    #: The night's name: its evening's date (ISO).
+    night: str
+    #: Collecting runs from `start` until `wake` (instants); `bedtime` is that evening's.
+    start: float
+    bedtime: float
+    wake: float
+    #: Getting into (True) and out of bed, as (instant, occupied).
+    occupancy: list[tuple[float, bool]] = field(default_factory=list)
+    #: Movements as (onset instant, duration in seconds, intensity 0..1).
+    movements: list[tuple[float, float, float]] = field(default_factory=list)
+    #: Movements that came when `movements` was full, counted.
+    lost: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class Exposures:
+    """What the evening before a night had, as the weekly insight compares nights by it."""
+
+    caffeine_at_bedtime: bool = False
+    late_workout: bool = False
+    stress_evening: bool = False
+    late_nicotine: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class NightRecord:
+    """A scored night with movement data, as the weekly rules and the insight read it."""
+
+    night: str
+    plm_index: float | None
+    plm_count: int
+    series: int
+    hypnic_jerks: int
+    time_to_settle_s: float | None
+    time_in_bed_s: float
+    limb_movements: int
+    exposures: Exposures = field(default_factory=Exposures)
+
+
+def _load_detector(value: Any) -> LimbMovementDetector:
+    if isinstance(value, LimbMovementDetector):
+        return value
+    if not isinstance(value, dict):
+        msg = "a limb-movement detector state is a JSON object"
+        raise TypeError(msg)
+    return LimbMovementDetector.from_dict(value)
+
+
+#: The raw-accel detector, kept live between events (it buffers about a minute of samples, and
+#: rebuilding it from JSON for every 1 s chunk would cost more than the detection): the state
+#: holds the detector itself and writes and reads it as its `to_dict()`.
+LiveDetector = Annotated[
+    LimbMovementDetector,
+    PlainValidator(_load_detector),
+    PlainSerializer(LimbMovementDetector.to_dict, return_type=dict[str, Any]),
+]
+
+
+@dataclass(slots=True)
+class NightsState:
+    """The nights feature's state for one person: the night being collected and the scored ones."""
+
+    #: The night being collected, if any.
+    open: OpenNight | None = None
+    #: (from, until) instants in which no night is collected: messages there are passed over
+    #: at the cost of one comparison.
+    skip: tuple[float, float] | None = None
+    #: The latest night closed (its evening's date); an older one is never opened again.
+    closed: str = ""
+    #: The last scored nights with movement data, oldest first.
+    history: list[NightRecord] = field(default_factory=list)
+    #: The latest night closed, as the state topic publishes it (`last_night`).
+    last_night: dict[str, Any] | None = None
+    #: The raw-accel detector, while a bed sensor sends raw samples.
+    detector: LiveDetector | None = None
+    #: When `twitch.frequent` and `twitch.daytime` last went out (instants), for their repeat.
+    frequent_sent_at: float | None = None
+    daytime_sent_at: float | None = None
+
+
+@dataclass(slots=True)
 class PersonState:
     """What the core remembers about one person."""
 
@@ -57,8 +160,8 @@ class PersonState:
     # Local dates with daytime twitching logged.
     daytime_twitching: list[str] = field(default_factory=list)
     workout: Workout | None = None
-    # Nights (evening dates) with a late or intense workout: the wind-down text says more.
-    late_workout_nights: list[str] = field(default_factory=list)
+    # What each evening held that a later rule asks about, by evening date (ISO).
+    evenings: dict[str, Evening] = field(default_factory=dict)
     hr_high_since: float | None = None
     last_hr_at: float | None = None
     stress_high_since: float | None = None
@@ -73,8 +176,15 @@ class PersonState:
     nudges: dict[str, NudgeRecord] = field(default_factory=dict)
     # "Once per period" markers, e.g. "caffeine.daily_limit:2026-11-24" -> instant.
     once: dict[str, float] = field(default_factory=dict)
-    # Bed-sensor scoring state and night summaries (the nights feature keeps its data here).
-    nights: dict[str, Any] = field(default_factory=dict)
+    # Bed-sensor scoring state and night summaries.
+    nights: NightsState = field(default_factory=NightsState)
+
+    def evening(self, key: str) -> Evening:
+        """The record of the evening `key` (ISO date), created on first use."""
+        record = self.evenings.get(key)
+        if record is None:
+            record = self.evenings[key] = Evening()
+        return record
 
 
 @dataclass(slots=True)
@@ -136,9 +246,59 @@ def restore_seen(state: CoachState, keys: Iterable[tuple[str, float]]) -> None:
 
 def load_state(raw: bytes | str) -> CoachState:
     """Restore state from JSON; migrates older versions forward."""
-    state = _ADAPTER.validate_json(raw)
-    if state.version > STATE_VERSION:
-        msg = f"state version {state.version} is newer than this sleepcoach ({STATE_VERSION})"
+    doc = from_json(raw)
+    version = doc.get("version", 1) if isinstance(doc, dict) else None
+    if not isinstance(version, int):
+        msg = "a stored state is a JSON object with an integer version"
         raise StateVersionError(msg)
-    state.version = STATE_VERSION
-    return state
+    if version > STATE_VERSION:
+        msg = f"state version {version} is newer than this sleepcoach ({STATE_VERSION})"
+        raise StateVersionError(msg)
+    if version == STATE_VERSION:
+        return _ADAPTER.validate_json(raw)
+    if version < 1:
+        msg = f"state version {version} is unknown"
+        raise StateVersionError(msg)
+    if version == 1:
+        _migrate_1(doc)
+    doc["version"] = STATE_VERSION
+    return _ADAPTER.validate_python(doc)
+
+
+def _migrate_1(doc: dict[str, Any]) -> None:
+    """Version 1 to 2, in place: the nights feature kept a plain dict (its open night's
+    occupancy as [instant, 0|1], movements as `mov`, the repeat marks under `sent`), the exercise
+    rule listed the evenings with a late workout, and the stress rule marked its evenings in
+    `once` as "stress.relax:<evening>"."""
+    for person in (doc.get("people") or {}).values():
+        evenings: dict[str, dict[str, bool]] = {}
+        for key in person.pop("late_workout_nights", None) or []:
+            evenings.setdefault(key, {})["late_workout"] = True
+        once = person.get("once") or {}
+        for mark in [k for k in once if k.startswith("stress.relax:")]:
+            evenings.setdefault(mark.removeprefix("stress.relax:"), {})["stress_high"] = True
+            del once[mark]
+        person["evenings"] = evenings
+        old = person.get("nights") or {}
+        nights: dict[str, Any] = {
+            "history": old.get("history", []),
+            "last_night": old.get("last_summary"),
+            "detector": old.get("detector"),
+            "frequent_sent_at": (old.get("sent") or {}).get("twitch.frequent"),
+            "daytime_sent_at": (old.get("sent") or {}).get("twitch.daytime"),
+        }
+        for key in ("skip", "closed"):
+            if key in old:
+                nights[key] = old[key]
+        cur = old.get("open")
+        if cur is not None:
+            nights["open"] = {
+                "night": cur["night"],
+                "start": cur["start"],
+                "bedtime": cur["bedtime"],
+                "wake": cur["wake"],
+                "occupancy": [(t, bool(occupied)) for t, occupied in cur["occ"]],
+                "movements": cur["mov"],
+                "lost": cur["lost"],
+            }
+        person["nights"] = nights

@@ -40,8 +40,10 @@ def on_stress(ctx: Ctx, event: StressMeasured) -> None:
     night = ctx.night_at(event.ts)
     if event.ts < night.bedtime - hours(rule.hours_before_bed):
         return
-    if not ctx.once(f"stress.relax:{night.key}"):
-        return
+    evening = ctx.ps.evening(night.key)
+    if evening.stress_high:
+        return  # once an evening
+    evening.stress_high = True
     ctx.send(
         "stress.relax",
         day=night.key,

@@ -42,7 +42,8 @@ def on_winddown(ctx: Ctx, timer: Timer) -> None:
             ctx.state.sent[nudge_id] = ctx.now.timestamp()
             ctx.drop(nudge_id, "winddown.stretch", "in_bed")
         return
-    late_workout = night.key in ctx.ps.late_workout_nights
+    evening = ctx.ps.evenings.get(night.key)
+    late_workout = evening is not None and evening.late_workout
     message = (
         f"Bedtime is at {hhmm(night.bedtime, ctx.tz)}. Consider dimming the lights, putting "
         f"screens away and doing a few minutes of light stretching to relax."

@@ -549,7 +549,9 @@ def test_housekeeping_keeps_state_bounded_over_a_month() -> None:
     assert len(ps.nicotine) <= engine.DAYS_KEEP + 1
     assert len(ps.alcohol) <= engine.DAYS_KEEP + 1
     assert len(ps.daytime_twitching) <= engine.DAYS_KEEP + 1
-    assert len(ps.late_workout_nights) <= engine.DAYS_KEEP + 1
+    assert len(ps.evenings) <= engine.DAYS_KEEP + 1
+    assert ps.evenings[day].late_workout
+    assert ps.evenings[day].stress_high
     assert len(ps.doses) <= 8
     assert len(state.sent) <= 30 * 12
     assert len(dump_state(state)) < 200_000
@@ -568,7 +570,8 @@ def test_housekeeping_forgets_what_is_old() -> None:
     assert ps.sunlight == {"2026-12-20": 1.0}
     assert ps.bedtime_overrides == {}
     assert ps.nicotine == ps.alcohol == []
-    assert ps.daytime_twitching == ps.late_workout_nights == []
+    assert ps.daytime_twitching == []
+    assert ps.evenings == {}
 
 
 def test_housekeeping_skips_people_without_state() -> None:

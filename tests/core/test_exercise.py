@@ -12,6 +12,7 @@ import pytest
 
 from coach import exercise
 from coach.event import Event
+from coach.state import Evening
 from tests.core.conftest import (
     assert_no_dosing,
     every_minute,
@@ -95,7 +96,8 @@ def test_workout_evidence_and_message() -> None:
     assert nudge.message.startswith("An intense workout 2.0 h before bedtime can keep your body")
     assert "Consider easing off to light stretching now" in nudge.message
     assert_no_dosing(nudge.message)
-    assert replay.state.people["alex"].late_workout_nights == ["2026-11-24"]
+    # The evening's record says so, for the wind-down and the night's insight to ask.
+    assert replay.state.people["alex"].evenings == {"2026-11-24": Evening(late_workout=True)}
 
 
 def test_a_workout_after_bedtime_says_so() -> None:

@@ -23,8 +23,9 @@ from coach.event import (
     Timer,
     TimerFired,
 )
-from coach.night import LiveDetector, insight_at, ratio_interval
-from coach.state import CoachState, dump_state, load_state
+from coach.limb_movement import LimbMovementDetector
+from coach.night import insight_at, ratio_interval
+from coach.state import CoachState, Exposures, NightRecord, dump_state, load_state
 from tests.core.conftest import (
     CONFIG,
     Replay,
@@ -192,7 +193,7 @@ def test_a_night_without_data_is_no_data_not_a_good_night(events: list[Event], s
     assert doc["plm_index"] is None
     assert doc["limb_movement_index"] is None
     assert doc["twitches"] is None
-    assert replay.state.people["alex"].nights.get("history", []) == []
+    assert replay.state.people["alex"].nights.history == []
 
 
 TIMING_TABLE = [
@@ -252,9 +253,9 @@ def test_getting_up_early_closes_the_night_and_later_movements_do_not_reopen_it(
     ]
     replay = replay_nights(events, 1)
     assert night_ids(replay) == [SUMMARY + "2026-11-24"]
-    history = replay.state.people["alex"].nights["history"]
-    assert [h["night"] for h in history] == ["2026-11-24"]
-    assert history[0]["time_in_bed_s"] == pytest.approx(7.25 * 3600)
+    history = replay.state.people["alex"].nights.history
+    assert [h.night for h in history] == ["2026-11-24"]
+    assert history[0].time_in_bed_s == pytest.approx(7.25 * 3600)
 
 
 def test_the_summary_is_off_but_the_night_is_still_scored() -> None:
@@ -280,7 +281,7 @@ def test_a_night_the_timer_missed_is_closed_by_the_next_message() -> None:
     assert nudge.ts == t("12:00", "2026-11-25")
     assert nudge.evidence["plm_index"] == 18.8
     assert nudge.evidence["ended_by"] == "wake"
-    assert "open" not in replay.state.people["alex"].nights
+    assert replay.state.people["alex"].nights.open is None
 
 
 def test_a_summary_closed_a_whole_day_late_is_dropped_as_expired_but_the_night_is_kept() -> None:
@@ -289,8 +290,9 @@ def test_a_summary_closed_a_whole_day_late_is_dropped_as_expired_but_the_night_i
     assert [n for n in replay.nudges if n.rule.startswith(RULES)] == []
     assert [(d.nudge_id, d.reason) for d in replay.dropped] == [(SUMMARY + "2026-11-24", "expired")]
     nights_state = replay.state.people["alex"].nights
-    assert [h["night"] for h in nights_state["history"]] == ["2026-11-24"]
-    assert nights_state["open"]["night"] == "2026-11-25"
+    assert [h.night for h in nights_state.history] == ["2026-11-24"]
+    assert nights_state.open is not None
+    assert nights_state.open.night == "2026-11-25"
 
 
 # -- twitch.frequent -----------------------------------------------------------------------------
@@ -425,7 +427,7 @@ def history(
     *,
     exposure: str = "late_workout",
     last: str = "2026-11-28",
-) -> list[dict[str, Any]]:
+) -> list[NightRecord]:
     """`count` stored nights up to `last` (a Saturday); `exposed` nights have the exposure and a
     PLM index `worse` times as high (with some night-to-night spread either way)."""
     out = []
@@ -434,31 +436,25 @@ def history(
         base = 4.0 + (i * 7 % 5)  # 4..8/h
         is_exposed = i in exposed
         out.append(
-            {
-                "night": key,
-                "plm_index": base * worse if is_exposed else base,
-                "plm_count": 0,
-                "series": 0,
-                "hypnic_jerks": i % 2,
-                "time_to_settle_s": 600.0 + 60 * (i % 4),
-                "time_in_bed_s": 8 * 3600.0,
-                "limb_movements": 10,
-                "exposures": {
-                    "caffeine_at_bedtime": False,
-                    "late_workout": False,
-                    "stress_evening": False,
-                    "late_nicotine": False,
-                    exposure: is_exposed,
-                },
-            }
+            NightRecord(
+                night=key,
+                plm_index=base * worse if is_exposed else base,
+                plm_count=0,
+                series=0,
+                hypnic_jerks=i % 2,
+                time_to_settle_s=600.0 + 60 * (i % 4),
+                time_in_bed_s=8 * 3600.0,
+                limb_movements=10,
+                exposures=Exposures(**{exposure: is_exposed}),
+            )
         )
     return out
 
 
-def sunday_insight(stored: list[dict[str, Any]]) -> Replay:
+def sunday_insight(stored: list[NightRecord]) -> Replay:
     """Fire the Sunday 10:00 insight timer with this history stored."""
     state = CoachState()
-    state.person("alex").nights["history"] = stored
+    state.person("alex").nights.history = stored
     replay = Replay(state=state)
     timer = Timer("insight.correlation", "alex", t("10:00", SUNDAY), SUNDAY)
     replay.decide(TimerFired(person="alex", ts=timer.at, timer=timer))
@@ -480,7 +476,7 @@ INSIGHT_TABLE = [
 
 
 @pytest.mark.parametrize(("stored", "expected"), INSIGHT_TABLE)
-def test_insight_correlation(stored: list[dict[str, Any]], expected: list[str]) -> None:
+def test_insight_correlation(stored: list[NightRecord], expected: list[str]) -> None:
     assert sunday_insight(stored).ids == expected
 
 
@@ -550,9 +546,9 @@ def test_the_insight_fires_from_the_replayed_week() -> None:
         events += a_night(evening, lms=150 if exposed else 20 + 5 * (i % 4))
     start = t("07:00", "2026-11-07")
     replay = run(events, start=start, until=t("12:00", SUNDAY))
-    stored = replay.state.people["alex"].nights["history"]
+    stored = replay.state.people["alex"].nights.history
     assert len(stored) == 22
-    assert [h["exposures"]["late_workout"] for h in stored[:4]] == [True, False, False, True]
+    assert [h.exposures.late_workout for h in stored[:4]] == [True, False, False, True]
     insights = [n for n in replay.nudges if n.rule == "insight.correlation"]
     # 2026-11-15 had 8 nights stored; 2026-11-22 the first 15.
     assert [n.id for n in insights] == ["insight.correlation:alex:2026-11-22", INSIGHT]
@@ -572,13 +568,10 @@ def test_exposures_are_recorded_with_the_night() -> None:
         *a_night("2026-11-24"),
     ]
     replay = replay_nights(events, 1)
-    (entry,) = replay.state.people["alex"].nights["history"]
-    assert entry["exposures"] == {
-        "caffeine_at_bedtime": True,
-        "late_workout": True,
-        "stress_evening": False,
-        "late_nicotine": True,
-    }
+    (entry,) = replay.state.people["alex"].nights.history
+    assert entry.exposures == Exposures(
+        caffeine_at_bedtime=True, late_workout=True, stress_evening=False, late_nicotine=True
+    )
 
 
 # -- state: bounded, serialisable, restartable ----------------------------------------------------
@@ -594,12 +587,12 @@ def test_a_flood_of_movements_is_capped_and_counted(monkeypatch: pytest.MonkeyPa
 
 def test_history_keeps_the_last_60_nights() -> None:
     state = CoachState()
-    state.person("alex").nights["history"] = history(60, set(), 1.0, last="2026-11-23")
+    state.person("alex").nights.history = history(60, set(), 1.0, last="2026-11-23")
     replay = replay_nights(a_night("2026-11-24"), 1, state=state)
-    stored = replay.state.people["alex"].nights["history"]
+    stored = replay.state.people["alex"].nights.history
     assert len(stored) == 60
-    assert stored[-1]["night"] == "2026-11-24"
-    assert stored[0]["night"] == "2026-09-26"  # the oldest of the 60 before it is gone
+    assert stored[-1].night == "2026-11-24"
+    assert stored[0].night == "2026-09-26"  # the oldest of the 60 before it is gone
 
 
 def accel_chunk(at: datetime, rng: random.Random, burst: bool) -> AccelSampled:
@@ -627,9 +620,12 @@ def raw_night(restart_at: int | None = None) -> dict[str, Any]:
         replay.advance(at)
         replay.decide(accel_chunk(at, rng, burst=i >= 30 and i % 3 == 0), at)
         if restart_at == i:
-            assert isinstance(replay.state.people["alex"].nights["detector"], LiveDetector)
-            replay.state = load_state(dump_state(replay.state))
-            assert isinstance(replay.state.people["alex"].nights["detector"], dict)
+            live = replay.state.people["alex"].nights.detector
+            assert isinstance(live, LimbMovementDetector)
+            assert live.is_streaming
+            restored = load_state(dump_state(replay.state))
+            assert restored == replay.state  # the detector too, buffered samples and all
+            replay.state = restored
     replay.advance(t("07:00", "2026-11-25"))
     return last_night(replay)
 
@@ -668,13 +664,17 @@ def test_a_night_left_open_while_the_coach_was_down_closes_when_it_starts_again(
     assert nudge.id == SUMMARY + "2026-11-24"
     assert nudge.ts == t("09:00", "2026-11-25")
     assert nudge.evidence["plm_index"] == 18.8
-    assert "open" not in restarted.state.people["alex"].nights
+    assert restarted.state.people["alex"].nights.open is None
 
 
 def test_a_late_timer_for_an_older_night_does_not_drop_the_open_one() -> None:
     replay = replay_nights([*a_night("2026-11-24"), in_bed("22:30", day="2026-11-25")], 1)
-    assert replay.state.people["alex"].nights["open"]["night"] == "2026-11-25"
+    nights_state = replay.state.people["alex"].nights
+    assert nights_state.open is not None
+    assert nights_state.open.night == "2026-11-25"
     timer = Timer("night.end", "alex", t("06:30", "2026-11-25"), "2026-11-23")
     replay.decide(TimerFired(person="alex", ts=timer.at, timer=timer), t("23:00", "2026-11-25"))
-    assert replay.state.people["alex"].nights["open"]["night"] == "2026-11-25"
-    assert replay.state.people["alex"].nights["closed"] == "2026-11-24"
+    nights_state = replay.state.people["alex"].nights
+    assert nights_state.open is not None
+    assert nights_state.open.night == "2026-11-25"
+    assert nights_state.closed == "2026-11-24"

@@ -9,6 +9,7 @@ import pytest
 
 from coach import stress
 from coach.event import Event
+from coach.state import Evening
 from tests.core.conftest import (
     assert_no_dosing,
     every_minute,
@@ -87,6 +88,11 @@ def test_next_evening_gets_its_own() -> None:
         )
     )
     assert replay.ids == [RELAX, "stress.relax:alex:2026-11-25"]
+    # Each evening's record says stress was held high, for the night's insight to ask.
+    assert replay.state.people["alex"].evenings == {
+        "2026-11-24": Evening(stress_high=True),
+        "2026-11-25": Evening(stress_high=True),
+    }
 
 
 def test_stress_held_after_quiet_hours_begin_is_not_sent() -> None:
