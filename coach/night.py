@@ -45,13 +45,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
 
 from coach import caffeine
-from coach.action import RefuseEvent
+from coach.action import RecordNight, RefuseEvent
 from coach.clock import Night, at_local, local_iso, night_of
 from coach.config import WEEKDAYS
 from coach.event import (
@@ -66,6 +67,7 @@ from coach.limb_movement import (
     NIGHT_START_BEFORE_WAKE_S,
     LimbMovementDetector,
     NightConfig,
+    NightSummary,
     summarize_night,
 )
 from coach.rule import Ctx, Family, hours
@@ -110,6 +112,16 @@ HISTORY_NIGHTS: Final = 60
 START_BEFORE_BED_S: Final = 2 * 3600.0
 #: The window of the weekly rules (issue 5: "the last 7 nights", "the last 7 days").
 WEEK_DAYS: Final = 7
+#: The stored night's timeline keeps at most this many movements (about 44 KB of JSON): the
+#: jerks and the LMs of counted series first, then the strongest of the rest. A night in bed
+#: has a few hundred (posture changes every 20-30 min, a 60/h PLM train over 8 h is 480 LMs);
+#: a flood from a noisy sensor is thinned to its strongest, and the count left out is stored.
+TIMELINE_MOVEMENTS: Final = 2_000
+#: ... at most this many PLM series (each has 4 LMs or more) and stays in bed.
+TIMELINE_SERIES: Final = 500
+TIMELINE_STAYS: Final = 500
+#: How a timeline movement is marked: in a counted PLM series, a hypnic jerk, or neither.
+OTHER, IN_SERIES, JERK = 0, 1, 2
 #: A summary that could not go out is still worth reading until the evening.
 SUMMARY_VALID: Final = timedelta(hours=12)
 #: The weekly insight stays relevant for the day.
@@ -369,6 +381,20 @@ def _close(ctx: Ctx, cur: OpenNight, end: float, trigger: str) -> None:
     last = nights.last_night
     if last is None or last["night"] <= key:
         nights.last_night = doc
+    at_bed = caffeine.caffeine_at(ctx.ps, night.bedtime, ctx.person.caffeine_half_life_h)
+    exposures = _exposures(ctx, night, end, at_bed)
+    ctx.actions.append(
+        RecordNight(
+            person=ctx.person.id,
+            night=key,
+            ts=datetime.fromtimestamp(end, tz),
+            summary={
+                **doc,
+                "evening": {"caffeine_mg_at_bedtime": round(at_bed, 1), **asdict(exposures)},
+                "timeline": timeline(summary, movements, scored=has_movements),
+            },
+        )
+    )
     if not has_movements:
         return
     entry = NightRecord(
@@ -380,7 +406,7 @@ def _close(ctx: Ctx, cur: OpenNight, end: float, trigger: str) -> None:
         time_to_settle_s=summary.time_to_settle_s,
         time_in_bed_s=summary.time_in_bed_s,
         limb_movements=summary.limb_movements,
-        exposures=_exposures(ctx, night, end),
+        exposures=exposures,
     )
     history = [h for h in nights.history if h.night != key]
     history.append(entry)
@@ -391,6 +417,60 @@ def _close(ctx: Ctx, cur: OpenNight, end: float, trigger: str) -> None:
     _send_summary(ctx, night, doc, at, scheduled=scheduled)
     _check_frequent(ctx, night, scheduled=scheduled)
     _check_daytime(ctx, ctx.local_day(), scheduled=scheduled)
+
+
+def timeline(
+    summary: NightSummary, movements: list[tuple[float, float, float]], *, scored: bool
+) -> dict[str, Any]:
+    """The night's movements for drawing it, compact and bounded (`TIMELINE_*`).
+
+    Every time is seconds after the night's start (`night_start` of the summary it is stored
+    with): `stays` in bed as [start, end]; `sleep_onset` (None unless `scored`: a night without
+    movement data has none); `movements` in bed as [onset, duration_s, intensity,
+    mark] in onset order, mark 1 for an LM of a counted PLM series, 2 for a hypnic jerk, 0 for
+    the rest (a movement's kind follows from its duration: under 0.5 s brief, up to 10 s a limb
+    movement, longer a posture change); `series` as [first onset, last end, LMs counted];
+    `omitted`, the movements in bed left out to keep the bound. Times to 0.1 s, intensities to
+    0.01.
+    """
+    t0 = summary.night_start
+
+    def offset(t: float) -> float:
+        return round(t - t0, 1)
+
+    mark = dict.fromkeys(summary.in_bed, OTHER)
+    for series in summary.plm_series:
+        mark.update(dict.fromkeys(series, IN_SERIES))
+    mark.update(dict.fromkeys(summary.jerks, JERK))
+    kept = summary.in_bed
+    if len(kept) > TIMELINE_MOVEMENTS:
+        # Marked ones first, then by intensity; ties by onset, so the choice is reproducible.
+        ranked = sorted(kept, key=lambda i: (-mark[i], -movements[i][2], movements[i][0]))
+        chosen = set(ranked[:TIMELINE_MOVEMENTS])
+        kept = tuple(i for i in kept if i in chosen)
+    onset = summary.sleep_onset if scored else None
+    return {
+        "stays": [[offset(a), offset(b)] for a, b in summary.stays[:TIMELINE_STAYS]],
+        "sleep_onset": None if onset is None else offset(onset),
+        "movements": [
+            [
+                offset(movements[i][0]),
+                round(movements[i][1], 1),
+                round(movements[i][2], 2),
+                mark[i],
+            ]
+            for i in kept
+        ],
+        "series": [
+            [
+                offset(movements[s[0]][0]),
+                offset(movements[s[-1]][0] + movements[s[-1]][1]),
+                len(s),
+            ]
+            for s in summary.plm_series[:TIMELINE_SERIES]
+        ],
+        "omitted": len(summary.in_bed) - len(kept),
+    }
 
 
 def no_data_night(ctx: Ctx, key: str) -> None:
@@ -407,13 +487,12 @@ def no_data_night(ctx: Ctx, key: str) -> None:
     _close(ctx, cur, night.wake.timestamp(), "wake")
 
 
-def _exposures(ctx: Ctx, night: Night, end: float) -> Exposures:
-    """What the evening before the night had: caffeine and nicotine from the person's state, a
-    late workout and stress before bed from the evening's record."""
+def _exposures(ctx: Ctx, night: Night, end: float, at_bed: float) -> Exposures:
+    """What the evening before the night had: caffeine (`at_bed` mg at bedtime) and nicotine
+    from the person's state, a late workout and stress before bed from the evening's record."""
     ps = ctx.ps
     rules = ctx.config.rules
     bed = night.bedtime
-    at_bed = caffeine.caffeine_at(ps, bed, ctx.person.caffeine_half_life_h)
     nicotine_from = (bed - hours(rules.stimulant_late.hours_before_bed)).timestamp()
     evening = ps.evenings.get(night.key)
     return Exposures(

@@ -7,15 +7,18 @@ unless alex gets up earlier. Only the nights feature's nudges are compared (`nig
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
+from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from coach import night
+from coach.action import RecordNight
 from coach.event import (
     AccelSampled,
     Event,
@@ -40,6 +43,8 @@ from tests.core.conftest import (
 
 RULES = ("twitch.", "insight.")
 SUMMARY = "twitch.night_summary:alex:"
+#: The morning after the first evening.
+DAY2 = "2026-11-25"
 
 
 def night_ids(replay: Replay) -> list[str]:
@@ -572,6 +577,108 @@ def test_exposures_are_recorded_with_the_night() -> None:
     assert entry.exposures == Exposures(
         caffeine_at_bedtime=True, late_workout=True, stress_evening=False, late_nicotine=True
     )
+
+
+# -- the stored night ----------------------------------------------------------------------------
+
+
+def recorded(replay: Replay) -> list[RecordNight]:
+    """Every night the coach asked the shell to store, in order."""
+    return [a for a in replay.actions if isinstance(a, RecordNight)]
+
+
+def test_a_closed_night_is_recorded_with_its_evening_and_timeline() -> None:
+    events = [logged("20:00", "caffeine", mg=300), *a_night("2026-11-24", lms=150, jerk=True)]
+    replay = replay_nights(events, 1)
+    (record,) = recorded(replay)
+    assert (record.person, record.night, record.ts) == ("alex", "2026-11-24", t("06:30", DAY2))
+    summary = dict(record.summary)
+    evening, drawn = summary.pop("evening"), summary.pop("timeline")
+    assert summary == last_night(replay)  # the figures the person saw
+    assert evening == {
+        "caffeine_mg_at_bedtime": 212.1,  # 300 mg at 20:00, half-life 5 h: 300 × 0.5^0.5
+        "caffeine_at_bedtime": True,
+        "late_workout": False,
+        "stress_evening": False,
+        "late_nicotine": False,
+    }
+    # Seconds after the night's start, 18:30 (wake - 12 h): in bed 22:30-06:30, the jerk at
+    # 22:34 (asleep after it), 150 LMs every 30 s from 01:00, two posture changes, a twitch.
+    assert summary["night_start"] == "2026-11-24T18:30:00+01:00"
+    lms = [[23400.0 + 30 * i, 2.0, 0.3, night.IN_SERIES] for i in range(150)]
+    assert drawn == {
+        "stays": [[14400.0, 43200.0]],
+        "sleep_onset": 14641.0,
+        "movements": [
+            [14640.0, 1.0, 0.8, night.JERK],
+            [19800.0, 20.0, 0.6, night.OTHER],
+            *lms,
+            [31500.0, 0.3, 0.2, night.OTHER],
+            [34200.0, 20.0, 0.6, night.OTHER],
+        ],
+        "series": [[23400.0, 23400.0 + 149 * 30 + 2, 150]],
+        "omitted": 0,
+    }
+    json.dumps(record.summary)
+
+
+@pytest.mark.parametrize(
+    ("events", "status", "stays"),
+    [
+        pytest.param([], "no data", [], id="no bed data: recorded as 'no data'"),
+        pytest.param(
+            [in_bed("22:30"), in_bed("06:40", occupied=False, day=DAY2)],
+            "no movement data",
+            [[14400.0, 43200.0]],
+            id="occupancy only: recorded as 'no movement data', no sleep onset",
+        ),
+    ],
+)
+def test_a_night_without_movements_is_recorded_as_such(
+    events: list[Event], status: str, stays: list[list[float]]
+) -> None:
+    (record,) = recorded(replay_nights(events, 1))
+    assert record.summary["status"] == status
+    assert record.summary["plm_index"] is None
+    assert record.summary["timeline"] == {
+        "stays": stays,
+        "sleep_onset": None,
+        "movements": [],
+        "series": [],
+        "omitted": 0,
+    }
+
+
+def test_a_night_is_recorded_once_when_it_closes_early() -> None:
+    replay = replay_nights(a_night("2026-11-24", leave="05:45"), 2)
+    assert [(r.night, r.ts, r.summary["ended_by"]) for r in recorded(replay)] == [
+        ("2026-11-24", t("05:45", DAY2), "got_up"),
+        ("2026-11-25", t("06:30", "2026-11-26"), "wake"),  # the next night: no data
+    ]
+
+
+def test_the_stored_timeline_is_bounded() -> None:
+    """19,000 faint fidgets, a PLM train and a jerk: 2,000 movements kept, the marked ones
+    first, then the strongest; the rest counted. The whole record stays under 70 KB."""
+    fidgets = [
+        move(t("23:00") + timedelta(seconds=i), 0.01 + (i % 10) / 100, 0.3) for i in range(19_000)
+    ]
+    train = [move(t("02:00", DAY2) + timedelta(seconds=30 * i + 0.5)) for i in range(40)]
+    events = [in_bed("22:30"), move(t("22:34"), 0.8, 1.0), *fidgets, *train]
+    events.append(in_bed("06:40", occupied=False, day=DAY2))
+    replay = replay_nights(sorted(events, key=lambda e: e.ts), 1)
+    (record,) = recorded(replay)
+    drawn = record.summary["timeline"]
+    assert record.summary["movements"] == 19_041
+    assert len(drawn["movements"]) == night.TIMELINE_MOVEMENTS
+    assert drawn["omitted"] == 19_041 - night.TIMELINE_MOVEMENTS
+    marks = [m[3] for m in drawn["movements"]]
+    assert (marks.count(night.JERK), marks.count(night.IN_SERIES)) == (1, 40)
+    # The 1,959 others are the strongest fidgets: the 1,900 of 0.10, then 59 of 0.09.
+    faint = Counter(m[2] for m in drawn["movements"] if m[3] == night.OTHER)
+    assert faint == {0.1: 1_900, 0.09: 59}
+    assert [m[0] for m in drawn["movements"]] == sorted(m[0] for m in drawn["movements"])
+    assert len(json.dumps(record.summary)) < 70_000
 
 
 # -- state: bounded, serialisable, restartable ----------------------------------------------------

@@ -107,17 +107,19 @@ def config_yaml(
     *,
     bedtime_in: timedelta = timedelta(hours=3),
     extra_mqtt: str = "",
+    bedtime: str | None = None,
+    wake: str | None = None,
 ) -> str:
     """A config for `broker` whose bedtime is `bedtime_in` from now (any hour of the day, after
-    midnight too).
+    midnight too), and wake 8 h later; or the `bedtime` and `wake` given ("HH:MM").
 
     On the embedded broker the coach names itself with a user name, as it does on its own
     embedded broker (`integrations.daemon.link_settings`): amqtt keeps no session for an anonymous
     client, so what was queued while the coach was away would be lost. Mosquitto needs none.
     """
     now = datetime.now(ZoneInfo(TZ))
-    bed = (now + bedtime_in).strftime("%H:%M")
-    wake = (now + bedtime_in + timedelta(hours=8)).strftime("%H:%M")
+    bed = bedtime or (now + bedtime_in).strftime("%H:%M")
+    wake = wake or (now + bedtime_in + timedelta(hours=8)).strftime("%H:%M")
     if broker.kind == "embedded" and "username:" not in extra_mqtt:
         extra_mqtt = f"  username: {CLIENT_ID}\n{extra_mqtt}"
     return f"""\

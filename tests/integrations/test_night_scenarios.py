@@ -19,9 +19,16 @@ from typing import Any
 
 import pytest
 
+from coach.action import Action, RecordNight
 from coach.config import Config
+from coach.engine import decide
+from coach.event import Event
+from coach.nudge import Nudge
+from coach.state import CoachState
 from integrations.config_file import load_config
-from integrations.simulator import write_run
+from integrations.simulator import Simulation, write_run
+
+Decided = tuple[CoachState, list[Action]]
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 BED = "home/bedroom/bed"
@@ -110,6 +117,48 @@ def test_late_workouts_that_go_with_worse_nights_show_up_in_the_sunday_insight(
     assert plm["ci95"][0] > 1
     assert "not proof of cause" in insight["message"]
     assert len([n for n in nudges if n["rule"] == "twitch.night_summary"]) == 15
+
+
+def test_each_night_the_simulator_closes_is_recorded_with_its_summary_figures(
+    config: Config,
+) -> None:
+    """The simulator runs the daemon's decide(): every night it closes comes out as the
+    RecordNight the daemon stores, with the figures of that morning's summary."""
+    records: list[RecordNight] = []
+
+    def recording(state: CoachState, event: Event, now: datetime, cfg: Config) -> Decided:
+        state, actions = decide(state, event, now, cfg)
+        records.extend(a for a in actions if isinstance(a, RecordNight))
+        return state, actions
+
+    run = Simulation(config, decide=recording)
+    outputs = []
+    with (SCENARIOS / "nights_plm_week.jsonl").open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            outputs += run.feed_line(line, number)
+    outputs += run.finish()
+    summaries = {
+        o.evidence["night"]: o.evidence
+        for o in outputs
+        if isinstance(o, Nudge) and o.rule == "twitch.night_summary"
+    }
+    scored = {r.night: r.summary for r in records if r.summary["status"] == "ok"}
+    assert len(scored) == 7
+    assert sorted(scored) == sorted(summaries)
+    for night, summary in scored.items():
+        evidence = summaries[night]
+        assert summary["limb_movement_index"] == evidence["plm_index"]
+        assert (summary["plm_count"], summary["series"]) == (
+            evidence["plm_count"],
+            evidence["plm_series"],
+        )
+        assert summary["hypnic_jerks"] == evidence["hypnic_jerks"]
+        assert summary["movements"] == evidence["movements"]
+        assert summary["time_in_bed_min"] == evidence["time_in_bed_min"]
+        drawn = summary["timeline"]
+        assert drawn["series"]  # a PLM train every night
+        assert sum(s[2] for s in drawn["series"]) == summary["plm_count"]
+        assert len(drawn["movements"]) + drawn["omitted"] == summary["movements"]
 
 
 def test_sleepcoach_synth_writes_a_scenario_the_simulator_scores(

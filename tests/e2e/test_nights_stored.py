@@ -1,0 +1,160 @@
+"""Nights stored the way a person gets them: synthetic bed nights published to a real broker,
+`sleepcoach run` scores and stores them, and after a SIGTERM `sleepcoach report` shows them with
+the figures the coach published."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.broker import ROOT, Broker
+from tests.e2e.conftest import TZ, DaemonProcess, Recorder, config_yaml, publisher
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(180)]
+
+PREFIX = "sleepcoach"
+BED = "home/bedroom/bed"
+
+
+def sleepcoach(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run a `sleepcoach` command in a subprocess, as a person would."""
+    code = "import sys; from integrations.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=home,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(home)},
+        check=False,
+    )
+
+
+def _hhmm(instant: datetime) -> str:
+    return instant.astimezone(ZoneInfo(TZ)).strftime("%H:%M")
+
+
+def _duration(seconds: float) -> str:
+    """How the report writes a duration."""
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def test_synthetic_nights_through_the_daemon_show_in_the_report(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    # Two nights that began 46 h and 22 h ago, so every message is less than two days old.
+    start = (datetime.now(ZoneInfo(TZ)) - timedelta(hours=46)).replace(second=0, microsecond=0)
+    scenario = tmp_path / "nights.jsonl"
+    made = sleepcoach(
+        "synth",
+        "--out",
+        str(scenario),
+        "--nights",
+        "2",
+        "--seed",
+        "7",
+        "--start",
+        start.isoformat(),
+        "--plm-index",
+        "30",
+        "--hypnic-jerks",
+        "1",
+        "--topic",
+        BED,
+        home=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    lines = [json.loads(line) for line in scenario.read_text().splitlines()]
+    # The person's bedtime is half an hour after the recording starts; wake is set so that the
+    # last time each night gets up counts as getting up for the day (within an hour of wake).
+    exits = [
+        datetime.fromisoformat(line["ts"])
+        for line in lines
+        if line["payload"]["event"] == "occupancy" and not line["payload"]["occupied"]
+    ]
+    last_exits = [
+        max(e for e in exits if e < start + timedelta(days=1)),
+        max(e for e in exits if e >= start + timedelta(days=1)),
+    ]
+    wake = min(last_exits, key=_hhmm) + timedelta(minutes=30)
+    db = tmp_path / "coach.db"
+    config = config_yaml(
+        broker, f"sqlite:///{db}", bedtime=_hhmm(start + timedelta(minutes=30)), wake=_hhmm(wake)
+    )
+    rec = recorder_factory(broker, [f"{PREFIX}/alex/state"])
+    daemon = daemon_factory(config)
+    daemon.start()
+
+    bed = publisher(broker, "bed")
+    for line in lines:
+        bed.publish(BED, json.dumps(line["payload"]).encode(), qos=1).wait_for_publish(5)
+
+    def published() -> dict[str, dict[str, Any]]:
+        """Every night the coach published as `last_night`, by its name."""
+        docs = [s["last_night"] for s in rec.json_on(f"{PREFIX}/alex/state")]
+        return {d["night"]: d for d in docs if d is not None and d["status"] == "ok"}
+
+    assert rec.wait_for(lambda: len(published()) == 2, 60), daemon.log_text()
+    bed.loop_stop()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0, daemon.log_text()
+
+    report_dir = tmp_path / "report"
+    shown = sleepcoach(
+        "report",
+        "--config",
+        str(daemon.config),
+        "--days",
+        "5",
+        "--out",
+        str(report_dir),
+        home=tmp_path,
+    )
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert "2 night(s) with bed data" in text, text
+    for key, night in sorted(published().items()):
+        day = datetime.fromisoformat(key)
+        settle = _duration(night["time_to_settle_s"])
+        cells = [
+            f"{day:%a} {key}",
+            _duration(night["time_in_bed_s"]),
+            settle,
+            f"{night['plm_index']:.1f}",
+            str(night["hypnic_jerks"]),
+            str(night["movements"]),
+        ]
+        row = r"\s+".join(re.escape(cell) for cell in cells[:4]) + r"(\s+high)?\s+"
+        row += r"\s+".join(re.escape(cell) for cell in cells[4:])
+        assert re.search(row, text), (cells, text)
+        assert night["plm_index"] > 15  # 30/h put in: marked high in the report
+    assert (report_dir / "index.html").exists()
+
+    # What is stored for a later history view: the figures and a bounded timeline.
+    with sqlite3.connect(db) as conn:
+        stored = dict(conn.execute("SELECT night, summary FROM nights").fetchall())
+    assert sorted(stored) == sorted(published())
+    for key, raw in stored.items():
+        summary = json.loads(raw)
+        night = published()[key]
+        assert {k: summary[k] for k in night} == night
+        drawn = summary["timeline"]
+        assert len(drawn["movements"]) + drawn["omitted"] == night["movements"]
+        assert sum(s[2] for s in drawn["series"]) == night["plm_count"]
+        assert [m[3] for m in drawn["movements"]].count(2) == night["hypnic_jerks"]
+        assert set(summary["evening"]) >= {"caffeine_mg_at_bedtime", "late_workout"}
