@@ -106,11 +106,9 @@ class NightRecord:
 
 
 def _load_detector(value: Any) -> LimbMovementDetector:
-    if isinstance(value, LimbMovementDetector):
-        return value
     if not isinstance(value, dict):
         msg = "a limb-movement detector state is a JSON object"
-        raise TypeError(msg)
+        raise ValueError(msg)  # pydantic reports a ValueError as a validation error
     return LimbMovementDetector.from_dict(value)
 
 

@@ -240,6 +240,8 @@ def test_quiet_must_be_one_stay_in_bed() -> None:
         [(at(0), True), (at(400), False), (at(500), True), (at(3000), False)], at(0), at(4000)
     )
     assert find_sleep_onset(stays, []) == at(500)
+    # A fidget in each stay: the first is too short after it, the second long enough.
+    assert find_sleep_onset(stays, [lm(100, 1.0, 0.4), lm(1000, 1.0, 0.4)]) == at(1001)
 
 
 WAKE = at(8 * 3600)
@@ -349,9 +351,27 @@ def test_without_series_exemption_an_early_train_delays_sleep_onset() -> None:
 
 def test_movements_out_of_bed_do_not_count() -> None:
     occupancy = [(at(0), True), (at(3600), False), (at(4000), True), (at(6 * 3600), False)]
-    summary = summarize_night(occupancy, [lm(3700, 1.0, 0.9), lm(3800, 20.0, 0.9)], WAKE)
+    between = [lm(3700, 1.0, 0.9), lm(3800, 20.0, 0.9)]
+    summary = summarize_night(occupancy, [*between, lm(7 * 3600, 1.0, 0.9)], WAKE)
     assert summary.movements == 0
+    assert summary.in_bed == ()
     assert summary.time_in_bed_s == 6 * 3600 - 400
+
+
+def test_a_night_without_a_still_stretch_has_no_sleep_onset_and_no_index() -> None:
+    occupancy = [(at(0), True), (at(4 * 3600), False)]
+    movements = [lm(t, 2.0, 0.5) for t in range(0, 4 * 3600, 400)]
+    summary = summarize_night(occupancy, movements, WAKE)
+    assert summary.has_data
+    assert summary.sleep_onset is None
+    assert (summary.time_to_settle_s, summary.plm_index) == (None, None)
+    assert (summary.asleep_s, summary.plm_count, summary.series, summary.hypnic_jerks) == (
+        0.0,
+        0,
+        0,
+        0,
+    )
+    assert summary.movements == len(movements)
 
 
 def test_a_series_never_spans_two_stays_in_bed() -> None:

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from coach.event import load_event
 from coach.limb_movement import LimbMovementDetector
@@ -131,3 +132,15 @@ def test_version_1_repeat_marks_and_skipped_gap_are_kept() -> None:
 def test_an_unreadable_version_is_refused(raw: bytes, message: str) -> None:
     with pytest.raises(StateVersionError, match=message):
         load_state(raw)
+
+
+def test_a_state_with_an_unreadable_detector_is_refused_as_invalid() -> None:
+    state = CoachState()
+    state.person("alex").nights.detector = LimbMovementDetector()
+    doc = json.loads(dump_state(state))
+    doc["people"]["alex"]["nights"]["detector"] = [1, 2, 3]
+    with pytest.raises(ValidationError, match="detector state is a JSON object"):
+        load_state(json.dumps(doc))
+    doc["people"]["alex"]["nights"]["detector"] = {"version": 9}
+    with pytest.raises(ValidationError, match="unknown detector state version 9"):
+        load_state(json.dumps(doc))
