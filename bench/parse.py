@@ -114,7 +114,7 @@ def main() -> None:
         total_parse += us
         total_json += base
         print(f"{name:<22} {us:>9.2f} {base:>14.2f} {us / base:>6.1f}  {kind}")
-    router = TopicRouter(CONFIG)
+    router = TopicRouter(CONFIG, "sleepcoach")
     heart = b'{"event": "heart_rate", "bpm": 72}'
     for topic in ("tracker/alex", "zigbee/sam/watch"):
         routed = partial(router.parse, topic, heart, RECEIVED)

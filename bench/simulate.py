@@ -49,7 +49,7 @@ from coach.event import Event
 from coach.nudge import Nudge
 from coach.state import CoachState
 from integrations import simulator
-from integrations.config_file import load_config
+from integrations.config_file import ConfigFile, load_config
 
 TZ = ZoneInfo("Europe/Berlin")
 TARGET_EVENTS_PER_S = 200_000
@@ -356,7 +356,7 @@ def baseline(path: Path) -> int:
     return n
 
 
-def simulate_in_process(config: Config, path: Path) -> tuple[int, int]:
+def simulate_in_process(config: ConfigFile, path: Path) -> tuple[int, int]:
     """The simulator's whole path, output discarded; (nudges, error records)."""
     out, err = io.StringIO(), io.StringIO()
     with path.open("rb") as f:
@@ -365,7 +365,7 @@ def simulate_in_process(config: Config, path: Path) -> tuple[int, int]:
 
 
 def record_decisions(
-    config: Config, path: Path
+    config: ConfigFile, path: Path
 ) -> tuple[list[tuple[Event, datetime]], Counter[str]]:
     """Every (event, now) the simulator hands to decide(), and the nudges by rule."""
     seen: list[tuple[Event, datetime]] = []
@@ -438,7 +438,7 @@ def main() -> None:
     )
     events = len(decisions)
     with simulator.tuned_collector():  # the recorded events are frozen out of collections too
-        core_s = best_of(3, lambda: decide_alone(config, decisions))
+        core_s = best_of(3, lambda: decide_alone(config.core, decisions))
     print(f"  {'decide() alone, recorded inputs, best of 3':<46} {core_s:7.2f} s wall")
     cli_s = None
     if not args.no_cli:

@@ -1,15 +1,21 @@
-"""The configuration file's model: people, devices, the broker, storage and every rule's numbers.
+"""The core's configuration: the time zone, people, devices and every rule's numbers.
 
-Every field carries a description, so `sleepcoach schema` documents the file. Rule defaults are
-the evidence-based ones; each cites its source next to the number.
+This is the coaching part of the configuration file; the broker, storage and Home Assistant
+settings (and their secrets) are the shell's, modelled beside it in `integrations.settings`, so
+`decide()` never receives a password or a token. Every field carries a description, so
+`sleepcoach schema` documents the file. Rule defaults are the evidence-based ones; each cites its
+source next to the number.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
-from typing import Annotated, Any, Literal
+from functools import cached_property
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -18,7 +24,6 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
-    SecretStr,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -61,6 +66,23 @@ class Model(BaseModel):
     """Base for configuration models: unknown keys are errors and a loaded config never changes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, with what was derived from the fields (`cached_property`) derived afresh."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _derived(type(self)):
+            copy.__dict__.pop(name, None)
+        return copy
+
+
+def _derived(cls: type) -> list[str]:
+    """The names of a class's cached properties (their values live in the instance's dict)."""
+    return [
+        name
+        for klass in cls.__mro__
+        for name, value in vars(klass).items()
+        if isinstance(value, cached_property)
+    ]
 
 
 class WeeklyTime(Model):
@@ -174,68 +196,6 @@ class Device(Model):
             msg = "wildcards + and # must stand alone in a topic level (# only at the end)"
             raise ValueError(msg)
         return v
-
-
-class MqttConfig(Model):
-    """The MQTT broker connection."""
-
-    url: str | None = Field(
-        None,
-        description='mqtt://host:port, mqtts://host:port for TLS, or "embedded". Unset: use a '
-        "broker answering on 127.0.0.1:1883, else start the embedded one.",
-    )
-    username: str | None = Field(None, description="User name, if the broker requires one.")
-    password_file: str | None = Field(
-        None, description="File holding the password (or set SLEEPCOACH_MQTT_PASSWORD)."
-    )
-    password: SecretStr | None = Field(
-        None, description="Filled from SLEEPCOACH_MQTT_PASSWORD or password_file; never logged."
-    )
-    topic_prefix: str = Field(
-        "sleepcoach", pattern=r"^[^#+]+$", description="Prefix of every topic the coach publishes."
-    )
-    client_id: str = Field(
-        "sleepcoach", description="MQTT client id (the persistent session's key)."
-    )
-    ca_file: str | None = Field(None, description="CA certificate for mqtts://.")
-    cert_file: str | None = Field(None, description="Client certificate for mqtts://.")
-    key_file: str | None = Field(None, description="Client key for mqtts://.")
-    keepalive_s: int = Field(30, ge=5, le=3600, description="Keepalive interval in seconds.")
-    session_expiry_s: int = Field(
-        7 * 24 * 3600,
-        ge=24 * 3600,
-        description="MQTT 5 session expiry: how long the broker queues messages while the coach "
-        "is away. At least a day; expiry 0 would drop them silently.",
-    )
-
-
-class StorageConfig(Model):
-    """Where history and state are stored."""
-
-    url: str | None = Field(
-        None,
-        description="sqlite:///path.db or postgresql://…; unset: SQLite in the user's data dir.",
-    )
-    keep_days: int = Field(365, ge=1, description="Days of history kept; older rows are purged.")
-
-
-class HomeAssistantConfig(Model):
-    """Home Assistant: notifications and entities."""
-
-    url: str = Field("http://127.0.0.1:8123", description="Home Assistant's base URL.")
-    token_file: str | None = Field(
-        None, description="File holding a long-lived access token (or set SLEEPCOACH_HA_TOKEN)."
-    )
-    token: SecretStr | None = Field(
-        None, description="Filled from SLEEPCOACH_HA_TOKEN or token_file; never logged."
-    )
-    notify: list[str] = Field(
-        default_factory=list,
-        description="notify services to call (notify.mobile_app_phone); "
-        "persistent_notification when empty.",
-    )
-    discovery: bool = Field(True, description="Publish MQTT-discovery entities for Home Assistant.")
-    discovery_prefix: str = Field("homeassistant", description="Home Assistant's discovery prefix.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,15 +483,10 @@ class Rules(Model):
 
 
 class Config(Model):
-    """The whole configuration file."""
+    """The coaching configuration: time zone, people, devices and rules."""
 
     timezone: str = Field(
         description="IANA time zone (Europe/Berlin); schedules are local wall-clock times."
-    )
-    mqtt: MqttConfig = Field(default_factory=MqttConfig, description=MqttConfig.__doc__)
-    storage: StorageConfig = Field(default_factory=StorageConfig, description=StorageConfig.__doc__)
-    homeassistant: HomeAssistantConfig | None = Field(
-        None, description="Home Assistant; leave out to not use it."
     )
     people: list[Person] = Field(min_length=1, description="The people the coach looks after.")
     devices: list[Device] = Field(default_factory=list, description="The sensors it listens to.")
@@ -563,14 +518,19 @@ class Config(Model):
                 raise ValueError(msg)
         return self
 
-    @property
+    # A config is frozen, so what is derived from it is computed on first use and kept on the
+    # instance: `decide()` reads both for every event.
+
+    @cached_property
     def tz(self) -> ZoneInfo:
         """The configured time zone."""
         return ZoneInfo(self.timezone)
 
+    @cached_property
+    def people_by_id(self) -> Mapping[str, Person]:
+        """The people by id."""
+        return MappingProxyType({p.id: p for p in self.people})
+
     def person(self, person_id: str) -> Person | None:
         """The person with this id, if configured."""
-        for p in self.people:
-            if p.id == person_id:
-                return p
-        return None
+        return self.people_by_id.get(person_id)

@@ -29,12 +29,11 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from coach import caffeine, exercise, night, stimulant, stress, sunlight, winddown
 from coach.action import Action, CancelTimer, RefuseEvent, ScheduleTimer, UpdateState
 from coach.clock import Night, local_iso
-from coach.config import Config, Person
+from coach.config import Config
 from coach.event import (
     AccelSampled,
     BedtimeChanged,
@@ -88,22 +87,6 @@ TIMER_HANDLERS = MappingProxyType(
 # Frequent readings that refresh the published state only when they led to an action.
 SILENT_EVENTS = (MovementDetected, AccelSampled, HeartRateMeasured, StressMeasured)
 
-# The time zone and the people by id of the last config decided with, so that `decide` does not
-# look them up again for every event (`Config.tz` builds the zone from its name; `Config.person`
-# walks the list). A config is frozen, so its identity is enough; the tuple keeps it alive.
-_config_memo: tuple[Config, ZoneInfo, dict[str, Person]] | None = None
-
-
-def _config_lookup(config: Config) -> tuple[Config, ZoneInfo, dict[str, Person]]:
-    global _config_memo  # noqa: PLW0603  # a one-entry cache; replacing the tuple is atomic
-    memo = _config_memo
-    if memo is None or memo[0] is not config:
-        people: dict[str, Person] = {}
-        for p in config.people:
-            people.setdefault(p.id, p)  # the first one, as `Config.person` finds it
-        memo = _config_memo = (config, config.tz, people)
-    return memo
-
 
 def decide(
     state: CoachState, event: Event, now: datetime, config: Config
@@ -128,13 +111,13 @@ def decide(
     if now_s // HOUSEKEEPING_EVERY_S > state.clock // HOUSEKEEPING_EVERY_S:
         _housekeeping(state, now_s, config)
     state.clock = max(state.clock, now_s)
-    _, tz, people = _config_lookup(config)
+    tz = config.tz
     if isinstance(event, CoachStarted):
         for person in config.people:
             ctx = Ctx(config, tz, person, state.person(person.id), state, now, t, actions)
             _start(ctx)
         return state, actions
-    subject = people.get(event.person)
+    subject = config.people_by_id.get(event.person)
     if subject is None:
         return state, [RefuseEvent(f"unknown person {event.person!r}")]
     ctx = Ctx(config, tz, subject, state.person(subject.id), state, now, t, actions)
@@ -167,9 +150,7 @@ def _on_core_event(ctx: Ctx, event: Event) -> None:
         _snooze(ctx, event.nudge_id, event.minutes)
     elif isinstance(event, BedtimeChanged):
         before = ctx.tonight
-        ctx.ps.bedtime_overrides[before.evening.isoformat()] = event.time
-        ctx._tonight = None
-        _replan(ctx, before, ctx.tonight)
+        _replan(ctx, before, ctx.move_bedtime(event.time))
     elif isinstance(event, SubstanceLogged) and event.what == "daytime_twitching":
         day = ctx.local_day(event.ts)
         if day not in ctx.ps.daytime_twitching:

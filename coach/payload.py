@@ -645,11 +645,15 @@ def _matches(filter_levels: tuple[str, ...], topic: str) -> bool:
 
 
 class TopicRouter:
-    """Which device (or whose command topic) a topic belongs to; built once per config."""
+    """Which device (or whose command topic) a topic belongs to; built once per config.
+
+    `prefix` is the coach's topic prefix (the MQTT settings' `topic_prefix`): commands arrive on
+    `<prefix>/<person>/command`.
+    """
 
     __slots__ = ("_exact", "_people", "_prefix", "_wild")
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, prefix: str) -> None:
         self._exact: dict[str, Device] = {}
         self._wild: list[tuple[tuple[str, ...], Device]] = []
         for device in config.devices:
@@ -658,7 +662,7 @@ class TopicRouter:
             else:
                 # The first device listed on a topic wins, as it does for wildcards.
                 self._exact.setdefault(device.topic, device)
-        self._prefix = config.mqtt.topic_prefix + "/"
+        self._prefix = prefix + "/"
         self._people = frozenset(p.id for p in config.people)
 
     def route(self, topic: str) -> Device | CommandRoute | None:
@@ -696,23 +700,23 @@ class TopicRouter:
         return parse_device_message(target, payload, received_at)
 
 
-_last_router: tuple[Config, TopicRouter] | None = None
+_last_router: tuple[Config, str, TopicRouter] | None = None
 
 
-def router_for(config: Config) -> TopicRouter:
+def router_for(config: Config, prefix: str) -> TopicRouter:
     """The router of a config, built once and reused while the same config object is passed."""
     global _last_router  # noqa: PLW0603 - a one-entry memo; configs are frozen, so it is pure
     cached = _last_router
-    if cached is not None and cached[0] is config:
-        return cached[1]
-    router = TopicRouter(config)
-    _last_router = (config, router)
+    if cached is not None and cached[0] is config and cached[1] == prefix:
+        return cached[2]
+    router = TopicRouter(config, prefix)
+    _last_router = (config, prefix, router)
     return router
 
 
-def route(config: Config, topic: str) -> Device | CommandRoute | None:
+def route(config: Config, prefix: str, topic: str) -> Device | CommandRoute | None:
     """Which device or person's command topic `topic` belongs to (see `TopicRouter.route`)."""
-    return router_for(config).route(topic)
+    return router_for(config, prefix).route(topic)
 
 
 __all__ = [

@@ -45,6 +45,12 @@ class Ctx:
             self._tonight = tonight(self.person, self.now, self.tz, self.ps.bedtime_overrides)
         return self._tonight
 
+    def move_bedtime(self, bedtime: str) -> Night:
+        """Move tonight's bedtime (a "HH:MM" command) and return the night as it now is."""
+        self.ps.bedtime_overrides[self.tonight.evening.isoformat()] = bedtime
+        self._tonight = None
+        return self.tonight
+
     def night_at(self, instant: datetime) -> Night:
         """The night in progress at `instant`, or the next one after it."""
         if instant == self.now:

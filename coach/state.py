@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import PlainSerializer, PlainValidator, TypeAdapter
 from pydantic_core import from_json
 
+from coach.error import ProjectError
 from coach.limb_movement import LimbMovementDetector
 
 #: 2: the nights feature's state is typed (`NightsState`), and the facts of an evening that a
@@ -213,7 +214,7 @@ class CoachState:
 _ADAPTER: TypeAdapter[CoachState] = TypeAdapter(CoachState)
 
 
-class StateVersionError(ValueError):
+class StateVersionError(ProjectError, ValueError):
     """The stored state has a version this code cannot read."""
 
 

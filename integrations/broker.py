@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from coach.config import Config
+from integrations.config_file import ConfigFile
 from integrations.mqtt import MqttError, parse_url
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class BrokerChoice:
     why: str
 
 
-def choose_broker(config: Config) -> BrokerChoice:
+def choose_broker(config: ConfigFile) -> BrokerChoice:
     """mqtt.url; else a broker already on 127.0.0.1:1883; else the embedded one."""
     url = config.mqtt.url
     if url == "embedded":
@@ -77,7 +77,7 @@ def choose_broker(config: Config) -> BrokerChoice:
     return BrokerChoice(HOST, PORT, False, True, f"no broker answers on {HOST}:{PORT}")
 
 
-def start_broker(config: Config, choice: BrokerChoice, data_dir: Path) -> Any:
+def start_broker(config: ConfigFile, choice: BrokerChoice, data_dir: Path) -> Any:
     """Start the broker `choice` asks for (its files in `data_dir`); None when it is not ours."""
     if choice.embedded:
         from integrations.embedded_broker import EmbeddedBroker  # noqa: PLC0415 - pulls amqtt

@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Final
 
-from coach.config import Config
 from integrations import daemon, report, simulator, synth_cli
-from integrations.config_file import ConfigError, load_config
+from integrations.config_file import ConfigError, ConfigFile, load_config
 from integrations.error import ProjectError
 from integrations.profile import command as devices
 from integrations.subcommand import Command, Handler, say
@@ -63,7 +62,7 @@ def _no_arguments(parser: argparse.ArgumentParser) -> None:
 def print_schema(args: argparse.Namespace) -> int:
     """Print the config file's JSON Schema (keys as written in YAML, rule ids included)."""
     del args
-    say(json.dumps(Config.model_json_schema(by_alias=True), indent=2, ensure_ascii=False))
+    say(json.dumps(ConfigFile.model_json_schema(by_alias=True), indent=2, ensure_ascii=False))
     return 0
 
 

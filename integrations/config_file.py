@@ -3,7 +3,8 @@
 How it works: the file is composed into PyYAML's node tree with a `SafeLoader` subclass, the
 tree is walked once to record the line of every mapping key and sequence item (and to refuse
 duplicate keys, which `safe_load` would silently overwrite), then constructed with ordinary
-`safe_load` semantics and validated by `Config.model_validate`. Each pydantic error's `loc` is
+`safe_load` semantics and validated by `ConfigFile.model_validate`: the whole file, the core's
+`Config` and the shell's `Settings` side by side. Each pydantic error's `loc` is
 looked up in the recorded lines (its longest recorded prefix, for values a validator reshaped),
 so every problem names the file, the line, the YAML path and what is expected. Secrets never live
 in the file: a literal `mqtt.password` or `homeassistant.token` is refused, and after validation
@@ -22,6 +23,7 @@ import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,8 +33,29 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from coach.config import Config
 from integrations.error import ProjectError
 from integrations.profile import option_problems
+from integrations.settings import Settings
 
 YamlPath = tuple[str | int, ...]
+
+
+class ConfigFile(Settings, Config):
+    """The whole configuration file: the coaching `Config` and the shell's `Settings` in one YAML.
+
+    The shell reads what it needs from here; the core is given `core`, which holds no broker,
+    storage or Home Assistant setting, and so no secret.
+    """
+
+    @cached_property
+    def core(self) -> Config:
+        """The coaching configuration alone: what `decide()` and the message parsers are given."""
+        return Config.model_construct(**{name: getattr(self, name) for name in Config.model_fields})
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The shell's settings alone."""
+        return Settings.model_construct(
+            **{name: getattr(self, name) for name in Settings.model_fields}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +186,7 @@ def _line_of(lines: Mapping[YamlPath, int], loc: YamlPath) -> tuple[YamlPath, in
 
 def _model_fields_at(loc: YamlPath) -> list[str] | None:
     """The keys allowed by the model that `loc` (a mapping in the file) is validated against."""
-    annotation: Any = Config
+    annotation: Any = ConfigFile
     for part in loc:
         annotation = _unwrap(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -237,7 +260,7 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
-) -> Config:
+) -> ConfigFile:
     """Read, validate and complete a config file; raise ConfigError listing every problem."""
     file = os.fspath(path)
     try:
@@ -267,7 +290,7 @@ def config_from_yaml(
     base_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
-) -> Config:
+) -> ConfigFile:
     """Validate YAML text as a config (errors name `file`); secret files are under `base_dir`."""
     loader = LineLoader(text)
     try:
@@ -297,7 +320,7 @@ def config_from_yaml(
     data, refused = _refuse_literal_secrets(data, file, lines)
     problems += refused
     try:
-        config = Config.model_validate(data)
+        config = ConfigFile.model_validate(data)
     except ValidationError as err:
         problems += _validation_problems(err, file, lines, data)
         raise ConfigError(problems) from None
@@ -312,7 +335,7 @@ def config_from_yaml(
     return config
 
 
-def _anchor_tls_files(config: Config, base_dir: Path) -> Config:
+def _anchor_tls_files(config: ConfigFile, base_dir: Path) -> ConfigFile:
     """TLS files, like secret files, are relative to the config file, not the working directory."""
     names = ("ca_file", "cert_file", "key_file")
     update = {
@@ -351,7 +374,7 @@ def _refuse_literal_secrets(
     return data, problems
 
 
-def _device_problems(config: Config, file: str, lines: Mapping[YamlPath, int]) -> list[Problem]:
+def _device_problems(config: ConfigFile, file: str, lines: Mapping[YamlPath, int]) -> list[Problem]:
     """Each device's profile and options as its profile checks them (a bad JMESPath, …)."""
     found: list[Problem] = []
     for index, device in enumerate(config.devices):
@@ -379,12 +402,12 @@ def _validation_problems(
 
 
 def _fill_secrets(
-    config: Config,
+    config: ConfigFile,
     file: str,
     base_dir: Path,
     env: Mapping[str, str],
     lines: Mapping[YamlPath, int],
-) -> Config:
+) -> ConfigFile:
     """Config with the password and token filled from the environment or their files."""
     problems: list[Problem] = []
     updates: dict[str, BaseModel] = {}

@@ -68,14 +68,13 @@ from coach.action import (
     UpdateState,
 )
 from coach.clock import local_iso
-from coach.config import Config
 from coach.engine import HOUSEKEEPING_EVERY_S, SEEN_KEEP_S, decide
 from coach.event import CoachStarted, Event, Timer, TimerFired, dump_event, load_event
 from coach.payload import PayloadError
 from coach.state import CoachState, dump_state, load_state, restore_seen
 from integrations import discovery
 from integrations.broker import BrokerChoice, choose_broker, start_broker
-from integrations.config_file import ConfigError, load_config
+from integrations.config_file import ConfigError, ConfigFile, load_config
 from integrations.error import ProjectError
 from integrations.ingest import Ingest, Profiled, wake_id
 from integrations.mqtt import (
@@ -262,7 +261,7 @@ class Coach:
 
     def __init__(
         self,
-        config: Config,
+        config: ConfigFile,
         storage: Storage,
         link: Link,
         timers: Timers,
@@ -272,7 +271,10 @@ class Coach:
         inbox: Inbox | None = None,
     ) -> None:
         """Load the state from storage (or start fresh)."""
-        self.config = config
+        #: The whole file, for the shell's settings.
+        self.file = config
+        #: What `decide()` is given: the coaching config alone, no broker settings or secrets.
+        self.config = config.core
         self.tz = config.tz
         self.storage = storage
         self.link = link
@@ -295,7 +297,9 @@ class Coach:
         self._restore_seen()
         self._snapshot_at = time.monotonic()
         self.profile_states: dict[str, dict[str, Any]] = storage.load_profile_states()
-        self.ingest = Ingest(config, self.profile_states)  # keeps profile_states up to date
+        self.ingest = Ingest(
+            self.config, prefix, self.profile_states
+        )  # keeps profile_states up to date
         self._batch = Batch()
         self._pending = _Pending()
         self._profiles_dirty = False
@@ -453,9 +457,7 @@ class Coach:
 
     def _on_birth(self, payload: bytes) -> None:
         """Home Assistant (re)started: send the discovery configs again (its broker may be new)."""
-        if self.sink is None or not discovery.is_birth(
-            self.config, self.birth_topic or "", payload
-        ):
+        if self.sink is None or not discovery.is_birth(self.file, self.birth_topic or "", payload):
             return
         log.info("Home Assistant is online: publishing its discovery configs again")
         for topic, body, retain in self.sink.discovery_messages():
@@ -793,7 +795,7 @@ def setup_logging(level: str, fmt: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-def link_settings(config: Config, choice: BrokerChoice, *, probe: bool = False) -> LinkSettings:
+def link_settings(config: ConfigFile, choice: BrokerChoice, *, probe: bool = False) -> LinkSettings:
     """The link's settings for a config and a broker choice."""
     mqtt = config.mqtt
     prefix = mqtt.topic_prefix
@@ -829,7 +831,7 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir("sleepcoach", appauthor=False))
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace) -> ConfigFile:
     path = args.config
     if path is None:
         env = os.environ.get("SLEEPCOACH_CONFIG")
@@ -839,7 +841,7 @@ def _load(args: argparse.Namespace) -> Config:
     return with_env_overrides(load_config(path), os.environ)
 
 
-def with_env_overrides(config: Config, env: Mapping[str, str]) -> Config:
+def with_env_overrides(config: ConfigFile, env: Mapping[str, str]) -> ConfigFile:
     """`SLEEPCOACH_MQTT_URL` and `SLEEPCOACH_STORAGE_URL` replace the file's URLs.
 
     For containers and service managers, where the broker's and the database's addresses belong
@@ -857,7 +859,7 @@ def with_env_overrides(config: Config, env: Mapping[str, str]) -> Config:
     return config
 
 
-def _print_topics(config: Config) -> None:
+def _print_topics(config: ConfigFile) -> None:
     prefix = config.mqtt.topic_prefix
     say("sleepcoach is listening. Devices publish to:")
     for device in config.devices:
@@ -870,7 +872,7 @@ def _print_topics(config: Config) -> None:
     )
 
 
-def run_daemon(config: Config) -> int:
+def run_daemon(config: ConfigFile) -> int:
     """Run until SIGTERM/SIGINT; 0 on a clean stop, 1 when the broker refused us."""
     storage = Storage.open(config.storage.url, config.storage.keep_days)
     log.info("storage: %s", safe_url(storage.url))
@@ -946,7 +948,7 @@ def _install_signals(coach: Coach) -> None:
     signal.signal(signal.SIGINT, stop)
 
 
-def check(config: Config) -> int:
+def check(config: ConfigFile) -> int:
     """`run --check`: config, storage and broker, each said in one line; exit 1 on a failure."""
     failed = False
     try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from coach.config import Config, Person, Rules
+from integrations.config_file import ConfigFile
 
 #: Home Assistant publishes `online` here when it (re)starts; discovery is re-sent then.
 BIRTH_PAYLOAD: Final = "online"
@@ -216,43 +217,43 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "sleepcoach"
 
 
-def node_id(config: Config) -> str:
+def node_id(config: ConfigFile) -> str:
     """The discovery node id of this coach: its topic prefix, slugged (one per coach instance)."""
     return slug(config.mqtt.topic_prefix)
 
 
-def discovery_prefix(config: Config) -> str:
+def discovery_prefix(config: ConfigFile) -> str:
     """Home Assistant's discovery prefix (`homeassistant` unless configured)."""
     ha = config.homeassistant
     return ha.discovery_prefix if ha is not None else "homeassistant"
 
 
-def birth_topic(config: Config) -> str:
+def birth_topic(config: ConfigFile) -> str:
     """Where Home Assistant announces itself: `<discovery_prefix>/status`."""
     return f"{discovery_prefix(config)}/status"
 
 
-def is_birth(config: Config, topic: str, payload: bytes) -> bool:
+def is_birth(config: ConfigFile, topic: str, payload: bytes) -> bool:
     """Whether a message is Home Assistant announcing it is (back) online: re-send discovery."""
     return topic == birth_topic(config) and payload.strip() == BIRTH_PAYLOAD.encode()
 
 
-def is_enabled(config: Config) -> bool:
+def is_enabled(config: ConfigFile) -> bool:
     """Whether the configuration asks for discovery entities."""
     return config.homeassistant is not None and config.homeassistant.discovery
 
 
-def unique_id(config: Config, person: Person, key: str) -> str:
+def unique_id(config: ConfigFile, person: Person, key: str) -> str:
     """The entity's unique id: coach node, person and entity key (stable across renames)."""
     return f"{node_id(config)}_{person.id}_{key}"
 
 
-def config_topic(config: Config, component: str, person: Person, key: str) -> str:
+def config_topic(config: ConfigFile, component: str, person: Person, key: str) -> str:
     """The retained discovery topic of one entity."""
     return f"{discovery_prefix(config)}/{component}/{node_id(config)}/{person.id}_{key}/config"
 
 
-def device(config: Config, person: Person, version: str) -> dict[str, Any]:
+def device(config: ConfigFile, person: Person, version: str) -> dict[str, Any]:
     """The device block shared by a person's entities ("Sleep coach Alex")."""
     return {
         "identifiers": [f"{node_id(config)}_{person.id}"],
@@ -279,7 +280,7 @@ def _event_types() -> list[str]:
 
 
 def entity_config(
-    config: Config, person: Person, entity: EntityDescription, version: str
+    config: ConfigFile, person: Person, entity: EntityDescription, version: str
 ) -> dict[str, Any]:
     """The discovery payload of one entity."""
     prefix = config.mqtt.topic_prefix
@@ -324,7 +325,7 @@ def entity_config(
     return payload
 
 
-def discovery_messages(config: Config, version: str = "0") -> list[Message]:
+def discovery_messages(config: ConfigFile, version: str = "0") -> list[Message]:
     """Every retained discovery config for the configured people (none when disabled)."""
     if not is_enabled(config):
         return []

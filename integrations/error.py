@@ -1,7 +1,7 @@
-"""The project's root exception: every error sleepcoach raises on purpose derives from it."""
+"""The project's root exception for the shell; the core defines it (`coach.error`) for both."""
 
 from __future__ import annotations
 
+from coach.error import ProjectError
 
-class ProjectError(Exception):
-    """Base of sleepcoach's own errors; library errors are converted to it at the edge."""
+__all__ = ["ProjectError"]

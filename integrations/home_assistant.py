@@ -71,11 +71,12 @@ from sqlalchemy import (
     update,
 )
 
-from coach.config import Config, HomeAssistantConfig
 from coach.event import Event
 from coach.payload import PayloadError, parse_command
 from integrations import discovery
+from integrations.config_file import ConfigFile
 from integrations.error import ProjectError
+from integrations.settings import HomeAssistantSettings
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +137,13 @@ def is_mobile_app(service: str) -> bool:
     return service.removeprefix("notify.").startswith("mobile_app")
 
 
-def notify_services(ha: HomeAssistantConfig) -> list[str]:
+def notify_services(ha: HomeAssistantSettings) -> list[str]:
     """The services to call for every nudge, `notify.` prefixed."""
     services = ha.notify or [DEFAULT_SERVICE]
     return [s if s.startswith("notify.") else f"notify.{s}" for s in services]
 
 
-def notification_calls(ha: HomeAssistantConfig, nudge: dict[str, Any]) -> list[NotifyCall]:
+def notification_calls(ha: HomeAssistantSettings, nudge: dict[str, Any]) -> list[NotifyCall]:
     """The notify calls for a nudge (CONTRACT §5 payload): one per configured service."""
     tag = base_id(nudge)
     calls = []
@@ -197,7 +198,7 @@ def parse_action(action: object) -> ButtonPress | None:
     return ButtonPress(parts[1], parts[2], parts[3])
 
 
-def read_token(ha: HomeAssistantConfig) -> SecretStr | None:
+def read_token(ha: HomeAssistantSettings) -> SecretStr | None:
     """The token from the config, else SLEEPCOACH_HA_TOKEN, else `token_file`; None if none."""
     if ha.token is not None and ha.token.get_secret_value().strip():
         return ha.token
@@ -519,7 +520,7 @@ class HomeAssistantBridge:
 
     def __init__(
         self,
-        config: Config,
+        config: ConfigFile,
         enqueue_event: Callable[[Event], None],
         engine: Engine,
         *,

@@ -50,8 +50,11 @@ class Ingest:
 
     __slots__ = ("_parse", "_profiled", "router", "states")
 
-    def __init__(self, config: Config, states: dict[str, dict[str, Any]] | None = None) -> None:
-        self.router = TopicRouter(config)
+    def __init__(
+        self, config: Config, prefix: str, states: dict[str, dict[str, Any]] | None = None
+    ) -> None:
+        """Route `config`'s devices, and commands under the topic `prefix`."""
+        self.router = TopicRouter(config, prefix)
         #: Profile state by device id; mutated in place (the daemon stores this very dict).
         self.states: dict[str, dict[str, Any]] = states if states is not None else {}
         self._profiled = {d.id: d for d in config.devices if registry.is_profiled(d)}

@@ -35,7 +35,7 @@ from coach.caffeine import DEFAULT_LOGGED_MG, NEGLIGIBLE_MG, caffeine_at, dose_m
 from coach.clock import at_local, hhmm, local_date, night_of, tonight
 from coach.config import Config, Person
 from coach.state import PersonState
-from integrations.config_file import ConfigError, load_config
+from integrations.config_file import ConfigError, ConfigFile, load_config
 from integrations.error import ProjectError
 from integrations.storage import (
     Storage,
@@ -929,7 +929,9 @@ def missing_sqlite_file(url: str) -> Path | None:
     return None if path.exists() else path
 
 
-def make_report(config: Config, person_id: str | None, days: int, out: Path, now: datetime) -> int:
+def make_report(
+    config: ConfigFile, person_id: str | None, days: int, out: Path, now: datetime
+) -> int:
     """Read the history, print the tables and write the plots and page; the exit code."""
     people = select_people(config, person_id)
     url = config.storage.url or default_url()

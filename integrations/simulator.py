@@ -60,7 +60,7 @@ from coach.event import CoachStarted, Event, Timer, TimerFired
 from coach.nudge import Nudge
 from coach.payload import PayloadError
 from coach.state import CoachState, dump_state, load_state
-from integrations.config_file import ConfigError, load_config
+from integrations.config_file import ConfigError, ConfigFile, load_config
 from integrations.ingest import Ingest, Profiled, wake_id
 from integrations.subcommand import Command, SubParsers, say
 
@@ -165,15 +165,17 @@ class Simulation:
     """
 
     def __init__(
-        self, config: Config, state: CoachState | None = None, *, decide: Decide | None = None
+        self, file: ConfigFile, state: CoachState | None = None, *, decide: Decide | None = None
     ) -> None:
+        """A replay of `file`'s coaching config from `state` (a fresh one by default)."""
         #: The core's decide(); tests and benchmarks may wrap it (to fail, or to record).
         self.decide: Decide = decide if decide is not None else engine.decide
-        self.config = config
+        #: What the core is given: the coaching config alone, no broker or storage settings.
+        self.config = config = file.core
         self.tz = config.tz
         self.state = state if state is not None else CoachState()
         #: The daemon's message step: routing, the native parser, profiles and their states.
-        self.ingest = Ingest(config)
+        self.ingest = Ingest(config, file.mqtt.topic_prefix)
         self._message = self.ingest.message
         self.timers = TimerQueue()
         #: Virtual now (POSIX seconds); None until the first valid line starts the clock.
@@ -408,7 +410,7 @@ def _raw_bytes(text: str) -> bytes:
 
 
 def simulate(
-    config: Config,
+    config: ConfigFile,
     lines: Iterable[str | bytes],
     state: CoachState | None = None,
     *,
@@ -431,7 +433,7 @@ def error_line(error: ErrorRecord) -> str:
     return json.dumps(error.to_payload(), ensure_ascii=False)
 
 
-def write_run(config: Config, lines: Iterable[str | bytes], out: IO[str], err: IO[str]) -> int:
+def write_run(config: ConfigFile, lines: Iterable[str | bytes], out: IO[str], err: IO[str]) -> int:
     """Run a scenario, nudges to `out` and errors to `err` as JSON lines; return the nudge count."""
     count = 0
     for item in simulate(config, lines):
@@ -497,7 +499,7 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _replay(config: Config, source: IO[bytes], target: IO[str]) -> None:
+def _replay(config: ConfigFile, source: IO[bytes], target: IO[str]) -> None:
     """`write_run` with the collector tuned for a replay."""
     with tuned_collector():
         write_run(config, source, target, sys.stderr)

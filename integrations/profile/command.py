@@ -26,10 +26,10 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from coach.config import Config, Device
+from coach.config import Device
 from coach.event import Event
 from coach.payload import PayloadError, parse_device_message, router_for
-from integrations.config_file import ConfigError, load_config
+from integrations.config_file import ConfigError, ConfigFile, load_config
 from integrations.error import ProjectError
 from integrations.mqtt import parse_url
 from integrations.profile.registry import NATIVE, PROFILES, ProfileResult, tick, translate
@@ -83,7 +83,7 @@ class Broker:
     key_file: str | None = None
 
 
-def broker_of(config: Config | None) -> Broker:
+def broker_of(config: ConfigFile | None) -> Broker:
     """The broker of a config (mqtt.url), or 127.0.0.1:1883 where the coach's own one runs."""
     url = config.mqtt.url if config is not None else None
     if url is None or url == "embedded":
@@ -109,7 +109,7 @@ def broker_of(config: Config | None) -> Broker:
 class Interpreter:
     """What the coach makes of each message on the listened topic, with per-device state."""
 
-    def __init__(self, config: Config | None, profile: str | None, topic: str) -> None:
+    def __init__(self, config: ConfigFile | None, profile: str | None, topic: str) -> None:
         self.config = config
         self.profile = profile
         self.topic = topic
@@ -120,7 +120,7 @@ class Interpreter:
         """The config's device on `topic` (profile overridden), else a throw-away one."""
         device: Device | None = None
         if self.config is not None:
-            routed = router_for(self.config).route(topic)
+            routed = router_for(self.config.core, self.config.mqtt.topic_prefix).route(topic)
             device = routed if isinstance(routed, Device) else None
         if device is None:
             name = self.profile or NATIVE
@@ -309,7 +309,7 @@ def listen_command(args: argparse.Namespace) -> int:
         names = ", ".join([NATIVE, *PROFILES])
         say(f"sleepcoach: unknown profile {args.profile!r}; one of {names}", err=True)
         return 2
-    config: Config | None = None
+    config: ConfigFile | None = None
     if args.config is not None:
         try:
             config = load_config(args.config)

@@ -665,11 +665,13 @@ def test_nearly_right_payloads_never_raise(
 # -- topic routing ----------------------------------------------------------------------------
 
 
-def _config(*devices: dict[str, Any], prefix: str = "sleepcoach") -> Config:
+PREFIX = "sleepcoach"
+
+
+def _config(*devices: dict[str, Any]) -> Config:
     return Config.model_validate(
         {
             "timezone": "Europe/Berlin",
-            "mqtt": {"topic_prefix": prefix},
             "people": [
                 {"id": "alex", "bedtime": "22:30", "wake": "06:30"},
                 {"id": "sam", "bedtime": "00:45", "wake": "08:30"},
@@ -706,7 +708,7 @@ ROUTED = _config(
 )
 def test_router_finds_the_device(topic: str, expected: str | None) -> None:
     """Exact topics, then commands, then wildcard filters in config order."""
-    found = TopicRouter(ROUTED).route(topic)
+    found = TopicRouter(ROUTED, PREFIX).route(topic)
     assert (found.id if isinstance(found, Device) else found) == expected
 
 
@@ -728,26 +730,27 @@ def test_router_finds_command_topics(topic: str, expected: CommandRoute | None) 
     config = _config(
         {"id": "bed", "kind": "bed_motion", "topic": "home/bedroom/bed", "person": "alex"}
     )
-    assert route(config, topic) == expected
+    assert route(config, PREFIX, topic) == expected
 
 
 def test_router_follows_a_custom_prefix_with_levels() -> None:
     """A prefix of several levels works like the default one."""
-    config = _config(prefix="home/coach")
-    assert route(config, "home/coach/sam/command") == CommandRoute("sam")
-    assert route(config, "sleepcoach/sam/command") is None
+    config = _config()
+    assert route(config, "home/coach", "home/coach/sam/command") == CommandRoute("sam")
+    assert route(config, "home/coach", "sleepcoach/sam/command") is None
 
 
 def test_router_is_built_once_per_config() -> None:
     """The module-level helper reuses the router while the same config is passed."""
-    assert router_for(ROUTED) is router_for(ROUTED)
+    assert router_for(ROUTED, PREFIX) is router_for(ROUTED, PREFIX)
     other = _config()
-    assert router_for(other) is not router_for(ROUTED)
+    assert router_for(other, PREFIX) is not router_for(ROUTED, PREFIX)
+    assert router_for(ROUTED, "home/coach") is not router_for(ROUTED, PREFIX)
 
 
 def test_router_parse_routes_and_parses() -> None:
     """One call from topic and bytes to an event, a refusal, or None."""
-    router = TopicRouter(ROUTED)
+    router = TopicRouter(ROUTED, PREFIX)
     event = router.parse("home/bedroom/bed", b'{"event": "occupancy", "occupied": true}', ARRIVED)
     assert isinstance(event, OccupancyChanged)
     assert event.source == "bed"

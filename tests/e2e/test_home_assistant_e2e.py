@@ -33,12 +33,12 @@ import yaml
 from sqlalchemy import create_engine
 
 from coach.action import PublishNudge, ScheduleTimer, UpdateState
-from coach.config import Config
 from coach.engine import decide
 from coach.event import CoachStarted, Event
 from coach.payload import PayloadError, router_for
 from coach.state import CoachState
 from integrations import discovery
+from integrations.config_file import ConfigFile
 from integrations.home_assistant import (
     DELIVERED,
     PENDING,
@@ -59,12 +59,12 @@ TZ = "UTC"  # the harness's Home Assistant runs in UTC too
 
 def coach_config(
     server: HomeAssistantServer, prefix: str, people: tuple[str, ...], token: str | None = None
-) -> Config:
+) -> ConfigFile:
     """A config whose bedtime is two hours from now, so a coffee now is past the cutoff."""
     now = datetime.now(ZoneInfo(TZ))
     bedtime = (now + timedelta(hours=2)).strftime("%H:%M")
     wake = (now + timedelta(hours=10)).strftime("%H:%M")
-    return Config.model_validate(
+    return ConfigFile.model_validate(
         {
             "timezone": TZ,
             "mqtt": {
@@ -111,7 +111,7 @@ class Coach:
 
     def __init__(
         self,
-        config: Config,
+        config: ConfigFile,
         db: Path,
         *,
         backoff: Backoff | None = None,
@@ -142,7 +142,7 @@ class Coach:
             notifier=notifier,
             backoff=backoff or Backoff(initial_s=0.5, maximum_s=2.0, token_rejected_s=1.0),
         )
-        self.router = router_for(config)
+        self.router = router_for(config.core, config.mqtt.topic_prefix)
         self._connected = threading.Event()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"coach-{uuid.uuid4().hex[:8]}"
@@ -237,7 +237,7 @@ class Coach:
             self.processed += 1
 
 
-def ha_url_port(config: Config) -> tuple[str, int]:
+def ha_url_port(config: ConfigFile) -> tuple[str, int]:
     """The broker host and port of a config's mqtt:// URL."""
     assert config.mqtt.url is not None
     host, _, port = config.mqtt.url.removeprefix("mqtt://").partition(":")
@@ -251,7 +251,7 @@ def run_coach(
     """Start coaches for a test; all are stopped afterwards."""
     coaches: list[Coach] = []
 
-    def start(config: Config, db: str | None = None, **kw: Any) -> Coach:
+    def start(config: ConfigFile, db: str | None = None, **kw: Any) -> Coach:
         coach = Coach(config, tmp_path / (db or f"coach{len(coaches)}.db"), **kw)
         coach.start()
         coaches.append(coach)

@@ -13,7 +13,13 @@ import yaml
 
 from coach.config import Config, Rules
 from integrations.cli import main
-from integrations.config_file import ConfigError, Problem, config_from_yaml, load_config
+from integrations.config_file import (
+    ConfigError,
+    ConfigFile,
+    Problem,
+    config_from_yaml,
+    load_config,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.yaml"
 SECRET = "s3cr3t-Hunter2-do-not-print"
@@ -138,7 +144,7 @@ def test_example_shows_every_rule_at_its_default() -> None:
             VALID + "colour: blue\n",
             19,
             "colour",
-            "unknown key; expected one of: timezone, mqtt, storage",
+            "unknown key; expected one of: timezone, people, devices, rules, mqtt, storage, homeassistant",
             id="an unknown top-level key lists the known ones",
         ),
         pytest.param(
@@ -300,6 +306,28 @@ def test_secrets_are_read_from_files_next_to_the_config(tmp_path: Path) -> None:
     assert SECRET not in repr(config)
 
 
+def test_the_core_is_given_the_coaching_config_without_any_setting_or_secret(
+    tmp_path: Path,
+) -> None:
+    """`core` (what decide() gets) is a plain Config: no broker, storage or Home Assistant."""
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "mqtt").write_text(SECRET, encoding="utf-8")
+    (tmp_path / "secrets" / "ha").write_text("token-123", encoding="utf-8")
+    config = load_config(_write(tmp_path, WITH_SECRET_FILES), env={})
+    core = config.core
+    assert type(core) is Config
+    assert core is config.core  # derived once
+    dumped = core.model_dump_json()
+    assert SECRET not in dumped
+    assert "token-123" not in dumped
+    assert set(core.model_dump()) == {"timezone", "people", "devices", "rules"}
+    assert core.people == config.people
+    assert core.person("sam") is config.people[1]
+    assert core.tz.key == "Europe/Berlin"
+    assert config.settings.mqtt.password == config.mqtt.password
+    assert not hasattr(core, "mqtt")
+
+
 def test_tls_files_are_relative_to_the_config_and_absolute_ones_are_kept(tmp_path: Path) -> None:
     """A config in /etc/sleepcoach naming tls/ca.crt means /etc/sleepcoach/tls/ca.crt."""
     text = VALID.replace(
@@ -454,8 +482,13 @@ def test_schema_prints_the_json_schema(capsys: pytest.CaptureFixture[str]) -> No
     """`sleepcoach schema` prints the models' JSON Schema, keys as written in YAML."""
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    assert schema == Config.model_json_schema(by_alias=True)
+    assert schema == ConfigFile.model_json_schema(by_alias=True)
+    assert set(schema["properties"]) == {
+        *("timezone", "people", "devices", "rules"),  # the core's
+        *("mqtt", "storage", "homeassistant"),  # the shell's
+    }
     assert "caffeine.cutoff" in schema["$defs"]["Rules"]["properties"]
+    assert "topic_prefix" in schema["$defs"]["MqttSettings"]["properties"]
     assert schema["properties"]["timezone"]["description"]
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from coach.config import Config
 from integrations import discovery
+from integrations.config_file import ConfigFile
 from integrations.discovery import discovery_messages
 
 DEVICE_ALEX = {
@@ -30,7 +30,7 @@ ORIGIN = {"origin": {"name": "sleepcoach", "sw_version": "1.2.3"}}
 
 def make_config(
     people: tuple[str, ...] = ("alex",), *, discovery_on: bool = True, ha: bool = True, **mqtt: Any
-) -> Config:
+) -> ConfigFile:
     """A configuration with these people and a Home Assistant block."""
     raw: dict[str, Any] = {
         "timezone": "Europe/Berlin",
@@ -39,10 +39,10 @@ def make_config(
     }
     if ha:
         raw["homeassistant"] = {"discovery": discovery_on}
-    return Config.model_validate(raw)
+    return ConfigFile.model_validate(raw)
 
 
-def configs(config: Config) -> dict[str, dict[str, Any]]:
+def configs(config: ConfigFile) -> dict[str, dict[str, Any]]:
     """The discovery messages as {topic: parsed payload}; every one retained."""
     out = {}
     for topic, payload, retain in discovery_messages(config, "1.2.3"):
@@ -196,7 +196,7 @@ def test_timestamps_have_the_timestamp_class_and_numbers_a_state_class() -> None
 
 
 def test_prefix_and_display_name_follow_the_config() -> None:
-    config = Config.model_validate(
+    config = ConfigFile.model_validate(
         {
             "timezone": "Europe/Berlin",
             "mqtt": {"topic_prefix": "home/Coach"},
@@ -218,7 +218,7 @@ def test_prefix_and_display_name_follow_the_config() -> None:
     [make_config(discovery_on=False), make_config(ha=False)],
     ids=["discovery switched off", "no home assistant block"],
 )
-def test_nothing_is_published_without_discovery(config: Config) -> None:
+def test_nothing_is_published_without_discovery(config: ConfigFile) -> None:
     assert discovery_messages(config) == []
 
 
@@ -231,7 +231,7 @@ def test_home_assistant_online_on_its_status_topic_is_a_birth() -> None:
 
 
 def test_the_bedtime_limit_is_a_flat_line_from_the_config() -> None:
-    config = Config.model_validate(
+    config = ConfigFile.model_validate(
         {
             "timezone": "Europe/Berlin",
             "homeassistant": {},

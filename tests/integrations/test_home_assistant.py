@@ -16,9 +16,9 @@ from homeassistant_api.errors import ResponseError
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine
 
-from coach.config import Config, HomeAssistantConfig
 from coach.event import Event, NudgeAcked, NudgeSnoozed
 from coach.payload import parse_command
+from integrations.config_file import ConfigFile
 from integrations.home_assistant import (
     DELIVERED,
     EXPIRED,
@@ -34,6 +34,7 @@ from integrations.home_assistant import (
     read_token,
     websocket_url,
 )
+from integrations.settings import HomeAssistantSettings
 
 TOKEN = "secret-token-0123456789abcdef"
 NOW = datetime(2026, 11, 24, 21, 5, tzinfo=UTC)
@@ -55,9 +56,9 @@ def nudge(nudge_id: str = "caffeine.cutoff:alex:2026-11-24:2105", **extra: Any) 
     }
 
 
-def make_config(notify: list[str] | None = None, url: str = "http://127.0.0.1:9") -> Config:
+def make_config(notify: list[str] | None = None, url: str = "http://127.0.0.1:9") -> ConfigFile:
     """A configuration with one person and Home Assistant."""
-    return Config.model_validate(
+    return ConfigFile.model_validate(
         {
             "timezone": "Europe/Berlin",
             "homeassistant": {"url": url, "token": TOKEN, "notify": notify or []},
@@ -70,7 +71,7 @@ def make_config(notify: list[str] | None = None, url: str = "http://127.0.0.1:9"
 
 
 def test_without_services_a_persistent_notification_replaces_itself_by_nudge_id() -> None:
-    calls = notification_calls(HomeAssistantConfig(), nudge())
+    calls = notification_calls(HomeAssistantSettings(), nudge())
     assert [(c.service, c.data) for c in calls] == [
         (
             "notify.persistent_notification",
@@ -84,7 +85,7 @@ def test_without_services_a_persistent_notification_replaces_itself_by_nudge_id(
 
 
 def test_a_phone_gets_tag_group_and_the_two_buttons() -> None:
-    ha = HomeAssistantConfig(notify=["notify.mobile_app_phone", "mobile_app_tablet"])
+    ha = HomeAssistantSettings(notify=["notify.mobile_app_phone", "mobile_app_tablet"])
     calls = notification_calls(ha, nudge())
     assert [c.service for c in calls] == ["notify.mobile_app_phone", "notify.mobile_app_tablet"]
     assert calls[0].data == {
@@ -109,7 +110,7 @@ def test_a_phone_gets_tag_group_and_the_two_buttons() -> None:
 
 
 def test_a_snoozed_repeat_replaces_the_first_notification() -> None:
-    ha = HomeAssistantConfig(notify=["notify.mobile_app_phone"])
+    ha = HomeAssistantSettings(notify=["notify.mobile_app_phone"])
     repeat = nudge("n1:snooze1", evidence={"snoozed": 1, "original_id": "n1"})
     data = notification_calls(ha, repeat)[0].data["data"]
     assert data["tag"] == "n1"
@@ -117,12 +118,12 @@ def test_a_snoozed_repeat_replaces_the_first_notification() -> None:
 
 
 def test_other_notify_services_get_title_and_message_only() -> None:
-    calls = notification_calls(HomeAssistantConfig(notify=["notify.signal"]), nudge())
+    calls = notification_calls(HomeAssistantSettings(notify=["notify.signal"]), nudge())
     assert calls[0].data == {"title": "No caffeine now", "message": "That espresso came late."}
 
 
 def test_a_nudge_without_actions_has_no_buttons() -> None:
-    ha = HomeAssistantConfig(notify=["notify.mobile_app_phone"])
+    ha = HomeAssistantSettings(notify=["notify.mobile_app_phone"])
     data = notification_calls(ha, nudge(actions=[]))[0].data["data"]
     assert "actions" not in data
 
@@ -213,7 +214,7 @@ FAST = Backoff(initial_s=0.01, maximum_s=0.05, token_rejected_s=0.05, jitter=0.0
 
 
 def run_bridge(
-    engine: Engine, notifier: FakeNotifier, config: Config | None = None, **kw: Any
+    engine: Engine, notifier: FakeNotifier, config: ConfigFile | None = None, **kw: Any
 ) -> HomeAssistantBridge:
     """A started bridge with a fake notifier and fast retries."""
     bridge = HomeAssistantBridge(
@@ -344,17 +345,17 @@ def test_token_comes_from_the_environment_or_a_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SLEEPCOACH_HA_TOKEN", raising=False)
-    assert read_token(HomeAssistantConfig()) is None
+    assert read_token(HomeAssistantSettings()) is None
     token_file = tmp_path / "token"
     token_file.write_text(f"{TOKEN}\n")
-    from_file = read_token(HomeAssistantConfig(token_file=str(token_file)))
+    from_file = read_token(HomeAssistantSettings(token_file=str(token_file)))
     assert from_file is not None
     assert from_file.get_secret_value() == TOKEN
     monkeypatch.setenv("SLEEPCOACH_HA_TOKEN", "from-env")
-    from_env = read_token(HomeAssistantConfig(token_file=str(token_file)))
+    from_env = read_token(HomeAssistantSettings(token_file=str(token_file)))
     assert from_env is not None
     assert from_env.get_secret_value() == "from-env"
-    assert TOKEN not in repr(HomeAssistantConfig(token=SecretStr(TOKEN)))
+    assert TOKEN not in repr(HomeAssistantSettings(token=SecretStr(TOKEN)))
 
 
 def test_websocket_url_follows_the_base_url() -> None:
@@ -430,9 +431,9 @@ def test_rest_notifier_says_unavailable_when_nothing_listens() -> None:
 # --- discovery through the bridge ---------------------------------------------------------------
 
 
-def two_people(people: tuple[str, ...]) -> Config:
+def two_people(people: tuple[str, ...]) -> ConfigFile:
     """A config with these people and discovery on."""
-    return Config.model_validate(
+    return ConfigFile.model_validate(
         {
             "timezone": "Europe/Berlin",
             "homeassistant": {"token": TOKEN},
@@ -460,7 +461,7 @@ def test_discovery_switched_off_removes_everything(engine: Engine) -> None:
     on = HomeAssistantBridge(two_people(("alex",)), lambda e: None, engine, listen=False)
     published = [t for t, _, _ in on.discovery_messages()]
     off_config = two_people(("alex",)).model_copy(
-        update={"homeassistant": HomeAssistantConfig(token=SecretStr(TOKEN), discovery=False)}
+        update={"homeassistant": HomeAssistantSettings(token=SecretStr(TOKEN), discovery=False)}
     )
     off = HomeAssistantBridge(off_config, lambda e: None, engine, listen=False)
     assert off.discovery_messages() == [(t, "", True) for t in sorted(published)]
