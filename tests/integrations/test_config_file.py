@@ -144,7 +144,8 @@ def test_example_shows_every_rule_at_its_default() -> None:
             VALID + "colour: blue\n",
             19,
             "colour",
-            "unknown key; expected one of: timezone, people, devices, rules, mqtt, storage, homeassistant",
+            "unknown key; expected one of: timezone, people, devices, rules, mqtt, storage, "
+            "homeassistant",
             id="an unknown top-level key lists the known ones",
         ),
         pytest.param(

@@ -396,7 +396,10 @@ def test_the_state_is_written_once_the_inbox_is_quiet(
     serving = _serving(coach)
     coach.inbox.deliver(_msg(1, ESPRESSO_WITH_TS))
     deadline = time.monotonic() + 10
-    while storage.load_journal() or storage.count("events") == 0:
+    # Events first: the batch writes them with its journal in one transaction, so once they are
+    # there an empty journal means the snapshot replaced it (read the other way round, the
+    # commit could land between the two reads).
+    while storage.count("events") == 0 or storage.load_journal():
         assert time.monotonic() < deadline, "no snapshot after a quiet inbox"
         time.sleep(0.01)
     raw = storage.load_state()
