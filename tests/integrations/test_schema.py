@@ -19,8 +19,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from coach.config import Config
 from integrations.cli import main
+from integrations.config_file import ConfigFile
 
 ROOT = Path(__file__).resolve().parents[2]
 #: YAML blocks in the docs that are not sleepcoach configs (Home Assistant's own files).
@@ -118,7 +118,7 @@ def test_the_schema_takes_a_bedtime_as_the_loader_does(
     doc["people"][0]["bedtime"] = bedtime
     assert (problems(schema, doc) == []) is valid
     try:
-        Config.model_validate(doc)
+        ConfigFile.model_validate(doc)
     except ValidationError:
         loaded = False
     else:
