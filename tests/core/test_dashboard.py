@@ -1,0 +1,375 @@
+"""The dashboard's view, pinned: the caffeine curve, tonight's schedule, nudges, nights, trends.
+
+Alex goes to bed at 22:30 and wakes at 06:30 (Europe/Berlin); the default 8 h cutoff is 14:30,
+the last call 14:00.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from coach import caffeine
+from coach.dashboard import (
+    TREND_DAYS,
+    caffeine_curve,
+    night_view,
+    person_view,
+    snapshot,
+)
+from coach.state import CoachState, PersonState
+from tests.core.conftest import (
+    CONFIG,
+    DAY,
+    ack,
+    bedtime_tonight,
+    coffee,
+    make_config,
+    run,
+    t,
+)
+from tests.core.test_night import a_night, replay_nights
+
+ALEX = CONFIG.people[0]
+
+
+def ms(instant: datetime) -> int:
+    return round(instant.timestamp() * 1000)
+
+
+def view(state: CoachState, now: datetime, config: Any = CONFIG) -> dict[str, Any]:
+    return person_view(config, config.people[0], snapshot(state, "alex"), now)
+
+
+# -- the caffeine curve ---------------------------------------------------------------------------
+
+
+def test_the_curve_decays_by_half_every_half_life_and_steps_up_at_each_drink() -> None:
+    doses = [(t("08:00").timestamp(), 100.0)]
+    points = dict(map(tuple, caffeine_curve(doses, 5.0, t("00:00"), t("20:00"))))  # type: ignore[arg-type]
+    assert points[ms(t("00:00"))] == 0.0
+    assert points[ms(t("13:00"))] == pytest.approx(50.0, abs=0.05)
+    assert points[ms(t("18:00"))] == pytest.approx(25.0, abs=0.05)
+    # The drink is a step: the instant of the dose appears twice, before and after it.
+    at_dose = [
+        mg
+        for when, mg in caffeine_curve(doses, 5.0, t("00:00"), t("20:00"))
+        if when == ms(t("08:00"))
+    ]
+    assert at_dose == [0.0, 100.0]
+
+
+def test_the_curve_is_sampled_evenly_and_ends_at_its_end() -> None:
+    points = caffeine_curve([], 5.0, t("00:00"), t("00:30", "2026-11-25"))
+    steps = {b[0] - a[0] for a, b in itertools.pairwise(points)}
+    assert points[0][0] == ms(t("00:00"))
+    assert points[-1][0] == ms(t("00:30", "2026-11-25"))
+    assert len(points) <= 290
+    assert max(steps) == 6 * 60 * 1000  # 24.5 h in at most 288 steps: every 6 minutes
+    assert all(mg == 0.0 for _t, mg in points)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        pytest.param(t("20:00"), t("20:00"), id="an empty window has no points"),
+        pytest.param(t("20:00"), t("19:00"), id="a window ending before it starts has no points"),
+    ],
+)
+def test_an_empty_window_has_no_curve(start: datetime, end: datetime) -> None:
+    assert caffeine_curve([(t("08:00").timestamp(), 100.0)], 5.0, start, end) == []
+
+
+def test_the_view_shows_todays_curve_from_midnight_to_two_hours_after_bed() -> None:
+    replay = run([coffee("08:00", mg=100), coffee("15:00", mg=80)], start=t("07:00"))
+    doc = view(replay.state, t("16:00"))["caffeine"]
+    assert doc["start_ms"] == ms(t("00:00"))
+    assert doc["end_ms"] == ms(t("00:30", "2026-11-25"))
+    assert doc["bedtime_ms"] == ms(t("22:30"))
+    assert doc["cutoff_ms"] == ms(t("14:30"))
+    assert doc["last_call_ms"] == ms(t("14:00"))
+    assert [d["mg"] for d in doc["doses"]] == [100.0, 80.0]
+    assert doc["doses"][1]["at"] == "2026-11-24T15:00:00+01:00"
+    ps = replay.state.people["alex"]
+    assert doc["now_mg"] == round(caffeine.caffeine_at(ps, t("16:00"), 5.0), 1)
+    assert doc["bedtime_mg"] == round(caffeine.caffeine_at(ps, t("22:30"), 5.0), 1)
+    assert doc["today_mg"] == 180.0
+    assert doc["limit_mg"] == 50.0
+
+
+def test_a_drink_from_the_evening_before_is_still_on_the_curve_at_midnight() -> None:
+    replay = run([coffee("23:00", mg=100, day="2026-11-23")], start=t("22:00", "2026-11-23"))
+    doc = view(replay.state, t("10:00"))["caffeine"]
+    assert doc["doses"] == []  # before the window: no dot, only its remainder
+    assert doc["points"][0][1] == pytest.approx(100 * 0.5 ** (1 / 5), abs=0.05)
+
+
+def test_past_bedtime_the_curve_runs_on_until_half_an_hour_after_now_but_not_past_wake() -> None:
+    replay = run([coffee("23:00", mg=100)], start=t("07:00"))
+    late = view(replay.state, t("02:00", "2026-11-25"))["caffeine"]
+    assert late["end_ms"] == ms(t("02:30", "2026-11-25"))
+    assert late["bedtime_mg"] == late["now_mg"]  # bedtime has passed: now is what is left
+    at_wake = view(replay.state, t("06:20", "2026-11-25"))["caffeine"]
+    assert at_wake["end_ms"] == ms(t("06:30", "2026-11-25"))
+
+
+def test_on_the_spring_forward_day_the_curve_spans_the_shorter_day() -> None:
+    doc = view(CoachState(), t("12:00", "2026-03-29"))["caffeine"]
+    assert doc["start_ms"] == ms(t("00:00", "2026-03-29"))
+    assert doc["bedtime_ms"] == ms(t("22:30", "2026-03-29"))
+    assert doc["cutoff_ms"] == ms(t("14:30", "2026-03-29"))  # 8 real hours before bed
+    assert (doc["end_ms"] - doc["start_ms"]) / 3_600_000 == 23.5
+
+
+# -- what is planned ------------------------------------------------------------------------------
+
+
+def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple[str, str, bool]]:
+    replay = run(list(events), config=config, start=t("07:00"))
+    return [
+        (item["id"], item["at"][11:16], item["passed"])
+        for item in view(replay.state, now, config)["planned"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("now", "config", "events", "expected"),
+    [
+        pytest.param(
+            t("12:00"),
+            CONFIG,
+            [],
+            [
+                ("caffeine.last_call", "14:00", False),
+                ("caffeine.cutoff", "14:30", False),
+                ("exercise.late_intense", "19:30", False),
+                ("caffeine.bedtime_load", "21:30", False),
+                ("winddown.stretch", "21:45", False),
+                ("bedtime", "22:30", False),
+                ("wake", "06:30", False),
+            ],
+            id="at noon the whole evening is ahead, in time order",
+        ),
+        pytest.param(
+            t("14:15"),
+            CONFIG,
+            [],
+            [
+                ("caffeine.last_call", "14:00", True),
+                ("caffeine.cutoff", "14:30", False),
+                ("exercise.late_intense", "19:30", False),
+                ("caffeine.bedtime_load", "21:30", False),
+                ("winddown.stretch", "21:45", False),
+                ("bedtime", "22:30", False),
+                ("wake", "06:30", False),
+            ],
+            id="after the last call it is marked passed and the cutoff is next",
+        ),
+        pytest.param(
+            t("21:00"),
+            CONFIG,
+            [bedtime_tonight("20:00", "23:30")],
+            [
+                ("caffeine.last_call", "15:00", True),
+                ("caffeine.cutoff", "15:30", True),
+                ("exercise.late_intense", "20:30", True),
+                ("caffeine.bedtime_load", "22:30", False),
+                ("winddown.stretch", "22:45", False),
+                ("bedtime", "23:30", False),
+                ("wake", "06:30", False),
+            ],
+            id="a bedtime moved for tonight moves the whole schedule",
+        ),
+        pytest.param(
+            t("12:00"),
+            make_config(
+                rules={
+                    "caffeine.last_call": {"enabled": False},
+                    "winddown.stretch": {"enabled": False},
+                    "exercise.late_intense": {"enabled": False},
+                    "caffeine.bedtime_load": {"enabled": False},
+                }
+            ),
+            [],
+            [
+                ("caffeine.cutoff", "14:30", False),
+                ("bedtime", "22:30", False),
+                ("wake", "06:30", False),
+            ],
+            id="a rule switched off plans nothing",
+        ),
+    ],
+)
+def test_planned(
+    now: datetime, config: Any, events: list[Any], expected: list[tuple[str, str, bool]]
+) -> None:
+    assert planned(now, config, events) == expected
+
+
+def test_after_midnight_the_night_in_progress_is_still_the_one_planned() -> None:
+    items = planned(t("01:00", "2026-11-25"))
+    assert ("bedtime", "22:30", True) in items
+    assert items[-1] == ("wake", "06:30", False)
+
+
+# -- nudges ---------------------------------------------------------------------------------------
+
+
+def test_nudges_come_newest_first_with_their_evidence_and_whether_they_were_acked() -> None:
+    replay = run(
+        [
+            coffee("15:00"),
+            coffee("16:00", "coffee"),
+            ack("16:05", "caffeine.cutoff:alex:2026-11-24:1500"),
+        ],
+        start=t("07:00"),
+    )
+    every = view(replay.state, t("16:10"))["nudges"]
+    assert [n["ts"] for n in every] == sorted((n["ts"] for n in every), reverse=True)
+    nudges = [n for n in every if n["rule"] == "caffeine.cutoff"]
+    assert [n["id"] for n in nudges] == [
+        "caffeine.cutoff:alex:2026-11-24:1600",
+        "caffeine.cutoff:alex:2026-11-24:1500",
+    ]
+    newest, older = nudges
+    assert newest["title"] == "No caffeine now"
+    assert newest["ts"] == "2026-11-24T16:00:00+01:00"
+    assert newest["evidence"]["drink"] == "coffee"
+    assert newest["evidence"]["source"] == caffeine.SOURCE_CUTOFF
+    assert (newest["acked"], older["acked"]) == (False, True)
+
+
+def test_at_most_eight_nudges_are_listed() -> None:
+    drinks = [coffee(f"{h}:00", mg=30) for h in range(15, 23)] + [coffee("23:10", mg=30)]
+    replay = run(drinks, start=t("07:00"))
+    nudges = view(replay.state, t("23:20"))["nudges"]
+    assert len(nudges) == 8
+    assert nudges[0]["evidence"]["drink_at"] == "2026-11-24T23:10:00+01:00"
+
+
+# -- last night -----------------------------------------------------------------------------------
+
+
+def test_last_night_shows_the_scored_summary_in_milliseconds_for_the_chart() -> None:
+    replay = replay_nights(a_night("2026-11-24", lms=150, jerk=True), 1)
+    night = view(replay.state, t("08:00", "2026-11-25"))["last_night"]
+    assert night["night"] == "2026-11-24"
+    assert night["status"] == "ok"
+    scored = replay.state.people["alex"].nights["last_summary"]
+    assert scored["plm_index"] > 18  # 150 movements in series over about 8 h asleep
+    assert night["plm_index"] == round(scored["plm_index"], 1)
+    assert night["plm_index_limit"] == 15.0
+    assert night["series"] == 1
+    assert night["hypnic_jerks"] == 1
+    assert night["hypnic_jerks_ms"] == [ms(t("22:34"))]
+    assert night["time_in_bed_min"] == 480  # scored at the wake time, 06:30
+    assert night["sleep_onset_ms"] is not None
+    assert night["start_ms"] < ms(t("22:30"))
+    assert night["end_ms"] == ms(t("06:30", "2026-11-25"))  # closed by the wake timer
+
+
+def test_a_night_without_data_says_so() -> None:
+    replay = run([], start=t("07:00"), until=t("07:00", "2026-11-25"))
+    night = view(replay.state, t("08:00", "2026-11-25"))["last_night"]
+    assert night["status"] == "no data"
+    assert night["plm_index"] is None
+    assert night["movements"] is None
+
+
+def test_no_night_yet_is_none() -> None:
+    assert view(CoachState(), t("12:00"))["last_night"] is None
+    assert night_view(None, CONFIG) is None
+
+
+def test_a_summary_with_a_movement_timeline_gives_its_movements_series_and_stays_in_bed() -> None:
+    at = t("01:00", "2026-11-25").timestamp()
+    summary = {
+        "night": "2026-11-24",
+        "status": "ok",
+        "night_start": t("20:30").isoformat(),
+        "night_end": t("06:40", "2026-11-25").isoformat(),
+        "sleep_onset": t("22:50").isoformat(),
+        "time_to_settle_s": 1200.0,
+        "plm_index": 18.75,
+        "timeline": {
+            "movements": [[at, 2.0, "limb"], [at + 30, 2.5, "limb"], [at + 600, 21.0, "posture"]],
+            "series": [[at, at + 300]],
+            "in_bed": [[t("22:30").timestamp(), t("06:40", "2026-11-25").timestamp()]],
+        },
+    }
+    night = night_view(summary, CONFIG)
+    assert night is not None
+    assert night["movements"] == [
+        [round(at * 1000), 2.0, "limb"],
+        [round(at * 1000) + 30_000, 2.5, "limb"],
+        [round(at * 1000) + 600_000, 21.0, "posture"],
+    ]
+    assert night["series_spans"] == [[round(at * 1000), round(at * 1000) + 300_000]]
+    assert night["in_bed"] == [[ms(t("22:30")), ms(t("06:40", "2026-11-25"))]]
+    assert night["sleep_onset"] == "2026-11-24T22:50:00+01:00"
+    assert night["time_to_settle_min"] == 20
+    assert night["plm_index"] == 18.8
+
+
+# -- trends ---------------------------------------------------------------------------------------
+
+
+def test_trends_cover_fourteen_evenings_up_to_tonight_with_no_data_as_none() -> None:
+    events = [
+        *a_night("2026-11-24", lms=150),
+        coffee("09:00", mg=120, day="2026-11-25"),
+    ]
+    replay = replay_nights(events, 1)
+    days = view(replay.state, t("12:00", "2026-11-25"))["trends"]["days"]
+    assert len(days) == TREND_DAYS
+    assert days[0]["night"] == "2026-11-12"
+    assert days[-1]["night"] == "2026-11-25"
+    last, tonight = days[-2], days[-1]
+    assert last == {
+        "night": "2026-11-24",
+        "plm_index": 18.8,
+        "hypnic_jerks": 0,
+        "time_in_bed_h": 8.0,
+        "caffeine_mg": None,  # no drink recorded that day: no data, not 0 mg
+    }
+    assert tonight["caffeine_mg"] == 120.0
+    assert tonight["plm_index"] is None  # tonight has not been slept yet
+    assert all(d["plm_index"] is None and d["caffeine_mg"] is None for d in days[:-2])
+
+
+# -- the hand-over copy ---------------------------------------------------------------------------
+
+
+def test_the_snapshot_does_not_change_when_the_live_state_does() -> None:
+    replay = run([coffee("15:00")], start=t("07:00"))
+    copy = snapshot(replay.state, "alex")
+    replay.feed([coffee("16:00"), ack("16:05", "caffeine.cutoff:alex:2026-11-24:1500")])
+    live = replay.state.people["alex"]
+    assert len(live.doses) == 2
+    assert len(copy.doses) == 1
+    assert live.nudges["caffeine.cutoff:alex:2026-11-24:1500"].acked
+    assert not copy.nudges["caffeine.cutoff:alex:2026-11-24:1500"].acked
+    assert copy.caffeine_days == {DAY: 63.0}
+
+
+def test_the_snapshot_of_someone_unknown_is_empty_and_adds_nobody_to_the_state() -> None:
+    state = CoachState()
+    assert snapshot(state, "sam") == PersonState()
+    assert state.people == {}
+
+
+def test_the_view_needs_an_aware_now() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        person_view(CONFIG, ALEX, PersonState(), datetime(2026, 11, 24, 12, 0))
+
+
+def test_the_view_is_the_same_in_any_zone_now_is_given_in() -> None:
+    replay = run([coffee("15:00")], start=t("07:00"))
+    local = view(replay.state, t("16:00"))
+    utc = view(replay.state, t("16:00").astimezone(UTC))
+    assert local == utc
+    assert local["now"] == "2026-11-24T16:00:00+01:00"
+    assert local["now_ms"] == ms(t("16:00")) == ms(t("15:00") + timedelta(hours=1))
