@@ -37,7 +37,7 @@ from coach.state import CoachState, PersonState
 #: Evenings in the trends, tonight included.
 TREND_DAYS: Final = 14
 #: Nudges listed, newest first.
-RECENT_NUDGES: Final = 8
+RECENT_NUDGES: Final = 6
 #: The caffeine curve goes on this long after bedtime.
 CURVE_AFTER_BED: Final = timedelta(hours=2)
 #: At most about this many samples on the curve (its step is a whole number of minutes).
@@ -247,6 +247,16 @@ _NIGHT_FIGURES: Final = (
     "hypnic_jerks",
     "plm_rules",
 )
+#: The figures that mean nothing without movement data.
+_COUNTS: Final = (
+    "movements",
+    "limb_movements",
+    "posture_changes",
+    "plm_count",
+    "plm_index",
+    "series",
+    "hypnic_jerks",
+)
 
 
 def night_view(summary: Mapping[str, Any] | None, config: Config) -> dict[str, Any] | None:
@@ -261,6 +271,9 @@ def night_view(summary: Mapping[str, Any] | None, config: Config) -> dict[str, A
         return None
     tz = config.tz
     doc: dict[str, Any] = {key: summary.get(key) for key in _NIGHT_FIGURES}
+    if summary.get("status", "ok") != "ok":
+        # A night the bed reported nothing for counts nothing: no data, never 0 movements.
+        doc.update(dict.fromkeys(_COUNTS))
     settle = summary.get("time_to_settle_s")
     doc["time_to_settle_min"] = None if settle is None else round(settle / 60.0)
     index = doc["plm_index"]
@@ -275,14 +288,16 @@ def night_view(summary: Mapping[str, Any] | None, config: Config) -> dict[str, A
     doc["hypnic_jerks_ms"] = [_iso_ms(t) for t in summary.get("hypnic_jerk_onsets") or []]
     timeline = summary.get("timeline")
     if isinstance(timeline, Mapping):
-        doc["movements"] = [
-            [round(t * 1000), round(d, 2), str(kind)]
-            for t, d, kind in timeline.get("movements", [])
-        ]
-        doc["series_spans"] = [_span_ms(s) for s in timeline.get("series", [])]
-        doc["in_bed"] = [_span_ms(s) for s in timeline.get("in_bed", [])]
+        doc["timeline"] = {
+            "movements": [
+                [round(t * 1000), round(d, 2), str(kind)]
+                for t, d, kind in timeline.get("movements", [])
+            ],
+            "series": [_span_ms(s) for s in timeline.get("series", [])],
+            "in_bed": [_span_ms(s) for s in timeline.get("in_bed", [])],
+        }
     else:
-        doc["movements"] = doc["series_spans"] = doc["in_bed"] = None
+        doc["timeline"] = None
     return doc
 
 

@@ -106,13 +106,14 @@ window.SleepChart = (() => {
     return g;
   }
 
-  /** A horizontal line across the plot, labelled at the right. */
-  function hline(f, value, label, cls) {
+  /** A horizontal line across the plot, labelled at its right end (or its left: "start"). */
+  function hline(f, value, label, cls, side) {
     if (value > f.y1) return null;
     const g = el("g", { class: `mark ${cls}` }, f.svg);
     const py = f.y(value);
     el("line", { x1: f.left, x2: f.width - f.right, y1: py, y2: py }, g);
-    text(g, f.width - f.right - 2, py - 4, label, "mark-label", "end");
+    if (side === "start") text(g, f.left + 4, py - 4, label, "mark-label", "start");
+    else text(g, f.width - f.right - 2, py - 4, label, "mark-label", "end");
     return g;
   }
 

@@ -78,7 +78,7 @@
     C.valueAxis(fr, ticks, "");
     C.timeAxis(fr, f.time, 3);
     C.curve(fr, c.points, "caffeine");
-    C.hline(fr, c.limit_mg, `limit ${Math.round(c.limit_mg)} mg`, "limit");
+    C.hline(fr, c.limit_mg, `limit ${Math.round(c.limit_mg)} mg`, "limit", "start");
     C.vmark(fr, c.last_call_ms, "last call", "last-call", "end");
     C.vmark(fr, c.cutoff_ms, "cutoff", "cutoff", "start");
     C.vmark(fr, c.bedtime_ms, "bedtime", "bedtime");
@@ -182,16 +182,19 @@
     for (const [label, y] of rows) C.text(svg, fr.left - 8, fr.y(y) + 4, label, "row-label", "end");
     const band = (y) => [fr.y(y + 0.35), fr.y(y - 0.35)];
     const span = (a, b) => `${f.time(a)}–${f.time(b)}`;
-    if (n.in_bed) C.spans(fr, n.in_bed, ...band(3.5), "in-bed", span);
-    if (n.series_spans) C.spans(fr, n.series_spans, ...band(1.5), "series", span);
+    const line = n.timeline;
+    if (line) {
+      C.spans(fr, line.in_bed, ...band(3.5), "in-bed", span);
+      C.spans(fr, line.series, ...band(1.5), "series", span);
+    }
     const moves = C.el("g", { class: "movements" }, svg);
-    for (const [t, duration, kind] of n.movements || []) {
+    for (const [t, duration, kind] of line ? line.movements : []) {
       const px = fr.x(t);
       const [top, bottom] = band(2.5);
       const tick = C.el("line", { x1: px, x2: px, y1: kind === "posture" ? top : (top + bottom) / 2, y2: bottom, class: kind }, moves);
       C.tip(tick, `${f.time(t)} ${kind} ${duration} s`);
     }
-    if (!n.movements) C.text(svg, (fr.left + fr.width) / 2, fr.y(2.5) + 4, "no movement timeline for this night", "row-note");
+    if (!line) C.text(svg, (fr.left + fr.width) / 2, fr.y(2.5) + 4, "no movement timeline for this night", "row-note");
     const jerks = C.el("g", { class: "jerks" }, svg);
     for (const t of n.hypnic_jerks_ms) {
       const px = fr.x(t);
@@ -218,7 +221,7 @@
     fill(
       "trend-charts",
       ...charts.map(([title, key, options]) => {
-        const svg = C.el("svg", { viewBox: "0 0 360 130", class: "chart small", role: "img", "aria-label": title, "data-trend": key });
+        const svg = C.el("svg", { viewBox: "0 0 520 150", class: "chart small", role: "img", "aria-label": title, "data-trend": key });
         C.bars(svg, t.days.map((d) => d[key]), labels, options);
         return h("figure", null, h("figcaption", null, title), svg);
       }),

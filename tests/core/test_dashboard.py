@@ -242,11 +242,11 @@ def test_nudges_come_newest_first_with_their_evidence_and_whether_they_were_acke
     assert (newest["acked"], older["acked"]) == (False, True)
 
 
-def test_at_most_eight_nudges_are_listed() -> None:
+def test_at_most_six_nudges_are_listed() -> None:
     drinks = [coffee(f"{h}:00", mg=30) for h in range(15, 23)] + [coffee("23:10", mg=30)]
     replay = run(drinks, start=t("07:00"))
     nudges = view(replay.state, t("23:20"))["nudges"]
-    assert len(nudges) == 8
+    assert len(nudges) == 6
     assert nudges[0]["evidence"]["drink_at"] == "2026-11-24T23:10:00+01:00"
 
 
@@ -276,7 +276,10 @@ def test_a_night_without_data_says_so() -> None:
     night = view(replay.state, t("08:00", "2026-11-25"))["last_night"]
     assert night["status"] == "no data"
     assert night["plm_index"] is None
-    assert night["movements"] is None
+    assert night["movements"] is None  # no movement counted: unknown, not 0
+    assert night["hypnic_jerks"] is None
+    assert night["time_in_bed_min"] == 0
+    assert night["timeline"] is None
 
 
 def test_no_night_yet_is_none() -> None:
@@ -302,13 +305,15 @@ def test_a_summary_with_a_movement_timeline_gives_its_movements_series_and_stays
     }
     night = night_view(summary, CONFIG)
     assert night is not None
-    assert night["movements"] == [
-        [round(at * 1000), 2.0, "limb"],
-        [round(at * 1000) + 30_000, 2.5, "limb"],
-        [round(at * 1000) + 600_000, 21.0, "posture"],
-    ]
-    assert night["series_spans"] == [[round(at * 1000), round(at * 1000) + 300_000]]
-    assert night["in_bed"] == [[ms(t("22:30")), ms(t("06:40", "2026-11-25"))]]
+    assert night["timeline"] == {
+        "movements": [
+            [round(at * 1000), 2.0, "limb"],
+            [round(at * 1000) + 30_000, 2.5, "limb"],
+            [round(at * 1000) + 600_000, 21.0, "posture"],
+        ],
+        "series": [[round(at * 1000), round(at * 1000) + 300_000]],
+        "in_bed": [[ms(t("22:30")), ms(t("06:40", "2026-11-25"))]],
+    }
     assert night["sleep_onset"] == "2026-11-24T22:50:00+01:00"
     assert night["time_to_settle_min"] == 20
     assert night["plm_index"] == 18.8
