@@ -22,6 +22,7 @@ text are local ISO 8601 with their offset. Nothing here reads a clock.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -49,7 +50,8 @@ def snapshot(state: CoachState, person_id: str) -> PersonState:
 
     The core mutates its state in place (nudge records are acked, lists are appended to), so
     everything kept here is copied; the night summaries are replaced whole when a night closes,
-    never changed after, so their dicts are shared.
+    never changed after, so their dicts are shared. Only the nudges the page lists are copied: the
+    consumer takes this copy after every batch that changed the person, so it must stay cheap.
     """
     ps = state.people.get(person_id)
     if ps is None:
@@ -58,12 +60,13 @@ def snapshot(state: CoachState, person_id: str) -> PersonState:
     kept: dict[str, Any] = {k: nights[k] for k in ("last_summary", "history") if k in nights}
     if "history" in kept:
         kept["history"] = list(kept["history"])
+    latest = heapq.nlargest(RECENT_NUDGES, ps.nudges.items(), key=lambda kv: kv[1].sent_at)
     return PersonState(
         doses=list(ps.doses),
         caffeine_days=dict(ps.caffeine_days),
         bedtime_overrides=dict(ps.bedtime_overrides),
         in_bed=ps.in_bed,
-        nudges={k: replace(r, evidence=dict(r.evidence)) for k, r in ps.nudges.items()},
+        nudges={k: replace(r, evidence=dict(r.evidence)) for k, r in latest},
         nights=kept,
     )
 
@@ -149,16 +152,22 @@ def caffeine_curve(
     samples = [(t, True) for t in grid if t not in inside]
     samples += [(at, False) for at in inside] + [(at, True) for at in inside]
     samples.sort()
+    # One sweep in time order: the amount decays from sample to sample and each dose is added
+    # when the sweep passes it, so the cost grows with samples plus doses, not their product.
+    ordered = sorted(doses)
+    taken = 0
+    amount = 0.0
+    last = ordered[0][0] if ordered else t0
     points = []
     for t, inclusive in samples:
-        mg = sum(
-            (
-                dose * 0.5 ** ((t - at) / hl_s)
-                for at, dose in doses
-                if at < t or (inclusive and at == t)
-            ),
-            0.0,
-        )
+        while taken < len(ordered) and (
+            ordered[taken][0] < t or (inclusive and ordered[taken][0] == t)
+        ):
+            at, dose = ordered[taken]
+            amount = amount * 0.5 ** ((at - last) / hl_s) + dose
+            last = at
+            taken += 1
+        mg = amount * 0.5 ** ((t - last) / hl_s) if t > last else amount
         points.append([round(t * 1000), round(mg, 1)])
     return points
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coach import caffeine
 from coach.dashboard import (
@@ -70,6 +72,26 @@ def test_the_curve_is_sampled_evenly_and_ends_at_its_end() -> None:
     assert len(points) <= 290
     assert max(steps) == 6 * 60 * 1000  # 24.5 h in at most 288 steps: every 6 minutes
     assert all(mg == 0.0 for _t, mg in points)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    doses=st.lists(st.tuples(st.integers(-40 * 60, 30 * 60), st.floats(1.0, 400.0)), max_size=25),
+    half_life=st.floats(2.0, 10.0),
+)
+def test_the_curve_is_the_models_amount_at_every_sample(
+    doses: list[tuple[int, float]], half_life: float
+) -> None:
+    """The sweep that draws the curve gives what `caffeine_at` gives, sample by sample."""
+    base = t("00:00").timestamp()
+    taken = [(base + minutes * 60.0, mg) for minutes, mg in doses]
+    ps = PersonState(doses=taken)
+    instants = {round(at * 1000) for at, _mg in taken}
+    for when, mg in caffeine_curve(taken, half_life, t("00:00"), t("20:00")):
+        if when in instants:
+            continue  # the step's two samples: before and after the dose
+        expected = caffeine.caffeine_at(ps, datetime.fromtimestamp(when / 1000, UTC), half_life)
+        assert mg == pytest.approx(round(expected, 1), abs=0.11)
 
 
 @pytest.mark.parametrize(
