@@ -32,6 +32,7 @@ from typing import Any, Final
 from coach import caffeine, exercise, winddown
 from coach.clock import at_local, local_iso
 from coach.config import Config, Person
+from coach.night import UNSCORED
 from coach.rule import Ctx
 from coach.state import CoachState, PersonState
 
@@ -242,32 +243,6 @@ def recent_nudges(ps: PersonState, config: Config, *, limit: int) -> list[dict[s
 
 # -- nights ----------------------------------------------------------------------------------------
 
-#: The summary's figures the page shows, as they are.
-_NIGHT_FIGURES: Final = (
-    "night",
-    "status",
-    "time_in_bed_min",
-    "movements",
-    "limb_movements",
-    "posture_changes",
-    "plm_count",
-    "plm_index",
-    "series",
-    "hypnic_jerks",
-    "plm_rules",
-)
-#: The figures that mean nothing without movement data.
-_COUNTS: Final = (
-    "movements",
-    "limb_movements",
-    "posture_changes",
-    "plm_count",
-    "plm_index",
-    "series",
-    "hypnic_jerks",
-)
-
-
 def night_view(summary: Mapping[str, Any] | None, config: Config) -> dict[str, Any] | None:
     """The last scored night: its figures, and its timeline in POSIX milliseconds for the chart.
 
@@ -279,10 +254,12 @@ def night_view(summary: Mapping[str, Any] | None, config: Config) -> dict[str, A
     if summary is None:
         return None
     tz = config.tz
-    doc: dict[str, Any] = {key: summary.get(key) for key in _NIGHT_FIGURES}
-    if summary.get("status", "ok") != "ok":
-        # A night the bed reported nothing for counts nothing: no data, never 0 movements.
-        doc.update(dict.fromkeys(_COUNTS))
+    doc: dict[str, Any] = {k: summary.get(k) for k in ("night", "status", "time_in_bed_min")}
+    doc["plm_rules"] = summary.get("plm_rules")
+    # A night the bed reported no movements for counts nothing: no data, never 0 movements.
+    scored = summary.get("status", "ok") == "ok"
+    for key in UNSCORED:
+        doc[key] = summary.get(key) if scored else None
     settle = summary.get("time_to_settle_s")
     doc["time_to_settle_min"] = None if settle is None else round(settle / 60.0)
     index = doc["plm_index"]
