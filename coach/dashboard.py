@@ -12,9 +12,10 @@ a copy into one JSON-able document at a given `now`:
 - `planned`: tonight's schedule as the rules plan it (last call, cutoff, last vigorous workout,
   the bedtime caffeine check, wind-down, bedtime, wake), each marked when it has passed;
 - `nudges`: the latest nudges with the evidence each carried;
-- `last_night`: the last scored night, with its movement timeline when the summary carries one;
-- `trends`: the 14 evenings up to tonight: PLM index, hypnic jerks, time in bed and caffeine drunk,
-  `None` where nothing was measured (never 0).
+- `last_night`: the last night closed, with its movement timeline when it was stored (the
+  shell passes the stored nights in: the state keeps the figures, storage the timeline);
+- `trends`: the 14 evenings up to tonight: PLM index, hypnic jerks, time in bed and the caffeine
+  left at bedtime (tonight's as predicted), `None` where nothing was measured (never 0).
 
 Instants for the charts are POSIX milliseconds (what a browser's `Date` takes); instants shown as
 text are local ISO 8601 with their offset. Nothing here reads a clock.
@@ -32,9 +33,10 @@ from typing import Any, Final
 from coach import caffeine, exercise, winddown
 from coach.clock import at_local, local_iso
 from coach.config import Config, Person
-from coach.night import UNSCORED
+from coach.limb_movement import classify_duration
+from coach.night import IN_SERIES, JERK, UNSCORED
 from coach.rule import Ctx
-from coach.state import CoachState, PersonState
+from coach.state import CoachState, NightsState, PersonState
 
 #: Evenings in the trends, tonight included.
 TREND_DAYS: Final = 14
@@ -50,17 +52,13 @@ def snapshot(state: CoachState, person_id: str) -> PersonState:
     """A detached copy of what the dashboard reads of a person: safe to hand to another thread.
 
     The core mutates its state in place (nudge records are acked, lists are appended to), so
-    everything kept here is copied; the night summaries are replaced whole when a night closes,
-    never changed after, so their dicts are shared. Only the nudges the page lists are copied: the
+    everything kept here is copied; a night's records are replaced whole when a night closes,
+    never changed after, so they are shared. Only the nudges the page lists are copied: the
     consumer takes this copy after every batch that changed the person, so it must stay cheap.
     """
     ps = state.people.get(person_id)
     if ps is None:
         return PersonState()
-    nights = ps.nights
-    kept: dict[str, Any] = {k: nights[k] for k in ("last_summary", "history") if k in nights}
-    if "history" in kept:
-        kept["history"] = list(kept["history"])
     latest = heapq.nlargest(RECENT_NUDGES, ps.nudges.items(), key=lambda kv: kv[1].sent_at)
     return PersonState(
         doses=list(ps.doses),
@@ -68,28 +66,44 @@ def snapshot(state: CoachState, person_id: str) -> PersonState:
         bedtime_overrides=dict(ps.bedtime_overrides),
         in_bed=ps.in_bed,
         nudges={k: replace(r, evidence=dict(r.evidence)) for k, r in latest},
-        nights=kept,
+        nights=NightsState(history=list(ps.nights.history), last_night=ps.nights.last_night),
     )
 
 
-def person_view(config: Config, person: Person, ps: PersonState, now: datetime) -> dict[str, Any]:
-    """Everything the dashboard shows of one person at `now` (a JSON-able document)."""
+def person_view(
+    config: Config,
+    person: Person,
+    ps: PersonState,
+    now: datetime,
+    nights: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """Everything the dashboard shows of one person at `now` (a JSON-able document).
+
+    `nights` are the person's stored nights (what `RecordNight` carried: the summary with its
+    evening and timeline), in any order; the state's own records stand in for nights not among
+    them.
+    """
     if now.tzinfo is None:
         msg = "now must be timezone-aware"
         raise ValueError(msg)
     tz = config.tz
     ctx = Ctx(config, tz, person, ps, CoachState(), now, now.timestamp())
+    stored = {n["night"]: n for n in nights if isinstance(n.get("night"), str)}
+    last: Mapping[str, Any] | None = ps.nights.last_night
+    if stored and (last is None or max(stored) >= last["night"]):
+        last = stored[max(stored)]
+    caffeine_doc = caffeine_view(ctx)
     return {
         "person": {"id": person.id, "name": person.display_name},
         "now": local_iso(now, tz),
         "now_ms": _ms(now),
         "timezone": config.timezone,
-        "caffeine": caffeine_view(ctx),
+        "caffeine": caffeine_doc,
         "planned": planned(ctx),
         "in_bed": ps.in_bed,
         "nudges": recent_nudges(ps, config, limit=RECENT_NUDGES),
-        "last_night": night_view(ps.nights.get("last_summary"), config),
-        "trends": trends(ps, config, ctx.tonight.evening),
+        "last_night": night_view(last, config),
+        "trends": trends(ps, stored, config, ctx.tonight.evening, caffeine_doc["bedtime_mg"]),
     }
 
 
@@ -246,10 +260,11 @@ def recent_nudges(ps: PersonState, config: Config, *, limit: int) -> list[dict[s
 def night_view(summary: Mapping[str, Any] | None, config: Config) -> dict[str, Any] | None:
     """The last scored night: its figures, and its timeline in POSIX milliseconds for the chart.
 
-    The timeline holds what the summary carries: the night's span, sleep onset and the hypnic
-    jerks always; the movements, the PLM series and the stays in bed when the summary keeps a
-    movement timeline (`timeline`: `movements` as `[onset s, duration s, kind]`, `series` and
-    `in_bed` as `[start s, end s]`).
+    The span, sleep onset and hypnic jerks come from the summary itself; the stays in bed, the
+    movements and the PLM series from its `timeline` when it has one (a stored night), where every
+    time is seconds after `night_start` and each movement is `[onset, duration_s, intensity,
+    mark]`, mark 1 for a limb movement of a counted series and 2 for a hypnic jerk. A movement's
+    kind otherwise follows from its duration (`coach.limb_movement.classify_duration`).
     """
     if summary is None:
         return None
@@ -260,60 +275,93 @@ def night_view(summary: Mapping[str, Any] | None, config: Config) -> dict[str, A
     scored = summary.get("status", "ok") == "ok"
     for key in UNSCORED:
         doc[key] = summary.get(key) if scored else None
-    settle = summary.get("time_to_settle_s")
+    settle = doc["time_to_settle_s"]
     doc["time_to_settle_min"] = None if settle is None else round(settle / 60.0)
     index = doc["plm_index"]
     doc["plm_index"] = None if index is None else round(float(index), 1)
     doc["plm_index_limit"] = config.rules.twitch_frequent.plm_index
     start, end = summary.get("night_start"), summary.get("night_end")
-    onset = summary.get("sleep_onset")
+    onset = doc["sleep_onset"]
     doc["start_ms"] = _iso_ms(start)
     doc["end_ms"] = _iso_ms(end)
     doc["sleep_onset"] = None if onset is None else local_iso(datetime.fromisoformat(onset), tz)
     doc["sleep_onset_ms"] = _iso_ms(onset)
     doc["hypnic_jerks_ms"] = [_iso_ms(t) for t in summary.get("hypnic_jerk_onsets") or []]
     timeline = summary.get("timeline")
-    if isinstance(timeline, Mapping):
-        doc["timeline"] = {
-            "movements": [
-                [round(t * 1000), round(d, 2), str(kind)]
-                for t, d, kind in timeline.get("movements", [])
-            ],
-            "series": [_span_ms(s) for s in timeline.get("series", [])],
-            "in_bed": [_span_ms(s) for s in timeline.get("in_bed", [])],
-        }
-    else:
-        doc["timeline"] = None
+    doc["timeline"] = (
+        _timeline(timeline, datetime.fromisoformat(start).timestamp())
+        if isinstance(timeline, Mapping) and start is not None
+        else None
+    )
     return doc
 
 
-def trends(ps: PersonState, config: Config, last_evening: date) -> dict[str, Any]:
-    """The `TREND_DAYS` evenings up to `last_evening`: each night's figures and the day's caffeine.
+def _timeline(timeline: Mapping[str, Any], t0: float) -> dict[str, Any]:
+    """A stored timeline (seconds after `t0`) in POSIX milliseconds, each movement with its kind."""
 
-    A night the bed did not score, or a day without a drink recorded, is `None`: no data is never
-    shown as a good night or a day without caffeine.
+    def at(offset: float) -> int:
+        return round((t0 + offset) * 1000)
+
+    return {
+        "in_bed": [[at(a), at(b)] for a, b in timeline.get("stays", [])],
+        "movements": [
+            [at(onset), duration, _MARKS.get(mark) or str(classify_duration(duration))]
+            for onset, duration, _intensity, mark in timeline.get("movements", [])
+        ],
+        "series": [[at(a), at(b), count] for a, b, count in timeline.get("series", [])],
+        "omitted": timeline.get("omitted", 0),
+    }
+
+
+#: How the stored timeline marks a movement: in a counted PLM series, or a hypnic jerk.
+_MARKS: Final = {IN_SERIES: "series", JERK: "jerk"}
+
+
+def trends(
+    ps: PersonState,
+    stored: Mapping[str, Mapping[str, Any]],
+    config: Config,
+    last_evening: date,
+    tonight_mg: float,
+) -> dict[str, Any]:
+    """The `TREND_DAYS` evenings up to `last_evening` (tonight): each night's figures.
+
+    A stored night gives its PLM index, hypnic jerks, time in bed and the caffeine left at its
+    bedtime; for a night not stored, the state's record of it (no caffeine figure). Tonight's
+    caffeine is the amount predicted at bedtime (`tonight_mg`, marked `predicted`). A night the bed
+    did not score is `None`: no data is never shown as a good night.
     """
-    scored = {h["night"]: h for h in ps.nights.get("history", [])}
+    records = {h.night: h for h in ps.nights.history}
     days = []
     for back in range(TREND_DAYS - 1, -1, -1):
         evening = (last_evening - timedelta(days=back)).isoformat()
-        entry = scored.get(evening)
-        in_bed_s = None if entry is None else entry.get("time_in_bed_s")
-        index = None if entry is None else entry.get("plm_index")
-        mg = ps.caffeine_days.get(evening)
-        days.append(
-            {
-                "night": evening,
-                "plm_index": None if index is None else round(float(index), 1),
-                "hypnic_jerks": None if entry is None else entry.get("hypnic_jerks"),
-                "time_in_bed_h": None if in_bed_s is None else round(in_bed_s / 3600.0, 2),
-                "caffeine_mg": None if mg is None else round(mg, 1),
-            }
+        day: dict[str, Any] = dict.fromkeys(
+            ("plm_index", "hypnic_jerks", "time_in_bed_h", "caffeine_at_bedtime_mg")
         )
+        day["night"] = evening
+        night = stored.get(evening)
+        record = records.get(evening)
+        if night is not None:
+            if night.get("status", "ok") == "ok":
+                index = night.get("plm_index")
+                day["plm_index"] = None if index is None else round(float(index), 1)
+                day["hypnic_jerks"] = night.get("hypnic_jerks")
+            minutes = night.get("time_in_bed_min")
+            day["time_in_bed_h"] = round(minutes / 60.0, 2) if minutes else None
+            mg = (night.get("evening") or {}).get("caffeine_mg_at_bedtime")
+            day["caffeine_at_bedtime_mg"] = None if mg is None else round(float(mg), 1)
+        elif record is not None:
+            index = record.plm_index
+            day["plm_index"] = None if index is None else round(index, 1)
+            day["hypnic_jerks"] = record.hypnic_jerks
+            day["time_in_bed_h"] = round(record.time_in_bed_s / 3600.0, 2)
+        days.append(day)
+    days[-1]["caffeine_at_bedtime_mg"] = round(tonight_mg, 1)
+    days[-1]["predicted"] = True
     return {
         "days": days,
         "plm_index_limit": config.rules.twitch_frequent.plm_index,
-        "caffeine_daily_limit_mg": config.rules.caffeine_daily_limit.daily_limit_mg,
+        "caffeine_limit_mg": config.rules.caffeine_cutoff.bedtime_limit_mg,
     }
 
 

@@ -41,7 +41,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import uvicorn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -61,7 +61,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coach.config import Config, Person
-from coach.dashboard import person_view
+from coach.dashboard import TREND_DAYS, person_view
 from coach.state import PersonState
 from integrations.error import ProjectError
 
@@ -69,6 +69,8 @@ log = logging.getLogger("integrations.dashboard")
 
 STATIC: Final = Path(__file__).resolve().parent / "dashboard_static"
 DEFAULT_LISTEN: Final = "127.0.0.1:8099"
+#: Stored nights kept per person: the trends' fortnight and the night before it.
+NIGHTS_KEPT: Final = TREND_DAYS + 1
 #: Updates closer together than this are rendered once (a burst of messages is one view).
 RENDER_DELAY_S: Final = 0.05
 #: Open streams get the view again this often, so the page's "now" and the schedule move on.
@@ -162,6 +164,8 @@ class Hub:
         self.clock = clock
         self.people: dict[str, Person] = {p.id: p for p in config.people}
         self.latest: dict[str, PersonState] = {}
+        #: The stored nights of each person, by evening: the trends' and the timeline's source.
+        self.nights: dict[str, dict[str, dict[str, Any]]] = {}
         self.streams: dict[str, set[asyncio.Queue[bytes | None]]] = {}
         self._render_due: set[str] = set()
         self.closed = False
@@ -169,6 +173,18 @@ class Hub:
     def update(self, person_id: str, ps: PersonState) -> None:
         """A new copy from the consumer; streams of that person get a view soon."""
         self.latest[person_id] = ps
+        self._changed(person_id)
+
+    def record_night(self, person_id: str, summary: dict[str, Any]) -> None:
+        """A night the consumer stored (or read back on start); the oldest beyond the trends go."""
+        kept = self.nights.setdefault(person_id, {})
+        kept[summary["night"]] = summary
+        for old in sorted(kept)[: max(0, len(kept) - NIGHTS_KEPT)]:
+            del kept[old]
+        self._changed(person_id)
+
+    def _changed(self, person_id: str) -> None:
+        """Render the person's view for their streams soon (once for a burst of changes)."""
         if self.streams.get(person_id) and person_id not in self._render_due:
             self._render_due.add(person_id)
             asyncio.get_running_loop().call_later(RENDER_DELAY_S, self._render, person_id)
@@ -182,9 +198,9 @@ class Hub:
     def view(self, person_id: str) -> bytes:
         """The person's view now, as JSON."""
         person = self.people[person_id]
-        doc = person_view(
-            self.config, person, self.latest.get(person_id) or PersonState(), self.clock()
-        )
+        ps = self.latest.get(person_id) or PersonState()
+        nights = list(self.nights.get(person_id, {}).values())
+        doc = person_view(self.config, person, ps, self.clock(), nights)
         doc["people"] = [{"id": p.id, "name": p.display_name} for p in self.config.people]
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -422,13 +438,18 @@ class Dashboard:
 
     def publish(self, person_id: str, ps: PersonState) -> None:
         """Consumer thread: hand over a detached copy of a person's state; it stays here."""
+        self._hand_over(self.hub.update, person_id, ps)
+
+    def record_night(self, person_id: str, summary: dict[str, Any]) -> None:
+        """Consumer thread: hand over a night as it was stored (not used there again)."""
+        self._hand_over(self.hub.record_night, person_id, summary)
+
+    def _hand_over(self, apply: Callable[[str, Any], None], person_id: str, item: Any) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        try:
-            loop.call_soon_threadsafe(self.hub.update, person_id, ps)
-        except RuntimeError:  # the loop closed meanwhile (shutdown)
-            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
+            loop.call_soon_threadsafe(apply, person_id, item)
 
     def stop(self, timeout: float = 2.0) -> None:
         """End the streams, stop serving, and wait for the thread (at most `timeout`)."""

@@ -130,7 +130,7 @@ window.SleepChart = (() => {
   }
 
   /** Bars for a list of values (null: no data, drawn as a dash), with labels underneath. */
-  function bars(svg, values, labels, { unit = "", limit = null, limitLabel = "", cls = "bar", digits = 0 }) {
+  function bars(svg, values, labels, { unit = "", limit = null, limitLabel = "", cls = "bar", digits = 0, predictedLast = false }) {
     const known = values.filter((v) => v !== null && v !== undefined);
     const top = Math.max(...known, limit !== null ? limit * 1.1 : 0, 1);
     const ticks = niceTicks(top, 3);
@@ -146,7 +146,9 @@ window.SleepChart = (() => {
       } else {
         const rect = el("rect", { x: cx - slot * 0.35, width: slot * 0.7, y: f.y(v), height: Math.max(0, f.y(0) - f.y(v)), class: "value" }, g);
         if (limit !== null && v > limit) rect.classList.add("over");
-        tip(rect, `${labels[i].title}: ${v.toFixed(digits)}${unit}`);
+        const predicted = predictedLast && i === values.length - 1;
+        if (predicted) rect.classList.add("predicted");
+        tip(rect, `${labels[i].title}: ${v.toFixed(digits)}${unit}${predicted ? " (predicted)" : ""}`);
       }
       if (labels[i].short) text(svg, cx, f.height - 6, labels[i].short, "tick");
     });

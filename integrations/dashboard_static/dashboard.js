@@ -185,16 +185,19 @@
     const line = n.timeline;
     if (line) {
       C.spans(fr, line.in_bed, ...band(3.5), "in-bed", span);
-      C.spans(fr, line.series, ...band(1.5), "series", span);
+      C.spans(fr, line.series, ...band(1.5), "series", (a, b) => span(a, b));
     }
     const moves = C.el("g", { class: "movements" }, svg);
+    const [top, bottom] = band(2.5);
+    const reach = { posture: top, series: (top + bottom) / 2, limb: (top + bottom) / 2, brief: bottom - 4 };
     for (const [t, duration, kind] of line ? line.movements : []) {
+      if (kind === "jerk") continue; // drawn on its own row
       const px = fr.x(t);
-      const [top, bottom] = band(2.5);
-      const tick = C.el("line", { x1: px, x2: px, y1: kind === "posture" ? top : (top + bottom) / 2, y2: bottom, class: kind }, moves);
-      C.tip(tick, `${f.time(t)} ${kind} ${duration} s`);
+      const tick = C.el("line", { x1: px, x2: px, y1: reach[kind] ?? bottom - 4, y2: bottom, class: kind }, moves);
+      C.tip(tick, `${f.time(t)} ${kind === "series" ? "limb movement in a PLM series" : kind} (${duration} s)`);
     }
     if (!line) C.text(svg, (fr.left + fr.width) / 2, fr.y(2.5) + 4, "no movement timeline for this night", "row-note");
+    else if (line.omitted) C.text(svg, fr.width - fr.right, fr.y(2.5) - 12, `${line.omitted} weaker movements not drawn`, "row-note", "end");
     const jerks = C.el("g", { class: "jerks" }, svg);
     for (const t of n.hypnic_jerks_ms) {
       const px = fr.x(t);
@@ -216,7 +219,7 @@
       ["PLM index per hour", "plm_index", { unit: "", limit: t.plm_index_limit, limitLabel: `${t.plm_index_limit}/h`, digits: 1, cls: "bar plm" }],
       ["Hypnic jerks", "hypnic_jerks", { cls: "bar jerks" }],
       ["Time in bed (h)", "time_in_bed_h", { digits: 1, cls: "bar in-bed" }],
-      ["Caffeine drunk (mg)", "caffeine_mg", { cls: "bar caffeine" }],
+      ["Caffeine at bedtime (mg; tonight: predicted)", "caffeine_at_bedtime_mg", { limit: t.caffeine_limit_mg, limitLabel: `${t.caffeine_limit_mg} mg`, cls: "bar caffeine", predictedLast: true }],
     ];
     fill(
       "trend-charts",

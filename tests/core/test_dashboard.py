@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coach import caffeine
+from coach.action import RecordNight
 from coach.dashboard import (
     TREND_DAYS,
     caffeine_curve,
@@ -26,6 +27,7 @@ from coach.state import CoachState, PersonState
 from tests.core.conftest import (
     CONFIG,
     DAY,
+    Replay,
     ack,
     bedtime_tonight,
     coffee,
@@ -42,8 +44,15 @@ def ms(instant: datetime) -> int:
     return round(instant.timestamp() * 1000)
 
 
-def view(state: CoachState, now: datetime, config: Any = CONFIG) -> dict[str, Any]:
-    return person_view(config, config.people[0], snapshot(state, "alex"), now)
+def view(
+    state: CoachState, now: datetime, config: Any = CONFIG, nights: Any = ()
+) -> dict[str, Any]:
+    return person_view(config, config.people[0], snapshot(state, "alex"), now, nights)
+
+
+def stored(replay: Replay) -> list[dict[str, Any]]:
+    """The nights the replay asked the shell to store, as storage gives them back."""
+    return [a.summary for a in replay.actions if isinstance(a, RecordNight)]
 
 
 # -- the caffeine curve ---------------------------------------------------------------------------
@@ -280,7 +289,8 @@ def test_last_night_shows_the_scored_summary_in_milliseconds_for_the_chart() -> 
     night = view(replay.state, t("08:00", "2026-11-25"))["last_night"]
     assert night["night"] == "2026-11-24"
     assert night["status"] == "ok"
-    scored = replay.state.people["alex"].nights["last_summary"]
+    scored = replay.state.people["alex"].nights.last_night
+    assert scored is not None
     assert scored["plm_index"] > 18  # 150 movements in series over about 8 h asleep
     assert night["plm_index"] == round(scored["plm_index"], 1)
     assert night["plm_index_limit"] == 15.0
@@ -291,6 +301,35 @@ def test_last_night_shows_the_scored_summary_in_milliseconds_for_the_chart() -> 
     assert night["sleep_onset_ms"] is not None
     assert night["start_ms"] < ms(t("22:30"))
     assert night["end_ms"] == ms(t("06:30", "2026-11-25"))  # closed by the wake timer
+    assert night["timeline"] is None  # the state keeps no timeline: storage does
+
+
+def test_the_stored_night_gives_last_nights_timeline_in_milliseconds_with_each_kind() -> None:
+    replay = replay_nights(a_night("2026-11-24", lms=150, jerk=True), 1)
+    night = view(replay.state, t("08:00", "2026-11-25"), nights=stored(replay))["last_night"]
+    line = night["timeline"]
+    assert line["in_bed"] == [[ms(t("22:30")), ms(t("06:30", "2026-11-25"))]]
+    kinds = [kind for _at, _duration, kind in line["movements"]]
+    assert kinds.count("jerk") == 1
+    assert kinds.count("series") == 150
+    assert kinds.count("posture") == 2  # 00:00 and 04:00, 20 s each
+    assert kinds.count("brief") == 1  # the 0.3 s twitch at 02:00
+    jerk = next(at for at, _d, kind in line["movements"] if kind == "jerk")
+    assert jerk == night["hypnic_jerks_ms"][0] == ms(t("22:34"))
+    ((first, last, count),) = line["series"]
+    assert first == ms(t("01:00", "2026-11-25"))
+    assert count == 150
+    assert last == first + 149 * 30_000 + 2_000  # the last LM's onset plus its 2 s
+    assert line["omitted"] == 0
+
+
+def test_the_state_stands_in_for_a_night_not_stored_yet() -> None:
+    first = replay_nights(a_night("2026-11-24", lms=150), 1)
+    older = stored(first)
+    replay = replay_nights([*a_night("2026-11-24", lms=150), *a_night("2026-11-25")], 2)
+    night = view(replay.state, t("08:00", "2026-11-26"), nights=older)["last_night"]
+    assert night["night"] == "2026-11-25"
+    assert night["timeline"] is None
 
 
 def test_a_night_without_data_says_so() -> None:
@@ -309,62 +348,60 @@ def test_no_night_yet_is_none() -> None:
     assert night_view(None, CONFIG) is None
 
 
-def test_a_summary_with_a_movement_timeline_gives_its_movements_series_and_stays_in_bed() -> None:
-    at = t("01:00", "2026-11-25").timestamp()
-    summary = {
-        "night": "2026-11-24",
-        "status": "ok",
-        "night_start": t("20:30").isoformat(),
-        "night_end": t("06:40", "2026-11-25").isoformat(),
-        "sleep_onset": t("22:50").isoformat(),
-        "time_to_settle_s": 1200.0,
-        "plm_index": 18.75,
-        "timeline": {
-            "movements": [[at, 2.0, "limb"], [at + 30, 2.5, "limb"], [at + 600, 21.0, "posture"]],
-            "series": [[at, at + 300]],
-            "in_bed": [[t("22:30").timestamp(), t("06:40", "2026-11-25").timestamp()]],
-        },
-    }
-    night = night_view(summary, CONFIG)
-    assert night is not None
-    assert night["timeline"] == {
-        "movements": [
-            [round(at * 1000), 2.0, "limb"],
-            [round(at * 1000) + 30_000, 2.5, "limb"],
-            [round(at * 1000) + 600_000, 21.0, "posture"],
-        ],
-        "series": [[round(at * 1000), round(at * 1000) + 300_000]],
-        "in_bed": [[ms(t("22:30")), ms(t("06:40", "2026-11-25"))]],
-    }
-    assert night["sleep_onset"] == "2026-11-24T22:50:00+01:00"
-    assert night["time_to_settle_min"] == 20
-    assert night["plm_index"] == 18.8
-
-
 # -- trends ---------------------------------------------------------------------------------------
 
 
 def test_trends_cover_fourteen_evenings_up_to_tonight_with_no_data_as_none() -> None:
     events = [
+        *a_night("2026-11-23"),
+        coffee("18:00", mg=200, day="2026-11-24"),
         *a_night("2026-11-24", lms=150),
         coffee("09:00", mg=120, day="2026-11-25"),
     ]
-    replay = replay_nights(events, 1)
-    days = view(replay.state, t("12:00", "2026-11-25"))["trends"]["days"]
+    replay = replay_nights(events, 2)
+    kept = [n for n in stored(replay) if n["night"] == "2026-11-24"]
+    days = view(replay.state, t("12:00", "2026-11-25"), nights=kept)["trends"]["days"]
     assert len(days) == TREND_DAYS
     assert days[0]["night"] == "2026-11-12"
     assert days[-1]["night"] == "2026-11-25"
-    last, tonight = days[-2], days[-1]
-    assert last == {
+    from_state, from_storage, tonight = days[-3:]
+    assert from_state == {  # not among the stored nights: the state's record of it
+        "night": "2026-11-23",
+        "plm_index": 0.0,
+        "hypnic_jerks": 0,
+        "time_in_bed_h": 8.0,
+        "caffeine_at_bedtime_mg": None,
+    }
+    at_bed = caffeine.caffeine_at(
+        PersonState(doses=[(t("18:00").timestamp(), 200.0)]), t("22:30"), 5.0
+    )
+    assert from_storage == {
         "night": "2026-11-24",
         "plm_index": 18.8,
         "hypnic_jerks": 0,
         "time_in_bed_h": 8.0,
-        "caffeine_mg": None,  # no drink recorded that day: no data, not 0 mg
+        "caffeine_at_bedtime_mg": round(at_bed, 1),
     }
-    assert tonight["caffeine_mg"] == 120.0
-    assert tonight["plm_index"] is None  # tonight has not been slept yet
-    assert all(d["plm_index"] is None and d["caffeine_mg"] is None for d in days[:-2])
+    ps = replay.state.people["alex"]
+    predicted = caffeine.caffeine_at(ps, t("22:30", "2026-11-25"), 5.0)
+    assert tonight == {
+        "night": "2026-11-25",
+        "plm_index": None,  # tonight has not been slept yet
+        "hypnic_jerks": None,
+        "time_in_bed_h": None,
+        "caffeine_at_bedtime_mg": round(predicted, 1),
+        "predicted": True,
+    }
+    assert all(d["plm_index"] is None and d["time_in_bed_h"] is None for d in days[:-3])
+
+
+def test_a_stored_night_without_data_is_no_data_in_the_trends() -> None:
+    replay = run([], start=t("07:00"), until=t("07:00", "2026-11-25"))
+    (night,) = stored(replay)
+    assert night["status"] == "no data"
+    days = view(replay.state, t("12:00", "2026-11-25"), nights=[night])["trends"]["days"]
+    assert days[-2]["plm_index"] is None
+    assert days[-2]["time_in_bed_h"] is None  # 0 minutes in bed is no data here
 
 
 # -- the hand-over copy ---------------------------------------------------------------------------

@@ -18,15 +18,17 @@ import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
 
+from coach.action import Action, RecordNight
 from coach.config import Config
 from coach.dashboard import snapshot
 from coach.engine import decide
-from coach.event import CoffeeBrewed
+from coach.event import CoffeeBrewed, Event
 from coach.state import CoachState, dump_state, load_state
 from integrations.dashboard import Dashboard, DashboardSettings
 from integrations.night_synth import nightly_starts, random_night, scenario_lines
@@ -67,9 +69,19 @@ def coffee_line(day: datetime, hhmm: str, drink: str, ml: int) -> str:
     return line(at, "home/kitchen/coffee", {"event": "brew", "drink": drink, "volume_ml": ml})
 
 
-def fortnight() -> CoachState:
-    """Fourteen nights and days, and today until 17:30, through the simulator."""
-    sim = Simulation(CONFIG)
+def fortnight() -> tuple[CoachState, list[dict[str, Any]]]:
+    """Fourteen nights and days, and today until 17:30, through the simulator; with the nights
+    the coach asked to store (`RecordNight`), as the daemon stores them."""
+    recorded: list[dict[str, Any]] = []
+
+    def deciding(
+        state: CoachState, event: Event, now: datetime, config: Config
+    ) -> tuple[CoachState, list[Action]]:
+        state, actions = decide(state, event, now, config)
+        recorded.extend(a.summary for a in actions if isinstance(a, RecordNight))
+        return state, actions
+
+    sim = Simulation(CONFIG, decide=deciding)
     lines: list[tuple[float, str]] = []
     for i, start in enumerate(nightly_starts(FIRST_EVENING, NIGHTS)):
         plm = (2.0, 8.0, 22.0, 35.0)[i % 4]
@@ -92,20 +104,30 @@ def fortnight() -> CoachState:
     lines.append((NOW.timestamp(), line(NOW, "tracker/alex", {"event": "heart_rate", "bpm": 64})))
     for _t, text in sorted(lines, key=lambda item: item[0]):
         sim.feed_line(text)
-    return sim.state
+    return sim.state, recorded
 
 
 @pytest.fixture(scope="module")
-def state() -> CoachState:
+def lived() -> tuple[CoachState, list[dict[str, Any]]]:
     return fortnight()
 
 
 @pytest.fixture
-def served(state: CoachState) -> Iterator[tuple[Dashboard, SubPathProxy]]:
+def state(lived: tuple[CoachState, list[dict[str, Any]]]) -> CoachState:
+    return lived[0]
+
+
+@pytest.fixture
+def served(
+    lived: tuple[CoachState, list[dict[str, Any]]],
+) -> Iterator[tuple[Dashboard, SubPathProxy]]:
+    state, nights = lived
     board = Dashboard(
         CONFIG, DashboardSettings(listen=f"127.0.0.1:{free_port()}"), clock=lambda: NOW
     )
     board.start()
+    for night in nights:
+        board.record_night("alex", night)
     board.publish("alex", snapshot(state, "alex"))
     proxy = SubPathProxy(int(board.url.rsplit(":", 1)[1].rstrip("/")))
     yield board, proxy
@@ -145,7 +167,8 @@ def test_the_page_shows_the_day_the_night_and_the_fortnight_and_follows_new_drin
     assert "drink at" in cutoff.locator("table.evidence").inner_text()
 
     # Last night: its figures and its movements on a timeline.
-    last = state.people["alex"].nights["last_summary"]
+    last = state.people["alex"].nights.last_night
+    assert last is not None
     assert last["night"] == "2026-11-23"
     figures = page.locator("#night-figures").inner_text()
     assert f"{last['hypnic_jerks']}" in page.locator('[data-figure="hypnic_jerks"]').inner_text()
@@ -153,15 +176,21 @@ def test_the_page_shows_the_day_the_night_and_the_fortnight_and_follows_new_drin
     assert "Time in bed" in figures
     assert page.locator("#night-chart path.jerk").count() == last["hypnic_jerks"]
     assert page.locator("#night-chart g.mark.onset").count() == 1
+    assert page.locator("#night-chart .in-bed rect").count() >= 1
+    assert page.locator("#night-chart .series rect").count() == last["series"]
+    assert page.locator("#night-chart .movements line").count() > 20
+    assert page.locator("#night-chart .movements line.series").count() >= last["plm_count"]
 
     # The fortnight: four charts of 14 evenings; tonight is not slept yet (no data, not zero).
-    for trend in ("plm_index", "hypnic_jerks", "time_in_bed_h", "caffeine_mg"):
+    for trend in ("plm_index", "hypnic_jerks", "time_in_bed_h", "caffeine_at_bedtime_mg"):
         chart = page.locator(f'svg[data-trend="{trend}"]')
         bars = chart.locator("rect.value").count()
         gaps = chart.locator("line.nodata").count()
         assert bars + gaps == 14, trend
     assert page.locator('svg[data-trend="plm_index"] line.nodata').count() >= 1
-    assert page.locator('svg[data-trend="caffeine_mg"] rect.value').count() == 14
+    caffeine = page.locator('svg[data-trend="caffeine_at_bedtime_mg"] rect.value')
+    assert caffeine.count() == 14  # thirteen stored evenings and tonight's prediction
+    assert caffeine.last.get_attribute("class") == "value over predicted"  # 65 mg > 50 mg
 
     screenshots = os.environ.get("SLEEPCOACH_SCREENSHOTS")
     if screenshots:

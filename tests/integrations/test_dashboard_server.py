@@ -318,6 +318,42 @@ def test_a_stream_gets_the_view_at_once_and_again_after_each_hand_over(
     assert took < 1.0
 
 
+def test_a_stored_night_handed_over_is_last_night_with_its_timeline(
+    server: Dashboard, config: Config
+) -> None:
+    stream = Stream(server, "/events/person/alex")
+    try:
+        assert stream.next_view()["last_night"] is None
+        start = datetime(2026, 11, 24, 21, 0, tzinfo=config.tz)
+        night = {
+            "night": "2026-11-24",
+            "status": "ok",
+            "night_start": start.isoformat(),
+            "night_end": (start + timedelta(hours=9)).isoformat(),
+            "time_in_bed_min": 480,
+            "plm_index": 4.0,
+            "hypnic_jerks": 0,
+            "timeline": {
+                "stays": [[5400.0, 34200.0]],
+                "movements": [[7200.0, 2.0, 0.3, 0]],
+                "series": [],
+                "omitted": 0,
+            },
+        }
+        server.record_night("alex", night)
+        view = stream.next_view(timeout=2.0)
+    finally:
+        stream.close()
+    shown = view["last_night"]
+    assert shown["night"] == "2026-11-24"
+    assert shown["timeline"]["in_bed"] == [
+        [round((start.timestamp() + 5400) * 1000), round((start.timestamp() + 34200) * 1000)]
+    ]
+    assert shown["timeline"]["movements"] == [
+        [round((start.timestamp() + 7200) * 1000), 2.0, "limb"]
+    ]
+
+
 def test_a_burst_of_hand_overs_is_one_view_with_the_latest(
     server: Dashboard, config: Config
 ) -> None:
