@@ -307,8 +307,10 @@ class SunlightDaily(RuleSettings):
         15,
         ge=0,
         le=600,
-        description="The article: at least 15 minutes of natural light a day "
-        "(Brown et al. 2022, PLoS Biol 20(3): bright daytime light).",
+        description="Daylight minutes a day below which the check nudges (project default). "
+        "Brown et al. 2022 (PLoS Biol 20(3)): bright daytime light, ≥ 250 lx melanopic EDI; "
+        "Burns et al. 2022 (J Affect Disord, UK Biobank): each hour outdoors, fewer insomnia "
+        "symptoms. A day without a reading is unknown and gets no nudge.",
     )
 
 

@@ -393,7 +393,9 @@ def test_an_earlier_bedtime_brings_the_wind_down_forward(
 
 def test_a_timer_that_already_fired_is_not_fired_again_by_a_bedtime_change() -> None:
     replay = run(
-        [coffee("09:00"), bedtime_tonight("21:50", "22:00")], start=t("07:00"), until=t("23:59")
+        [coffee("09:00"), sunlight("12:00", 3), bedtime_tonight("21:50", "22:00")],
+        start=t("07:00"),
+        until=t("23:59"),
     )
     assert replay.ids == [
         "caffeine.last_call:alex:2026-11-24",

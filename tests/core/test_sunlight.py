@@ -1,4 +1,8 @@
-"""sunlight.daily, pinned: at 15:00, a day with less than 15 minutes of daylight gets a nudge."""
+"""sunlight.daily, pinned: at 15:00, a day with less than 15 minutes of daylight gets a nudge.
+
+A day without a daylight reading is unknown (the tracker may not report daylight at all): no
+nudge. A reading of 0 minutes is a reading.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +18,29 @@ from tests.core.conftest import sunlight as outside
 SUN = "sunlight.daily:alex:2026-11-24"
 
 SUNLIGHT_TABLE = [
-    pytest.param([], [SUN], id="no daylight by 15:00 gets a nudge"),
+    pytest.param([], [], id="no daylight reading today is unknown: no nudge"),
+    pytest.param([outside("12:00", 0)], [SUN], id="a reading of 0 minutes counts: a nudge"),
     pytest.param([outside("12:00", 14.9)], [SUN], id="14.9 minutes is not enough"),
     pytest.param([outside("12:00", 15)], [], id="15 minutes is enough"),
     pytest.param([outside("08:00", 10), outside("13:00", 5)], [], id="minutes add up over the day"),
     pytest.param([outside("14:59", 20)], [], id="daylight logged a minute before the check counts"),
-    pytest.param([outside("15:01", 60)], [SUN], id="daylight after the check is too late for it"),
     pytest.param(
-        [outside("12:00", 60, day="2026-11-23")], [SUN], id="yesterday's daylight does not count"
+        [outside("12:00", 3), outside("15:01", 60)],
+        [SUN],
+        id="daylight after the check is too late for it",
+    ),
+    pytest.param(
+        [outside("15:01", 60)], [], id="a first reading after the check: unknown at the check"
+    ),
+    pytest.param(
+        [outside("12:00", 60, day="2026-11-23")],
+        [],
+        id="yesterday's daylight neither counts nor makes today known",
+    ),
+    pytest.param(
+        [outside("12:00", 60, day="2026-11-23"), outside("12:00", 2)],
+        [SUN],
+        id="yesterday's daylight does not count toward today's",
     ),
 ]
 
@@ -45,15 +64,51 @@ def test_evidence_and_message() -> None:
         "source": sunlight.SOURCE,
     }
     assert "Brown et al. 2022" in nudge.evidence["source"]
-    assert nudge.message.startswith(
-        "You've had about 6 minutes of daylight today. Consider stepping outside for at least "
-        "15 minutes before the evening"
+    assert nudge.message == (
+        "Your tracker has counted 6 minutes of daylight today. Consider stepping outside for at "
+        "least 15 minutes before the evening: daylight helps your body clock and lowers stress."
     )
     assert_no_dosing(nudge.message)
 
 
+@pytest.mark.parametrize(
+    ("minutes", "counted"),
+    [
+        pytest.param(0, "no daylight", id="0 minutes is no daylight"),
+        pytest.param(0.4, "less than a minute of daylight", id="under a minute"),
+        pytest.param(1.7, "1 minute of daylight", id="one minute, singular"),
+        pytest.param(14.9, "14 minutes of daylight", id="minutes rounded down, short of 15"),
+    ],
+)
+def test_the_minutes_read_right(minutes: float, counted: str) -> None:
+    replay = run_day([outside("11:00", minutes)])
+    assert replay.nudge(SUN).message.startswith(f"Your tracker has counted {counted} today.")
+    config = make_config(rules={"sunlight.daily": {"min_minutes": 1}})
+    one = run_day([outside("11:00", 0)], config=config).nudge(SUN).message
+    assert "for at least 1 minute before the evening" in one
+
+
+@pytest.mark.parametrize(
+    ("events", "reached"),
+    [
+        pytest.param([], None, id="no reading: unknown"),
+        pytest.param([outside("09:00", 0)], False, id="a reading of 0: not reached"),
+        pytest.param([outside("09:00", 14.9)], False, id="14.9 minutes: not reached"),
+        pytest.param([outside("09:00", 10), outside("10:00", 5)], True, id="15 minutes: reached"),
+        pytest.param([outside("09:00", 30, day="2026-11-23")], None, id="only yesterday's"),
+    ],
+)
+def test_daylight_reached_is_unknown_without_a_reading(
+    events: list[Event], reached: bool | None
+) -> None:
+    ps = run(events).state.person("alex")
+    assert sunlight.is_daylight_reached(ps, "2026-11-24", 15) is reached
+
+
 def test_every_day_gets_its_own_check() -> None:
-    replay = run([], start=t("07:00"), until=t("07:00") + timedelta(days=3))
+    days = ("2026-11-24", "2026-11-25", "2026-11-26")
+    readings = [outside("12:00", 5, day=day) for day in days]
+    replay = run(readings, start=t("07:00"), until=t("07:00") + timedelta(days=3))
     assert [n.id for n in replay.nudges if n.rule == "sunlight.daily"] == [
         "sunlight.daily:alex:2026-11-24",
         "sunlight.daily:alex:2026-11-25",
@@ -66,7 +121,7 @@ def test_check_time_and_minutes_are_configurable() -> None:
     replay = run_day([outside("09:00", 29)], config=config)
     assert replay.nudge(SUN).ts == t("11:30")
     off = make_config(rules={"sunlight.daily": {"enabled": False}})
-    replay = run_day(config=off)
+    replay = run_day([outside("09:00", 0)], config=off)
     assert [n.rule for n in replay.nudges if n.rule == "sunlight.daily"] == []
     assert replay.dropped == []
 
@@ -74,6 +129,6 @@ def test_check_time_and_minutes_are_configurable() -> None:
 def test_a_check_whose_moment_passed_is_dropped_not_sent_late() -> None:
     # A check at 20:00 is after bedtime − 3 h (19:30): going outside is no advice any more.
     config = make_config(rules={"sunlight.daily": {"check_at": "20:00"}})
-    replay = run_day(config=config)
+    replay = run_day([outside("09:00", 0)], config=config)
     assert [n.rule for n in replay.nudges if n.rule == "sunlight.daily"] == []
     assert [(d.nudge_id, d.reason) for d in replay.dropped] == [(SUN, "expired")]

@@ -84,6 +84,7 @@ TRACKER = "tracker/alex"
 BED = "home/bedroom/bed"
 COMMAND = "sleepcoach/alex/command"
 HR = {"event": "heart_rate", "bpm": 70}
+NO_DAYLIGHT = {"event": "sunlight", "minutes": 0}  # a reading of 0: the 15:00 check nudges
 
 
 # -- the recorded scenarios ---------------------------------------------------------------------
@@ -114,13 +115,13 @@ def rules_and_times(name: str) -> list[tuple[str, str]]:
     return [(d["rule"], d["ts"]) for d in map(json.loads, expected(name).splitlines())]
 
 
-def test_normal_weekday_gets_last_call_winddown_and_next_days_daylight() -> None:
-    # Two coffees (07:10, 10:30) but 21 min of daylight; the run goes on until 06:35 + 12 h.
+def test_normal_weekday_gets_last_call_and_winddown_only() -> None:
+    # Two coffees (07:10, 10:30) and 21 min of daylight; the run goes on until 06:35 + 12 h, and
+    # the next day has no daylight reading: unknown, so no nudge at 15:00.
     assert rules_and_times("normal_weekday") == [
         ("caffeine.last_call", "2026-11-24T14:00:00+01:00"),
         ("winddown.stretch", "2026-11-24T21:45:00+01:00"),
         ("twitch.night_summary", "2026-11-25T06:30:00+01:00"),  # the bed felt two movements
-        ("sunlight.daily", "2026-11-25T15:00:00+01:00"),
     ]
 
 
@@ -279,28 +280,31 @@ def test_timer_queue_schedule_replaces_the_same_id_and_cancel_removes_it() -> No
 def test_the_run_ends_at_the_last_ts_plus_12_hours(
     config: Config, last_ts: str, fires: bool
 ) -> None:
-    # The 15:00 daylight check of 2026-11-24 (no daylight that day).
-    out = lines_of(config, msg("2026-11-23T23:00:00+01:00", TRACKER, HR), msg(last_ts, TRACKER, HR))
+    # The 15:00 daylight check of 2026-11-24 (a reading of no daylight that day).
+    out = lines_of(
+        config, msg("2026-11-23T23:00:00+01:00", TRACKER, HR), msg(last_ts, TRACKER, NO_DAYLIGHT)
+    )
     assert [n.rule for n in nudges(out)] == (["sunlight.daily"] if fires else [])
 
 
 @pytest.mark.parametrize(
     ("start", "sent_at"),
     [
-        pytest.param("14:50", "15:00", id="a start before a timer fires it on time"),
-        pytest.param("15:10", "15:10", id="a start within 15 min after it fires it at once"),
-        pytest.param("15:20", None, id="a start later than that skips it"),
+        pytest.param("21:35", "21:45", id="a start before a timer fires it on time"),
+        pytest.param("21:55", "21:55", id="a start within 15 min after it fires it at once"),
+        pytest.param("22:05", None, id="a start later than that skips it"),
     ],
 )
 def test_the_first_ts_starts_the_clock_and_plans_the_day(
     config: Config, start: str, sent_at: str | None
 ) -> None:
+    # The wind-down of 2026-11-24 is due at 21:45.
     out = lines_of(config, msg(f"2026-11-24T{start}:00+01:00", TRACKER, HR))
-    daylight = [n for n in nudges(out) if n.rule == "sunlight.daily"]
+    winddown = [n for n in nudges(out) if n.rule == "winddown.stretch"]
     if sent_at is None:
-        assert daylight == []
+        assert winddown == []
     else:
-        assert [n.ts.astimezone(config.tz).strftime("%H:%M") for n in daylight] == [sent_at]
+        assert [n.ts.astimezone(config.tz).strftime("%H:%M") for n in winddown] == [sent_at]
 
 
 def test_timers_due_at_a_lines_ts_fire_before_that_line(config: Config) -> None:
