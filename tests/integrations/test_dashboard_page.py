@@ -30,6 +30,7 @@ from coach.dashboard import snapshot
 from coach.engine import decide
 from coach.event import CoffeeBrewed, Event
 from coach.state import CoachState, dump_state, load_state
+from integrations.config_file import ConfigFile
 from integrations.dashboard import Dashboard, DashboardSettings
 from integrations.night_synth import nightly_starts, random_night, scenario_lines
 from integrations.simulator import Simulation
@@ -40,7 +41,7 @@ TZ = ZoneInfo("Europe/Berlin")
 FIRST_EVENING = datetime(2026, 11, 10, 22, 0, tzinfo=TZ)
 NIGHTS = 14
 NOW = datetime(2026, 11, 24, 17, 30, tzinfo=TZ)
-CONFIG = Config.model_validate(
+FILE = ConfigFile.model_validate(
     {
         "timezone": "Europe/Berlin",
         "people": [{"id": "alex", "bedtime": "22:30", "wake": "06:30", "age": 38}],
@@ -56,6 +57,7 @@ CONFIG = Config.model_validate(
         ],
     }
 )
+CONFIG = FILE.core
 TODAYS_COFFEES = (("07:40", "coffee", 240), ("12:30", "espresso", 40), ("15:10", "espresso", 40))
 
 
@@ -81,7 +83,7 @@ def fortnight() -> tuple[CoachState, list[dict[str, Any]]]:
         recorded.extend(a.summary for a in actions if isinstance(a, RecordNight))
         return state, actions
 
-    sim = Simulation(CONFIG, decide=deciding)
+    sim = Simulation(FILE, decide=deciding)
     lines: list[tuple[float, str]] = []
     for i, start in enumerate(nightly_starts(FIRST_EVENING, NIGHTS)):
         plm = (2.0, 8.0, 22.0, 35.0)[i % 4]
