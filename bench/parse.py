@@ -2,8 +2,11 @@
 
 Run `python bench/parse.py [-n N]`. Each kind is timed through `parse_device_message` (or
 `parse_command`) and, in the same run, through a bare `json.loads` of the same bytes, so the
-figures can be compared across machines by their ratio. The issue's budget: a year of one
-household (~1.5 M messages) replayed in well under 30 s, so parsing should stay under ~8 µs.
+figures can be compared across machines by their ratio. The `routed` rows go through the whole
+decode step the daemon calls (`Decoder.message`: the topic router, then the parser), for an exact
+topic and a wildcard one; the `profiled` row through a Zigbee vibration sensor's profile. The
+budget: a year of one household (~1.5 M messages) replayed in well under 30 s, so parsing should
+stay under ~8 µs.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from datetime import UTC, datetime
 from functools import partial
 
 from coach.config import Config, Device
-from coach.payload import PayloadError, TopicRouter, parse_command, parse_device_message
+from coach.decode.decoder import Decoder
+from coach.decode.native import parse_command, parse_device_message
+from coach.decode.refusal import PayloadError
 
 RECEIVED = datetime(2026, 11, 24, 21, 5, tzinfo=UTC)
 BED = Device(id="bed", kind="bed_motion", topic="home/bedroom/bed", person="alex")
@@ -33,6 +38,13 @@ CONFIG = Config.model_validate(
             WATCH.model_dump(),
             # A wildcard filter, matched after the exact topics.
             {"id": "zb", "kind": "fitness_tracker", "topic": "zigbee/+/watch", "person": "alex"},
+            {
+                "id": "vibration",
+                "kind": "bed_motion",
+                "topic": "zigbee2mqtt/bed",
+                "person": "alex",
+                "profile": "zigbee2mqtt_vibration",
+            },
         ],
     }
 )
@@ -114,15 +126,21 @@ def main() -> None:
         total_parse += us
         total_json += base
         print(f"{name:<22} {us:>9.2f} {base:>14.2f} {us / base:>6.1f}  {kind}")
-    router = TopicRouter(CONFIG, "sleepcoach")
+    decoder = Decoder(CONFIG, "sleepcoach")
     heart = b'{"event": "heart_rate", "bpm": 72}'
     for topic in ("tracker/alex", "zigbee/sam/watch"):
-        routed = partial(router.parse, topic, heart, RECEIVED)
+        routed = partial(decoder.message, topic, heart, RECEIVED)
         us = _per_message_us(routed, n)
         base = _per_message_us(partial(json.loads, heart), n)
-        print(
-            f"{'routed ' + topic:<22} {us:>9.2f} {base:>14.2f} {us / base:>6.1f}  via TopicRouter"
-        )
+        print(f"{'routed ' + topic:<22} {us:>9.2f} {base:>14.2f} {us / base:>6.1f}  via Decoder")
+    vibration = b'{"action": "vibration", "strength": 30, "battery": 100, "linkquality": 128}'
+    profiled = partial(decoder.message, "zigbee2mqtt/bed", vibration, RECEIVED)
+    us = _per_message_us(profiled, n)
+    base = _per_message_us(partial(json.loads, vibration), n)
+    print(
+        f"{'profiled zigbee2mqtt':<22} {us:>9.2f} {base:>14.2f} {us / base:>6.1f}  "
+        "via Decoder, zigbee2mqtt_vibration"
+    )
     k = len(CASES)
     print(
         f"{'mean of the kinds':<22} {total_parse / k:>9.2f} {total_json / k:>14.2f} "

@@ -31,6 +31,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from coach.decode.topic import filter_problem
+
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
@@ -189,12 +191,9 @@ class Device(Model):
     @field_validator("topic")
     @classmethod
     def _topic_valid(cls, v: str) -> str:
-        levels = v.split("/")
-        if any(
-            "#" in p and (p != "#" or i != len(levels) - 1) for i, p in enumerate(levels)
-        ) or any(p != "+" and "+" in p for p in levels):
-            msg = "wildcards + and # must stand alone in a topic level (# only at the end)"
-            raise ValueError(msg)
+        problem = filter_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
         return v
 
 

@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Final
 
-from integrations import daemon, report, simulator, synth_cli
+from integrations import daemon, devices, report, simulator, synth_cli
 from integrations.config_file import ConfigError, ConfigFile, load_config
 from integrations.error import ProjectError
-from integrations.profile import command as devices
 from integrations.subcommand import Command, Handler, say
 
 # -- check-config ------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from coach.config import Config
+from coach.decode.profile.registry import PROFILES, ProfileRegistry
 from integrations.error import ProjectError
-from integrations.profile import option_problems
 from integrations.settings import Settings
 
 YamlPath = tuple[str | int, ...]
@@ -260,8 +260,12 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
+    profiles: ProfileRegistry = PROFILES,
 ) -> ConfigFile:
-    """Read, validate and complete a config file; raise ConfigError listing every problem."""
+    """Read, validate and complete a config file; raise ConfigError listing every problem.
+
+    Device entries are checked against `profiles` (the shipped ones unless a caller adds its own).
+    """
     file = os.fspath(path)
     try:
         raw = Path(file).read_bytes()
@@ -280,6 +284,7 @@ def load_config(
         base_dir=Path(file).parent,
         env=env,
         resolve_secrets=resolve_secrets,
+        profiles=profiles,
     )
 
 
@@ -290,6 +295,7 @@ def config_from_yaml(
     base_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
+    profiles: ProfileRegistry = PROFILES,
 ) -> ConfigFile:
     """Validate YAML text as a config (errors name `file`); secret files are under `base_dir`."""
     loader = LineLoader(text)
@@ -324,7 +330,7 @@ def config_from_yaml(
     except ValidationError as err:
         problems += _validation_problems(err, file, lines, data)
         raise ConfigError(problems) from None
-    problems += _device_problems(config, file, lines)
+    problems += _device_problems(config, file, lines, profiles)
     if problems:
         raise ConfigError(problems)
     config = _anchor_tls_files(config, base_dir or Path())
@@ -374,11 +380,13 @@ def _refuse_literal_secrets(
     return data, problems
 
 
-def _device_problems(config: ConfigFile, file: str, lines: Mapping[YamlPath, int]) -> list[Problem]:
+def _device_problems(
+    config: ConfigFile, file: str, lines: Mapping[YamlPath, int], profiles: ProfileRegistry
+) -> list[Problem]:
     """Each device's profile and options as its profile checks them (a bad JMESPath, …)."""
     found: list[Problem] = []
     for index, device in enumerate(config.devices):
-        for problem in option_problems(device):
+        for problem in profiles.option_problems(device):
             loc: YamlPath = ("devices", index, *problem.path)
             _, line = _line_of(lines, loc)
             found.append(Problem(file, line, yaml_path(loc), problem.message))

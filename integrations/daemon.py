@@ -5,8 +5,8 @@ messages), APScheduler's thread (a timer came due, the daily housekeeping) and, 
 Assistant, its button listener (commands). Nothing else touches the core's state. The consumer
 (`Coach.serve`, on the main thread) takes what is waiting, up to a batch:
 
-1. each message is routed and parsed (`coach.payload`, or the device's profile) into an event or
-   a refusal, by the step `sleepcoach simulate` shares (`integrations.ingest`); a refusal is
+1. each message is routed and parsed (natively, or by the device's profile) into an event or
+   a refusal, by the step `sleepcoach simulate` shares (`coach.decode.decoder`); a refusal is
    logged and published on `<prefix>/errors` as `{"ts","topic","error"}`;
 2. each event goes through `decide(state, event, now, config)`; its actions are carried out:
    timers are set or cancelled at once, nudges, states and errors are queued for after the commit;
@@ -68,15 +68,15 @@ from coach.action import (
     UpdateState,
 )
 from coach.clock import local_iso
+from coach.decode.decoder import Decoder, Profiled, wake_id
+from coach.decode.refusal import PayloadError
 from coach.engine import HOUSEKEEPING_EVERY_S, SEEN_KEEP_S, decide
 from coach.event import CoachStarted, Event, Timer, TimerFired, dump_event, load_event
-from coach.payload import PayloadError
 from coach.state import CoachState, dump_state, load_state, restore_seen
 from integrations import discovery
 from integrations.broker import BrokerChoice, choose_broker, start_broker
 from integrations.config_file import ConfigError, ConfigFile, load_config
 from integrations.error import ProjectError
-from integrations.ingest import Ingest, Profiled, wake_id
 from integrations.mqtt import (
     CONNACK_TIMEOUT_S,
     BrokerLink,
@@ -297,7 +297,7 @@ class Coach:
         self._restore_seen()
         self._snapshot_at = time.monotonic()
         self.profile_states: dict[str, dict[str, Any]] = storage.load_profile_states()
-        self.ingest = Ingest(
+        self.ingest = Decoder(
             self.config, prefix, self.profile_states
         )  # keeps profile_states up to date
         self._batch = Batch()

@@ -20,7 +20,7 @@ replaces the first notification instead of stacking), a `group`, and the buttons
 
 A listener thread keeps a websocket open (homeassistant-api's WebsocketClient), subscribed to
 `mobile_app_notification_action`, and turns a press into the very command the MQTT command topic
-would carry, parsed by `coach.payload.parse_command`, then handed to `enqueue_event`: the same
+would carry, parsed by `coach.decode.native.parse_command`, then handed to `enqueue_event`: the same
 `NudgeAcked`/`NudgeSnoozed` events reach the single consumer. The token lives in a `SecretStr` and
 is scrubbed from anything logged.
 """
@@ -71,8 +71,9 @@ from sqlalchemy import (
     update,
 )
 
+from coach.decode.native import parse_command
+from coach.decode.refusal import PayloadError
 from coach.event import Event
-from coach.payload import PayloadError, parse_command
 from integrations import discovery
 from integrations.config_file import ConfigFile
 from integrations.error import ProjectError

@@ -4,9 +4,9 @@ How it works: a scenario is a JSON-lines file of timestamped MQTT messages
 (`{"ts": "2026-11-24T21:05:00+01:00", "topic": "home/kitchen/coffee", "payload": {...}}`, CONTRACT
 §2). The first valid `ts` starts a virtual clock and the coach (`CoachStarted`). Before each line,
 every timer due at or before its `ts` fires, in time order, each at its own due time; then the line
-goes through the daemon's own message step (`integrations.ingest.Ingest`: the native parser, or the
-device's profile with its per-device state) and `decide()`. The run ends at the last `ts` plus 12
-hours, firing everything due until then, so wind-downs and morning plans happen.
+goes through the daemon's own message step (`coach.decode.decoder.Decoder`: the native parser, or
+the device's profile with its per-device state) and `decide()`. The run ends at the last `ts` plus
+12 hours, firing everything due until then, so wind-downs and morning plans happen.
 
 - The timer queue is a heap keyed by (due time, scheduling order); `ScheduleTimer` replaces a
   pending timer with the same id and `CancelTimer` removes it (stale heap entries are skipped).
@@ -56,12 +56,13 @@ from coach.action import (
     ScheduleTimer,
 )
 from coach.config import Config
+from coach.decode.decoder import Decoder, Profiled, wake_id
+from coach.decode.profile.registry import PROFILES, ProfileRegistry
+from coach.decode.refusal import PayloadError
 from coach.event import CoachStarted, Event, Timer, TimerFired
 from coach.nudge import Nudge
-from coach.payload import PayloadError
 from coach.state import CoachState, dump_state, load_state
 from integrations.config_file import ConfigError, ConfigFile, load_config
-from integrations.ingest import Ingest, Profiled, wake_id
 from integrations.subcommand import Command, SubParsers, say
 
 #: The run goes on this long after the last message (CONTRACT §2), so morning timers fire.
@@ -162,10 +163,16 @@ class Simulation:
 
     Feed it lines with `feed_line` (or parsed events with `feed_event`), then call `finish`; each
     returns the outputs it produced, in time order. `simulate()` wraps this for whole files.
+    `profiles` are the device profiles the decoder knows (the shipped ones unless given).
     """
 
     def __init__(
-        self, file: ConfigFile, state: CoachState | None = None, *, decide: Decide | None = None
+        self,
+        file: ConfigFile,
+        state: CoachState | None = None,
+        *,
+        decide: Decide | None = None,
+        profiles: ProfileRegistry = PROFILES,
     ) -> None:
         """A replay of `file`'s coaching config from `state` (a fresh one by default)."""
         #: The core's decide(); tests and benchmarks may wrap it (to fail, or to record).
@@ -175,7 +182,7 @@ class Simulation:
         self.tz = config.tz
         self.state = state if state is not None else CoachState()
         #: The daemon's message step: routing, the native parser, profiles and their states.
-        self.ingest = Ingest(config, file.mqtt.topic_prefix)
+        self.ingest = Decoder(config, file.mqtt.topic_prefix, profiles=profiles)
         self._message = self.ingest.message
         self.timers = TimerQueue()
         #: Virtual now (POSIX seconds); None until the first valid line starts the clock.

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coach.config import Device
-from coach.payload import parse_command, parse_device_message
+from coach.decode.native import parse_command, parse_device_message
 from tests.broker import Broker, broker_kind, free_port, make_workdir
 from tests.e2e.conftest import TZ, DaemonProcess, Recorder, config_yaml, publisher
 

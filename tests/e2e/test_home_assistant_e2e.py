@@ -33,9 +33,10 @@ import yaml
 from sqlalchemy import create_engine
 
 from coach.action import PublishNudge, ScheduleTimer, UpdateState
+from coach.decode.decoder import Decoder
+from coach.decode.refusal import PayloadError
 from coach.engine import decide
 from coach.event import CoachStarted, Event
-from coach.payload import PayloadError, router_for
 from coach.state import CoachState
 from integrations import discovery
 from integrations.config_file import ConfigFile
@@ -142,7 +143,7 @@ class Coach:
             notifier=notifier,
             backoff=backoff or Backoff(initial_s=0.5, maximum_s=2.0, token_rejected_s=1.0),
         )
-        self.router = router_for(config.core, config.mqtt.topic_prefix)
+        self.decoder = Decoder(config.core, config.mqtt.topic_prefix)
         self._connected = threading.Event()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"coach-{uuid.uuid4().hex[:8]}"
@@ -205,10 +206,10 @@ class Coach:
                 for topic, payload, retain in self.bridge.discovery_messages():
                     client.publish(topic, payload, qos=1, retain=retain)
             return
-        parsed = self.router.parse(msg.topic, msg.payload, datetime.now(self.tz))
+        parsed = self.decoder.message(msg.topic, msg.payload, datetime.now(self.tz))
         if isinstance(parsed, PayloadError):
             self.errors.append(parsed.error)
-        elif parsed is not None:
+        elif isinstance(parsed, Event):
             self.inbox.put(parsed)
 
     def _consume(self) -> None:

@@ -16,8 +16,8 @@ from homeassistant_api.errors import ResponseError
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine
 
+from coach.decode.native import parse_command
 from coach.event import Event, NudgeAcked, NudgeSnoozed
-from coach.payload import parse_command
 from integrations.config_file import ConfigFile
 from integrations.home_assistant import (
     DELIVERED,

@@ -25,7 +25,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from coach.config import Device
-from integrations.profile import translate
+from coach.decode.profile import translate
 from tests.broker import Broker, free_port
 
 pytestmark = pytest.mark.mosquitto

@@ -13,13 +13,13 @@ import pytest
 from coach import engine
 from coach.action import Action
 from coach.config import Config
+from coach.decode.profile import registry
+from coach.decode.profile.registry import DeviceProfile, ProfileResult
 from coach.event import CoffeeBrewed, Event, MovementDetected
 from coach.nudge import Nudge
 from coach.state import CoachState
 from integrations.cli import main
 from integrations.config_file import load_config
-from integrations.profile import registry
-from integrations.profile.registry import ProfileResult
 from integrations.simulator import ErrorRecord, Output, ProfileWake, Simulation, write_run
 
 PROFILES = Path(__file__).resolve().parent.parent / "scenarios" / "profiles"
@@ -251,10 +251,10 @@ def test_a_profile_error_at_a_wake_up_is_dated_then(
 ) -> None:
     """An error from tick becomes an error record with the wake-up's time and the device's topic."""
 
-    def failing(device: Any, now: datetime, state: dict[str, Any]) -> ProfileResult:
-        return ProfileResult([], f"{device.profile}: broken clock", state)
+    def failing(bound: DeviceProfile, now: datetime, state: dict[str, Any]) -> ProfileResult:
+        return ProfileResult([], f"{bound.device.profile}: broken clock", state)
 
-    monkeypatch.setattr(registry, "tick", failing)
+    monkeypatch.setattr(DeviceProfile, "tick", failing)
     _, out = run(
         config,
         [watts("2026-11-24T16:05:50+01:00", 1350.0), watts("2026-11-24T16:06:00+01:00", 2.0)],

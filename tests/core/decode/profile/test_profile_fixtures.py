@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coach.config import Device
+from coach.decode.profile import PROFILES, ProfileResult, tick, translate, validate_device
 from coach.event import Event
-from integrations.profile import PROFILES, ProfileResult, tick, translate, validate_device
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "devices"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "devices"
 BASE = datetime(2026, 11, 24, 22, 0, tzinfo=ZoneInfo("Europe/Berlin"))
 
 

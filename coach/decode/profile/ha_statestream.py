@@ -28,8 +28,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 from pydantic import BeforeValidator, Field
 
 from coach.config import DeviceKind
-from coach.event import Intensity
-from integrations.profile.base import (
+from coach.decode.profile.base import (
     Message,
     Native,
     Options,
@@ -40,10 +39,11 @@ from integrations.profile.base import (
     iso,
     load_text,
     number,
-    show,
     switch_state,
 )
-from integrations.profile.zigbee2mqtt import occupancy_change
+from coach.decode.profile.zigbee2mqtt import occupancy_change
+from coach.decode.refusal import show
+from coach.event import Intensity
 
 Meaning = Literal["heart_rate", "stress", "in_bed", "workout", "daylight", "sunlight_minutes"]
 

@@ -1,4 +1,4 @@
-"""Tests of the native payload parser, the command parser and the topic router."""
+"""Tests of the native payload parser and the command parser, with their error wording."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coach.config import Config, Device
+from coach.config import Device
+from coach.decode.native import (
+    EVENT_KIND,
+    MAX_PAYLOAD_BYTES,
+    parse_command,
+    parse_device_message,
+    payload_schema,
+)
+from coach.decode.refusal import PayloadError
 from coach.event import (
     AccelSampled,
     BedtimeChanged,
@@ -28,17 +36,6 @@ from coach.event import (
     SunlightLogged,
     WorkoutEnded,
     WorkoutStarted,
-)
-from coach.payload import (
-    MAX_PAYLOAD_BYTES,
-    CommandRoute,
-    PayloadError,
-    TopicRouter,
-    parse_command,
-    parse_device_message,
-    payload_schema,
-    route,
-    router_for,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -662,104 +659,17 @@ def test_nearly_right_payloads_never_raise(
     _check(parse_command("alex", json.dumps(commands).encode(), ARRIVED))
 
 
-# -- topic routing ----------------------------------------------------------------------------
-
-
-PREFIX = "sleepcoach"
-
-
-def _config(*devices: dict[str, Any]) -> Config:
-    return Config.model_validate(
-        {
-            "timezone": "Europe/Berlin",
-            "people": [
-                {"id": "alex", "bedtime": "22:30", "wake": "06:30"},
-                {"id": "sam", "bedtime": "00:45", "wake": "08:30"},
-            ],
-            "devices": list(devices),
-        }
-    )
-
-
-ROUTED = _config(
-    {"id": "bed", "kind": "bed_motion", "topic": "home/bedroom/bed", "person": "alex"},
-    {"id": "trackers", "kind": "fitness_tracker", "topic": "tracker/+/data", "person": "sam"},
-    {"id": "zigbee", "kind": "bed_motion", "topic": "zigbee/#", "person": "sam"},
-    {"id": "exact-in-zigbee", "kind": "coffee_maker", "topic": "zigbee/kitchen", "person": "sam"},
-    {"id": "all", "kind": "coffee_maker", "topic": "#", "person": "alex"},
-)
-
-
-@pytest.mark.parametrize(
-    ("topic", "expected"),
-    [
-        pytest.param("home/bedroom/bed", "bed", id="an exact topic finds its device"),
-        pytest.param("tracker/sam/data", "trackers", id="+ matches one level"),
-        pytest.param("tracker//data", "trackers", id="+ matches an empty level"),
-        pytest.param("tracker/a/b/data", "all", id="+ is only one level"),
-        pytest.param("zigbee", "zigbee", id="# matches its parent level"),
-        pytest.param("zigbee/bedroom/bed", "zigbee", id="# matches any depth"),
-        pytest.param("zigbee/kitchen", "exact-in-zigbee", id="an exact topic beats a wildcard"),
-        pytest.param("anything/else", "all", id="a lone # catches the rest"),
-        pytest.param("$SYS/broker/uptime", None, id="wildcards never match $ topics"),
-        pytest.param("sleepcoach/alex/nudge", None, id="# does not swallow the coach's outputs"),
-        pytest.param("sleepcoach/errors", None, id="# does not swallow the error topic"),
-    ],
-)
-def test_router_finds_the_device(topic: str, expected: str | None) -> None:
-    """Exact topics, then commands, then wildcard filters in config order."""
-    found = TopicRouter(ROUTED, PREFIX).route(topic)
-    assert (found.id if isinstance(found, Device) else found) == expected
-
-
-@pytest.mark.parametrize(
-    ("topic", "expected"),
-    [
-        pytest.param("sleepcoach/alex/command", CommandRoute("alex"), id="a command topic"),
-        pytest.param(
-            "sleepcoach/bob/command", CommandRoute("bob"), id="an unknown person still routes"
-        ),
-        pytest.param("sleepcoach//command", None, id="an empty person is not a command topic"),
-        pytest.param("sleepcoach/alex/x/command", None, id="two levels is not a command topic"),
-        pytest.param("sleepcoach/alex/commands", None, id="a near miss is not a command topic"),
-        pytest.param("other/alex/command", None, id="another prefix is not ours"),
-    ],
-)
-def test_router_finds_command_topics(topic: str, expected: CommandRoute | None) -> None:
-    """`<prefix>/<person>/command` routes to the person."""
-    config = _config(
-        {"id": "bed", "kind": "bed_motion", "topic": "home/bedroom/bed", "person": "alex"}
-    )
-    assert route(config, PREFIX, topic) == expected
-
-
-def test_router_follows_a_custom_prefix_with_levels() -> None:
-    """A prefix of several levels works like the default one."""
-    config = _config()
-    assert route(config, "home/coach", "home/coach/sam/command") == CommandRoute("sam")
-    assert route(config, "home/coach", "sleepcoach/sam/command") is None
-
-
-def test_router_is_built_once_per_config() -> None:
-    """The module-level helper reuses the router while the same config is passed."""
-    assert router_for(ROUTED, PREFIX) is router_for(ROUTED, PREFIX)
-    other = _config()
-    assert router_for(other, PREFIX) is not router_for(ROUTED, PREFIX)
-    assert router_for(ROUTED, "home/coach") is not router_for(ROUTED, PREFIX)
-
-
-def test_router_parse_routes_and_parses() -> None:
-    """One call from topic and bytes to an event, a refusal, or None."""
-    router = TopicRouter(ROUTED, PREFIX)
-    event = router.parse("home/bedroom/bed", b'{"event": "occupancy", "occupied": true}', ARRIVED)
-    assert isinstance(event, OccupancyChanged)
-    assert event.source == "bed"
-    command = router.parse(
-        "sleepcoach/sam/command", b'{"command": "ack", "nudge_id": "n"}', ARRIVED
-    )
-    assert command == NudgeAcked(person="sam", ts=ARRIVED, source="command:sam", nudge_id="n")
-    refused = router.parse(
-        "sleepcoach/bob/command", b'{"command": "ack", "nudge_id": "n"}', ARRIVED
-    )
-    assert refused == PayloadError("no person 'bob' in the config")
-    assert router.parse("$SYS/x", b"{}", ARRIVED) is None
+def test_each_native_event_name_belongs_to_its_device_kind() -> None:
+    """The profiles' table of event names is read from the payload models, in their order."""
+    assert EVENT_KIND == {
+        "movement": "bed_motion",
+        "occupancy": "bed_motion",
+        "accel": "bed_motion",
+        "brew": "coffee_maker",
+        "workout_start": "fitness_tracker",
+        "workout_end": "fitness_tracker",
+        "heart_rate": "fitness_tracker",
+        "stress": "fitness_tracker",
+        "sunlight": "fitness_tracker",
+    }
+    assert list(EVENT_KIND) == _TAGS

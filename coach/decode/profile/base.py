@@ -1,11 +1,11 @@
 """What every device profile is made of: its options model, its outcome, and shared readers.
 
-A profile turns one device's MQTT message into native payload bodies (CONTRACT §4) dated when
-they happened. The registry hands each body to the native parser (`coach.payload`), so a profile
-never builds an event itself: range checks, error wording and duplicate keys are the native
-format's. Profiles raise `Refused` for a payload they cannot read; the registry turns it into an
-error naming the profile. State is the profile's own JSON-able dict, mutated in place here (the
-registry passes a copy).
+A profile turns one device's MQTT message into native payload bodies (docs/contract.md) dated
+when they happened. The registry hands each body to the native parser (`coach.decode.native`), so
+a profile never builds an event itself: range checks, error wording and duplicate keys are the
+native format's. Profiles raise `Refused` for a payload they cannot read; the registry turns it
+into an error naming the profile. State is the profile's own JSON-able dict, mutated in place here
+(the registry passes a copy).
 """
 
 from __future__ import annotations
@@ -20,22 +20,8 @@ from typing import Any, ClassVar, Final, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from coach.config import Device, DeviceKind
-
-#: The device kind of each native event name (CONTRACT §4).
-EVENT_KIND: Final[dict[str, DeviceKind]] = {
-    "movement": "bed_motion",
-    "occupancy": "bed_motion",
-    "accel": "bed_motion",
-    "brew": "coffee_maker",
-    "workout_start": "fitness_tracker",
-    "workout_end": "fitness_tracker",
-    "heart_rate": "fitness_tracker",
-    "stress": "fitness_tracker",
-    "sunlight": "fitness_tracker",
-}
-
-#: The largest message a profile reads (the native format's limit too).
-MAX_PAYLOAD_BYTES: Final = 64 * 1024
+from coach.decode.native import MAX_PAYLOAD_BYTES
+from coach.decode.refusal import show
 
 # Option paths are relative to the device entry: ("options", "fields", "intensity").
 OptionPath = tuple[str | int, ...]
@@ -118,7 +104,7 @@ def load_json(payload: bytes) -> Any:
         msg = "the payload is empty"
         raise Refused(msg)
     if len(payload) > MAX_PAYLOAD_BYTES:
-        msg = "the payload is larger than 64 KiB"
+        msg = f"the payload is larger than {MAX_PAYLOAD_BYTES // 1024} KiB"
         raise Refused(msg)
     try:
         text = payload.decode("utf-8")
@@ -163,15 +149,6 @@ def _no_constant(name: str) -> Any:
 
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def show(value: Any) -> str:
-    """A value as JSON for an error message, cut short."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return _short(text, 60)
 
 
 def number(value: Any, what: str) -> float:

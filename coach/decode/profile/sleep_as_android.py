@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Final
 from pydantic import Field
 
 from coach.config import DeviceKind
-from integrations.profile.base import (
+from coach.decode.profile.base import (
     Message,
     Native,
     Options,
@@ -29,8 +29,8 @@ from integrations.profile.base import (
     from_iso,
     iso,
     load_json,
-    show,
 )
+from coach.decode.refusal import show
 
 #: Events that become occupancy (True: in bed and tracking; False: up).
 OCCUPANCY: Final[dict[str, bool]] = {

@@ -27,12 +27,14 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from coach.config import Device
+from coach.decode.native import parse_device_message
+from coach.decode.profile.registry import NATIVE, PROFILES, DeviceProfile, ProfileResult
+from coach.decode.refusal import PayloadError
+from coach.decode.topic import TopicRouter
 from coach.event import Event
-from coach.payload import PayloadError, parse_device_message, router_for
 from integrations.config_file import ConfigError, ConfigFile, load_config
 from integrations.error import ProjectError
 from integrations.mqtt import parse_url
-from integrations.profile.registry import NATIVE, PROFILES, ProfileResult, tick, translate
 from integrations.subcommand import Command, SubParsers, say
 
 DEFAULT_SECONDS: Final = 60.0
@@ -114,17 +116,22 @@ class Interpreter:
         self.profile = profile
         self.topic = topic
         self.states: dict[str, dict[str, Any]] = {}
-        self.wakes: dict[str, tuple[Device, datetime]] = {}
+        self.wakes: dict[str, tuple[DeviceProfile, datetime]] = {}
+        self._router = (
+            TopicRouter(config.core, config.mqtt.topic_prefix) if config is not None else None
+        )
+        self._bound: dict[str, DeviceProfile] = {}
 
     def device_for(self, topic: str) -> Device:
         """The config's device on `topic` (profile overridden), else a throw-away one."""
         device: Device | None = None
-        if self.config is not None:
-            routed = router_for(self.config.core, self.config.mqtt.topic_prefix).route(topic)
+        if self._router is not None:
+            routed = self._router.route(topic)
             device = routed if isinstance(routed, Device) else None
         if device is None:
             name = self.profile or NATIVE
-            kind = PROFILES[name].kinds[0] if name in PROFILES else "bed_motion"
+            found = PROFILES.get(name)
+            kind = found.kinds[0] if found is not None else "bed_motion"
             device = Device(id="listen", kind=kind, topic=self.topic, person="you", profile=name)
         elif self.profile is not None and self.profile != device.profile:
             device = device.model_copy(update={"profile": self.profile})
@@ -141,26 +148,35 @@ class Interpreter:
             else:
                 lines.append(f"  → {describe(parsed)}")
             return lines
-        result = translate(device, topic, payload, at, self.states.get(device.id, {}))
-        return lines + self._result(device, result)
+        bound = self._bind(device)
+        result = bound.translate(topic, payload, at, self.states.get(device.id, {}))
+        return lines + self._result(bound, result)
 
     def due(self, now: datetime) -> list[str]:
         """Run the ticks that came due by `now`; lines for what they made."""
         lines: list[str] = []
-        for device_id, (device, at) in list(self.wakes.items()):
+        for device_id, (bound, at) in list(self.wakes.items()):
             if at <= now:
                 del self.wakes[device_id]
-                result = tick(device, at, self.states.get(device_id, {}))
-                made = self._result(device, result)
+                result = bound.tick(at, self.states.get(device_id, {}))
+                made = self._result(bound, result)
                 if result.events or result.error:
                     lines.append(f"{_clock(at)} (tick for {device_id})")
                     lines += made
         return lines
 
-    def _result(self, device: Device, result: ProfileResult) -> list[str]:
-        self.states[device.id] = result.state
+    def _bind(self, device: Device) -> DeviceProfile:
+        """The device bound to its profile, its options validated once while they stay the same."""
+        bound = self._bound.get(device.id)
+        if bound is None or bound.device != device:
+            bound = self._bound[device.id] = PROFILES.bind(device)
+        return bound
+
+    def _result(self, bound: DeviceProfile, result: ProfileResult) -> list[str]:
+        device_id = bound.device.id
+        self.states[device_id] = result.state
         if result.wake_at is not None:
-            self.wakes[device.id] = (device, result.wake_at)
+            self.wakes[device_id] = (bound, result.wake_at)
         lines = [f"  · {note}" for note in result.notes]
         lines += [f"  → {describe(e)}" for e in result.events]
         if result.error is not None:
@@ -305,8 +321,8 @@ def listen(
 
 def listen_command(args: argparse.Namespace) -> int:
     """`devices listen`: load the config if given, then listen."""
-    if args.profile is not None and args.profile not in (NATIVE, *PROFILES):
-        names = ", ".join([NATIVE, *PROFILES])
+    if args.profile is not None and args.profile not in PROFILES.names():
+        names = ", ".join(PROFILES.names())
         say(f"sleepcoach: unknown profile {args.profile!r}; one of {names}", err=True)
         return 2
     config: ConfigFile | None = None

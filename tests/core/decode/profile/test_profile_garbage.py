@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coach.config import Device
-from integrations.profile import PROFILES, option_problems, tick, translate, validate_device
+from coach.decode.profile import PROFILES, option_problems, tick, translate, validate_device
 
 EXAMPLES = {name: Device.model_validate(p.example) for name, p in PROFILES.items()}
 AT = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """Any other device: its JSON mapped onto a native payload with JMESPath expressions.
 
-Each field of the native payload (CONTRACT §4) is a JMESPath expression (https://jmespath.org)
+Each field of the native payload (docs/contract.md) is a JMESPath expression (https://jmespath.org)
 evaluated against the device's JSON; a payload that is not JSON is the string itself, so `@`
 reads a plain `ON`. `event` names the native event (`"'movement'"` is the literal string), `when`
 filters (a false or null result ignores the message), `ts` reads the device's own time (ISO 8601
@@ -15,18 +15,17 @@ JMESPath has no arithmetic, so the coach adds four functions: `divide(a, b)`, `m
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any, ClassVar, Final
 
 import jmespath
 import jmespath.exceptions
 import jmespath.functions
 from jmespath.parser import ParsedResult
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from coach.config import DeviceKind
-from integrations.profile.base import (
-    EVENT_KIND,
+from coach.decode.native import EVENT_KIND
+from coach.decode.profile.base import (
     Message,
     Native,
     OptionPath,
@@ -36,8 +35,8 @@ from integrations.profile.base import (
     Refused,
     device_time,
     load_json,
-    show,
 )
+from coach.decode.refusal import show
 
 
 class _Functions(jmespath.functions.Functions):
@@ -66,17 +65,12 @@ _OPTIONS: Final = jmespath.Options(custom_functions=_Functions())
 _MAX_EXPRESSION: Final = 1000
 
 
-@lru_cache(maxsize=512)
-def _compile(expression: str) -> ParsedResult:
-    return jmespath.compile(expression)
-
-
 def compile_problem(expression: str) -> str | None:
     """Why an expression does not compile, or None when it does."""
     if len(expression) > _MAX_EXPRESSION:
         return f"expression is longer than {_MAX_EXPRESSION} characters"
     try:
-        _compile(expression)
+        jmespath.compile(expression)
     except jmespath.exceptions.JMESPathError as err:
         text = " ".join(str(err).split())
         hint = ""
@@ -104,11 +98,20 @@ class CustomOptions(Options):
         default_factory=dict,
         description="Per field (or event): result → value, e.g. {event: {vibration: movement}}.",
     )
+    # Each expression compiled on its first use; options are validated once per device.
+    _compiled: dict[str, ParsedResult] = PrivateAttr(default_factory=dict)
+
+    def compiled(self, expression: str) -> ParsedResult:
+        """One of these options' expressions, compiled."""
+        parsed = self._compiled.get(expression)
+        if parsed is None:
+            parsed = self._compiled[expression] = jmespath.compile(expression)
+        return parsed
 
 
-def _evaluate(expression: str, data: Any, what: str) -> Any:
+def _evaluate(options: CustomOptions, expression: str, data: Any, what: str) -> Any:
     try:
-        return _compile(expression).search(data, options=_OPTIONS)
+        return options.compiled(expression).search(data, options=_OPTIONS)
     except jmespath.exceptions.JMESPathError as err:
         text = " ".join(str(err).split())
         msg = f"{what}: {show(expression)} failed on this payload ({text})"
@@ -185,21 +188,21 @@ class Custom(Profile[CustomOptions]):
             data = payload.decode("utf-8", errors="strict") if _is_text(payload) else None
             if data is None:
                 raise
-        if options.when is not None and not _evaluate(options.when, data, "when"):
+        if options.when is not None and not _evaluate(options, options.when, data, "when"):
             return Outcome(notes=["`when` is false for this payload; ignored"])
-        event = _mapped(options, "event", _evaluate(options.event, data, "event"))
+        event = _mapped(options, "event", _evaluate(options, options.event, data, "event"))
         if not isinstance(event, str) or event not in EVENT_KIND:
             msg = f"event gave {show(event)}; expected one of {', '.join(EVENT_KIND)}"
             raise Refused(msg)
         body: dict[str, Any] = {"event": event}
         for name, expression in options.fields.items():
-            value = _mapped(options, name, _evaluate(expression, data, name))
+            value = _mapped(options, name, _evaluate(options, expression, data, name))
             if value is not None:
                 body[name] = value
         own = False
         ts = at
         if options.ts is not None:
-            found = device_time(_evaluate(options.ts, data, "ts"))
+            found = device_time(_evaluate(options, options.ts, data, "ts"))
             if found is not None:
                 ts, own = found, True
         return Outcome(natives=[Native(body, ts, device_ts=own)])

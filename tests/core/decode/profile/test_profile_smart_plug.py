@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coach.config import Device
+from coach.decode.profile import tick, translate, validate_device
 from coach.event import CoffeeBrewed, Event
-from integrations.profile import tick, translate, validate_device
 
 BASE = datetime(2026, 11, 24, 7, 0, tzinfo=ZoneInfo("Europe/Berlin"))
 

@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from coach.config import DeviceKind
-from integrations.profile.base import Message, Options, Outcome, Profile, Refused, load_text, show
-from integrations.profile.base import switch_state as _switch
-from integrations.profile.zigbee2mqtt import occupancy_change
+from coach.decode.profile.base import Message, Options, Outcome, Profile, Refused, load_text
+from coach.decode.profile.base import switch_state as _switch
+from coach.decode.profile.zigbee2mqtt import occupancy_change
+from coach.decode.refusal import show
 
 
 class BedOptions(Options):

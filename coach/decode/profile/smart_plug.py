@@ -40,8 +40,7 @@ from typing import Any, ClassVar, Final, Literal
 from pydantic import Field, model_validator
 
 from coach.config import Device, DeviceKind
-from coach.event import Drink
-from integrations.profile.base import (
+from coach.decode.profile.base import (
     Message,
     Native,
     Options,
@@ -53,8 +52,9 @@ from integrations.profile.base import (
     iso,
     load_json,
     number,
-    show,
 )
+from coach.decode.refusal import show
+from coach.event import Drink
 
 # A household plug carries at most 16 A x 230-240 V ≈ 3.8 kW; far more is a sensor fault.
 MAX_WATTS: Final = 10_000.0

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Final
 from pydantic import Field
 
 from coach.config import Device, DeviceKind
-from integrations.profile.base import (
+from coach.decode.profile.base import (
     Message,
     Native,
     Options,
@@ -38,9 +38,9 @@ from integrations.profile.base import (
     iso,
     load_json,
     number,
-    show,
     switch_state,
 )
+from coach.decode.refusal import show
 
 _DJT11LM: Final = "https://www.zigbee2mqtt.io/devices/DJT11LM.html"
 _MESSAGES: Final = "https://www.zigbee2mqtt.io/guide/usage/mqtt_topics_and_messages.html"
