@@ -263,17 +263,24 @@ class StimulantLate(RuleSettings):
 
 
 class ExerciseLateIntense(RuleSettings):
-    """exercise.late_intense: an intense workout too close to bed."""
+    """exercise.late_intense: vigorous exercise in the last hour before bed (alert), or starting
+    within 3 h of it (one tip). Moderate and light exercise never count."""
 
     vigorous_hours_before_bed: float = Field(
         3.0,
         ge=0,
         le=8,
-        description="Vigorous workouts starting within this many hours of bed are flagged "
-        "(Stutz et al. 2019, Sports Med 49(2): vigorous exercise ending ≤ 1 h before bed hurts).",
+        description="A vigorous workout starting within this many hours of bedtime gets one "
+        "informational tip (finish an hour before bed), never an alert. Stutz et al. 2019 (Sports "
+        "Med 49(2), 23 studies in healthy adults): evening exercise did not impair sleep.",
     )
-    moderate_hours_before_bed: float = Field(
-        1.0, ge=0, le=8, description="Moderate workouts starting within this are flagged."
+    alert_minutes_before_bed: int = Field(
+        60,
+        ge=0,
+        le=240,
+        description="Vigorous exercise still going this many minutes before bedtime gets the "
+        "alert. Stutz et al. 2019: vigorous exercise ending ≤ 1 h before bedtime lengthened "
+        "sleep-onset latency and lowered total sleep time and sleep efficiency.",
     )
     hr_fraction_of_max: float = Field(
         0.77,

@@ -206,7 +206,7 @@ def planned(ctx: Ctx) -> list[dict[str, Any]]:
             (
                 exercise.exercise_ok_until(ctx, night),
                 "exercise.late_intense",
-                "Last start for a vigorous workout",
+                "Finish vigorous exercise",
                 "light stretching after this",
             )
         )
@@ -256,6 +256,7 @@ def recent_nudges(ps: PersonState, config: Config, *, limit: int) -> list[dict[s
 
 
 # -- nights ----------------------------------------------------------------------------------------
+
 
 def night_view(summary: Mapping[str, Any] | None, config: Config) -> dict[str, Any] | None:
     """The last scored night: its figures, and its timeline in POSIX milliseconds for the chart.

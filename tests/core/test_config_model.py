@@ -110,7 +110,7 @@ def test_rule_defaults_are_the_evidence_based_numbers() -> None:
     assert rules.caffeine_daily_limit.daily_limit_mg == 400.0
     assert rules.stimulant_late.hours_before_bed == 4.0
     assert rules.exercise_late_intense.vigorous_hours_before_bed == 3.0
-    assert rules.exercise_late_intense.moderate_hours_before_bed == 1.0
+    assert rules.exercise_late_intense.alert_minutes_before_bed == 60
     assert rules.exercise_late_intense.hr_fraction_of_max == 0.77
     assert rules.exercise_late_intense.hr_minutes == 10
     assert rules.winddown_stretch.minutes_before_bed == 45

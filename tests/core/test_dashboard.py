@@ -176,7 +176,7 @@ def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple
             [
                 ("caffeine.last_call", "14:00", False),
                 ("caffeine.cutoff", "14:30", False),
-                ("exercise.late_intense", "19:30", False),
+                ("exercise.late_intense", "21:30", False),
                 ("caffeine.bedtime_load", "21:30", False),
                 ("winddown.stretch", "21:45", False),
                 ("bedtime", "22:30", False),
@@ -191,7 +191,7 @@ def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple
             [
                 ("caffeine.last_call", "14:00", True),
                 ("caffeine.cutoff", "14:30", False),
-                ("exercise.late_intense", "19:30", False),
+                ("exercise.late_intense", "21:30", False),
                 ("caffeine.bedtime_load", "21:30", False),
                 ("winddown.stretch", "21:45", False),
                 ("bedtime", "22:30", False),
@@ -206,7 +206,7 @@ def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple
             [
                 ("caffeine.last_call", "15:00", True),
                 ("caffeine.cutoff", "15:30", True),
-                ("exercise.late_intense", "20:30", True),
+                ("exercise.late_intense", "22:30", False),
                 ("caffeine.bedtime_load", "22:30", False),
                 ("winddown.stretch", "22:45", False),
                 ("bedtime", "23:30", False),

@@ -432,7 +432,7 @@ def test_state_document() -> None:
         "caffeine_cutoff_passed": True,
         "next_bedtime": "2026-11-24T22:30:00+01:00",
         "next_wake": "2026-11-25T06:30:00+01:00",
-        "exercise_ok_until": "2026-11-24T19:30:00+01:00",
+        "exercise_ok_until": "2026-11-24T21:30:00+01:00",
         "winddown": True,
         "in_bed": True,
         "last_nudge": {

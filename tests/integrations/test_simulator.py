@@ -142,6 +142,19 @@ def test_late_run_says_more_about_stretching_at_winddown() -> None:
     assert "After today's late workout" in winddown["message"]
 
 
+def test_a_vigorous_workout_into_the_last_hour_gets_the_tip_then_the_alert() -> None:
+    # 21:00-21:50 HIIT, bedtime 22:30: a tip at its start, the alert when the last hour begins.
+    got = [
+        (d["rule"], d["severity"], d["ts"][11:16])
+        for d in map(json.loads, expected("vigorous_last_hour").splitlines())
+    ]
+    assert got == [
+        ("exercise.late_intense", "info", "21:00"),
+        ("exercise.late_intense", "alert", "21:30"),
+        ("winddown.stretch", "info", "21:45"),
+    ]
+
+
 def test_moderate_walk_and_light_stretching_get_no_exercise_nudge() -> None:
     assert rules_and_times("moderate_walk") == [("winddown.stretch", "2026-11-26T21:45:00+01:00")]
 
