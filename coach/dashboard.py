@@ -125,10 +125,7 @@ def caffeine_view(ctx: Ctx) -> dict[str, Any]:
         "start_ms": _ms(start),
         "end_ms": _ms(end),
         "points": caffeine_curve(ctx.ps.doses, half_life, start, end),
-        "doses": [
-            {"at": local_iso(_instant(at), tz), "at_ms": round(at * 1000), "mg": round(mg, 1)}
-            for at, mg in doses
-        ],
+        "doses": [{"at_ms": round(at * 1000), "mg": round(mg, 1)} for at, mg in doses],
         "now_mg": round(caffeine.caffeine_at(ctx.ps, ctx.now, half_life), 1),
         "bedtime_mg": round(
             caffeine.caffeine_at(ctx.ps, max(night.bedtime, ctx.now), half_life), 1

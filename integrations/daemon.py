@@ -53,10 +53,12 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import platformdirs
+from pydantic import ValidationError
 
+from coach import dashboard as view
 from coach.action import (
     Action,
     CancelTimer,
@@ -72,10 +74,10 @@ from coach.decode.decoder import Decoder, Profiled, wake_id
 from coach.decode.refusal import PayloadError
 from coach.engine import HOUSEKEEPING_EVERY_S, SEEN_KEEP_S, decide
 from coach.event import CoachStarted, Event, Timer, TimerFired, dump_event, load_event
-from coach.state import CoachState, dump_state, load_state, restore_seen
+from coach.state import CoachState, PersonState, dump_state, load_state, restore_seen
 from integrations import discovery
 from integrations.broker import BrokerChoice, choose_broker, start_broker
-from integrations.config_file import ConfigError, ConfigFile, load_config
+from integrations.config_file import ConfigError, ConfigFile, Problem, load_config
 from integrations.error import ProjectError
 from integrations.mqtt import (
     CONNACK_TIMEOUT_S,
@@ -86,8 +88,12 @@ from integrations.mqtt import (
     MqttError,
 )
 from integrations.scheduler import TimerService
+from integrations.settings import DashboardSettings
 from integrations.storage import Batch, Storage, StorageError, excerpt, fingerprint, safe_url
 from integrations.subcommand import Command, SubParsers, say
+
+if TYPE_CHECKING:  # the web server is imported only when the dashboard is on
+    from integrations.dashboard import Dashboard
 
 log = logging.getLogger("integrations.daemon")
 
@@ -229,6 +235,18 @@ class NudgeSink(Protocol):
         ...
 
 
+class Viewer(Protocol):
+    """Where the consumer hands over what it stored and published (the live dashboard)."""
+
+    def publish(self, person_id: str, ps: PersonState) -> None:
+        """A detached copy of a person's state after a batch that changed it."""
+        ...
+
+    def record_night(self, person_id: str, summary: dict[str, Any]) -> None:
+        """A night as it was stored."""
+        ...
+
+
 # -- event rows ---------------------------------------------------------------------------------
 
 _SKIP_FIELDS: Final = frozenset({"person", "ts", "source", "key"})
@@ -254,6 +272,7 @@ class _Pending:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
     fingerprints: set[str] = field(default_factory=set)
+    nights: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 class Coach:
@@ -269,6 +288,7 @@ class Coach:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sink: NudgeSink | None = None,
         inbox: Inbox | None = None,
+        viewer: Viewer | None = None,
     ) -> None:
         """Load the state from storage (or start fresh)."""
         #: The whole file, for the shell's settings.
@@ -280,6 +300,7 @@ class Coach:
         self.link = link
         self.timers = timers
         self.sink = sink
+        self.viewer = viewer
         self.clock = clock
         self.inbox = inbox or Inbox()
         prefix = config.mqtt.topic_prefix
@@ -645,6 +666,7 @@ class Coach:
                 "ts": action.ts.timestamp(),
                 "summary": json.dumps(action.summary, default=str),
             }
+            self._pending.nights.append((action.person, action.summary))
         elif isinstance(action, DropNudge):
             self._batch.nudges.append(
                 {
@@ -727,6 +749,13 @@ class Coach:
             self.link.publish(f"{self.prefix}/{person}/state", _json(doc), qos=1, retain=True)
         for record in pending.errors:
             self.link.publish(self.errors_topic, _json(record), qos=1)
+        if self.viewer is not None:
+            # The dashboard gets what was stored and published: each night as stored, then a
+            # detached copy of each changed person's state (the core goes on mutating its own).
+            for person, summary in pending.nights:
+                self.viewer.record_night(person, summary)
+            for person in pending.states:
+                self.viewer.publish(person, view.snapshot(self.state, person))
         return True
 
     def _stop_waiting(self, delay: float) -> bool:
@@ -842,13 +871,16 @@ def _load(args: argparse.Namespace) -> ConfigFile:
 
 
 def with_env_overrides(config: ConfigFile, env: Mapping[str, str]) -> ConfigFile:
-    """`SLEEPCOACH_MQTT_URL` and `SLEEPCOACH_STORAGE_URL` replace the file's URLs.
+    """`SLEEPCOACH_MQTT_URL` and `SLEEPCOACH_STORAGE_URL` replace the file's URLs, and
+    `SLEEPCOACH_DASHBOARD_LISTEN` the dashboard's address.
 
-    For containers and service managers, where the broker's and the database's addresses belong
-    to the deployment (docker-compose.yml sets the first), not to the coaching config.
+    For containers and service managers, where the broker's and the database's addresses and the
+    dashboard's belong to the deployment (docker-compose.yml sets the first and the last), not to
+    the coaching config.
     """
     mqtt_url = env.get("SLEEPCOACH_MQTT_URL")
     storage_url = env.get("SLEEPCOACH_STORAGE_URL")
+    listen = env.get("SLEEPCOACH_DASHBOARD_LISTEN")
     if mqtt_url:
         config = config.model_copy(
             update={"mqtt": config.mqtt.model_copy(update={"url": mqtt_url})}
@@ -856,10 +888,20 @@ def with_env_overrides(config: ConfigFile, env: Mapping[str, str]) -> ConfigFile
     if storage_url:
         storage = config.storage.model_copy(update={"url": storage_url})
         config = config.model_copy(update={"storage": storage})
+    if listen:
+        # Validated like the file's value: a bad address is a config error, not a crash.
+        try:
+            dashboard = DashboardSettings.model_validate(
+                {**config.dashboard.model_dump(), "listen": listen}
+            )
+        except ValidationError as err:
+            why = err.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError([Problem("SLEEPCOACH_DASHBOARD_LISTEN", None, "", why)]) from err
+        config = config.model_copy(update={"dashboard": dashboard})
     return config
 
 
-def _print_topics(config: ConfigFile) -> None:
+def _print_topics(config: ConfigFile, dashboard: Dashboard | None = None) -> None:
     prefix = config.mqtt.topic_prefix
     say("sleepcoach is listening. Devices publish to:")
     for device in config.devices:
@@ -870,6 +912,8 @@ def _print_topics(config: ConfigFile) -> None:
         f"Nudges: {prefix}/<person>/nudge, state: {prefix}/<person>/state (retained), "
         f"errors: {prefix}/errors, status: {prefix}/status"
     )
+    if dashboard is not None:
+        say(f"Dashboard: {dashboard.url}")
 
 
 def run_daemon(config: ConfigFile) -> int:
@@ -881,6 +925,7 @@ def run_daemon(config: ConfigFile) -> int:
     bridge = None
     link: BrokerLink | None = None
     timers: TimerService | None = None
+    dashboard: Dashboard | None = None
     try:
         inbox = Inbox()
         settings = link_settings(config, choice)
@@ -890,7 +935,8 @@ def run_daemon(config: ConfigFile) -> int:
             from integrations.home_assistant import HomeAssistantBridge  # noqa: PLC0415
 
             bridge = HomeAssistantBridge(config, inbox.external, storage.engine)
-        coach = Coach(config, storage, link, timers, sink=bridge, inbox=inbox)
+        dashboard = _start_dashboard(config, storage)
+        coach = Coach(config, storage, link, timers, sink=bridge, inbox=inbox, viewer=dashboard)
         _install_signals(coach)
         storage.purge(coach.clock())
         timers.start()
@@ -910,12 +956,36 @@ def run_daemon(config: ConfigFile) -> int:
                 link.publish(topic, payload.encode(), qos=1, retain=retain)
             bridge.start()
         coach.start()
-        _print_topics(config)
+        _print_topics(config, dashboard)
         coach.serve()
         log.info("stopped")
         return 0
     finally:
-        _shutdown(timers, bridge, link, storage, broker)
+        _shutdown(timers, bridge, link, storage, broker, dashboard=dashboard)
+
+
+def _start_dashboard(config: ConfigFile, storage: Storage) -> Dashboard | None:
+    """The live dashboard, fed the stored nights of its trends; None when off or it cannot listen.
+
+    A dashboard that cannot have its address is logged and left out: the coaching goes on.
+    """
+    if not config.dashboard.enabled:
+        return None
+    from integrations.dashboard import Dashboard, DashboardError  # noqa: PLC0415
+
+    dashboard = Dashboard(config.core, config.dashboard)
+    try:
+        dashboard.start()
+    except DashboardError as err:
+        log.error("%s; the coach runs on without its dashboard", err)
+        return None
+    since = (datetime.now(config.tz).date() - timedelta(days=view.TREND_DAYS + 1)).isoformat()
+    try:
+        for night in storage.nights(since=since):
+            dashboard.record_night(night.person, night.summary)
+    except StorageError as err:
+        log.error("the dashboard could not read the stored nights: %s", err)
+    return dashboard
 
 
 def _shutdown(
@@ -924,9 +994,13 @@ def _shutdown(
     link: BrokerLink | None,
     storage: Storage,
     broker: Any,
+    *,
+    dashboard: Dashboard | None = None,
 ) -> None:
     """Stop everything the daemon started, in order, within the 5 s a service manager allows."""
     started = time.monotonic()
+    if dashboard is not None:
+        dashboard.stop(timeout=1.0)
     if timers is not None:
         timers.stop()
     if bridge is not None:

@@ -5,12 +5,14 @@ own asyncio loop) on `dashboard.listen`, 127.0.0.1:8099 by default. The consumer
 source: after each batch it hands over, per person whose state it published, a detached copy of
 what the page reads (`coach.dashboard.snapshot`) with `publish`, which only schedules the copy on
 the server's loop (`call_soon_threadsafe`); from then on the copy belongs to the server thread.
-Nothing else crosses the threads, and the server never subscribes to MQTT or reads storage.
+Nothing else crosses the threads, and the server never subscribes to MQTT or touches storage.
 
 On the loop, the `Hub` keeps the latest copy per person and renders the view
 (`coach.dashboard.person_view`, at the wall clock's now) for whoever asks: the JSON API, and every
-open event stream of that person (server-sent events), at most once per `RENDER_DELAY_S` however
-fast the updates come, and again every `REFRESH_S` so the "now" line and what has passed move on.
+open event stream of that person (server-sent events): `RENDER_DELAY_S` after a change (a burst
+of changes is one view), at most every `RENDER_EVERY_S` however fast they come, and again every
+`REFRESH_S` so the "now" line and what has passed move on. It is fed the stored nights too, at
+start and as the consumer stores each one.
 
 Every URL the page uses is relative, so the dashboard works under any sub-path a reverse proxy or
 Home Assistant's ingress gives it:
@@ -33,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import ipaddress
 import json
 import logging
 import socket
@@ -44,7 +45,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import uvicorn
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -64,15 +64,18 @@ from coach.config import Config, Person
 from coach.dashboard import TREND_DAYS, person_view
 from coach.state import PersonState
 from integrations.error import ProjectError
+from integrations.settings import DashboardSettings
 
 log = logging.getLogger("integrations.dashboard")
 
 STATIC: Final = Path(__file__).resolve().parent / "dashboard_static"
-DEFAULT_LISTEN: Final = "127.0.0.1:8099"
 #: Stored nights kept per person: the trends' fortnight and the night before it.
 NIGHTS_KEPT: Final = TREND_DAYS + 1
 #: Updates closer together than this are rendered once (a burst of messages is one view).
 RENDER_DELAY_S: Final = 0.05
+#: A person's open streams get a new view at most this often: a render takes a few ms of the
+#: interpreter the consumer shares, and a page needs no more (updates stay within a second).
+RENDER_EVERY_S: Final = 0.25
 #: Open streams get the view again this often, so the page's "now" and the schedule move on.
 REFRESH_S: Final = 30.0
 #: A comment on a quiet stream this often keeps proxies from closing it.
@@ -96,62 +99,6 @@ class DashboardError(ProjectError):
     """The dashboard cannot listen where it was asked to."""
 
 
-class DashboardSettings(BaseModel):
-    """The live dashboard that `sleepcoach run` serves."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = Field(True, description="Serve the dashboard (false: no web server at all).")
-    listen: str = Field(
-        DEFAULT_LISTEN,
-        description="host:port to listen on ([::1]:8099 for IPv6). Loopback by default; any other "
-        "address serves the health data to the network without a password (a warning says so).",
-    )
-    hosts: list[str] = Field(
-        default_factory=list,
-        description="Host names requests may use besides localhost and loopback addresses while "
-        "the dashboard listens on loopback (e.g. the name a reverse proxy on this machine passes "
-        "on). Other names are refused, so a web page cannot read it by DNS rebinding.",
-    )
-
-    @field_validator("listen")
-    @classmethod
-    def _valid_listen(cls, v: str) -> str:
-        parse_listen(v)
-        return v
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The host and port to bind."""
-        return parse_listen(self.listen)
-
-    @property
-    def is_loopback(self) -> bool:
-        """True when only this machine can reach it."""
-        return is_loopback(self.address[0])
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """`host:port` (or `[v6]:port`) as (host, port); ValueError with what is expected."""
-    host, sep, port_text = value.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        msg = f"expected host:port such as {DEFAULT_LISTEN} (port 1-65535), got {value!r}"
-        raise ValueError(msg)
-    return host, int(port_text)
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and the loopback addresses."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 # -- the hub: the server thread's side of the hand-off ---------------------------------------------
 
 
@@ -168,6 +115,7 @@ class Hub:
         self.nights: dict[str, dict[str, dict[str, Any]]] = {}
         self.streams: dict[str, set[asyncio.Queue[bytes | None]]] = {}
         self._render_due: set[str] = set()
+        self._rendered_at: dict[str, float] = {}
         self.closed = False
 
     def update(self, person_id: str, ps: PersonState) -> None:
@@ -184,10 +132,15 @@ class Hub:
         self._changed(person_id)
 
     def _changed(self, person_id: str) -> None:
-        """Render the person's view for their streams soon (once for a burst of changes)."""
-        if self.streams.get(person_id) and person_id not in self._render_due:
-            self._render_due.add(person_id)
-            asyncio.get_running_loop().call_later(RENDER_DELAY_S, self._render, person_id)
+        """Render the person's view for their streams soon: once for a burst of changes, and at
+        most every `RENDER_EVERY_S` however fast they come."""
+        if not self.streams.get(person_id) or person_id in self._render_due:
+            return
+        self._render_due.add(person_id)
+        loop = asyncio.get_running_loop()
+        last = self._rendered_at.get(person_id, float("-inf"))
+        delay = max(RENDER_DELAY_S, last + RENDER_EVERY_S - loop.time())
+        loop.call_later(delay, self._render, person_id)
 
     def refresh(self) -> None:
         """Send every open stream its view again (time has moved on)."""
@@ -209,6 +162,7 @@ class Hub:
         queues = self.streams.get(person_id)
         if not queues:
             return
+        self._rendered_at[person_id] = asyncio.get_running_loop().time()
         try:
             body = self.view(person_id)
         except Exception:  # a bug in the view must not end the server; say which person

@@ -1,13 +1,18 @@
-"""The shell's settings: the MQTT broker, storage and Home Assistant, with their secrets.
+"""The shell's settings: the MQTT broker, storage, Home Assistant (with their secrets) and the
+dashboard.
 
 They sit in the same YAML file as the coaching configuration (`coach.config.Config`), under
-`mqtt`, `storage` and `homeassistant`; `integrations.config_file.ConfigFile` is the two together.
+`mqtt`, `storage`, `homeassistant` and `dashboard`; `integrations.config_file.ConfigFile` is the
+two together.
 The core never sees these: a broker password or a Home Assistant token stays in the shell.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import ipaddress
+from typing import Final
+
+from pydantic import Field, SecretStr, field_validator
 
 from coach.config import Model
 
@@ -74,8 +79,66 @@ class HomeAssistantSettings(Model):
     discovery_prefix: str = Field("homeassistant", description="Home Assistant's discovery prefix.")
 
 
+DEFAULT_DASHBOARD_LISTEN: Final = "127.0.0.1:8099"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`) as (host, port); ValueError saying what is expected."""
+    host, sep, port_text = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        msg = f"expected host:port such as {DEFAULT_DASHBOARD_LISTEN} (port 1-65535), got {value!r}"
+        raise ValueError(msg)
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class DashboardSettings(Model):
+    """The live dashboard that `sleepcoach run` serves."""
+
+    enabled: bool = Field(True, description="Serve the dashboard (false: no web server at all).")
+    listen: str = Field(
+        DEFAULT_DASHBOARD_LISTEN,
+        description="host:port to listen on ([::1]:8099 for IPv6; SLEEPCOACH_DASHBOARD_LISTEN "
+        "replaces it). Loopback by default; any other address serves the health data to the "
+        "network without a password (a warning says so).",
+    )
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names requests may use besides localhost and loopback addresses while "
+        "the dashboard listens on loopback (e.g. the name a reverse proxy on this machine passes "
+        "on). Other names are refused, so a web page cannot read it by DNS rebinding.",
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _valid_listen(cls, v: str) -> str:
+        parse_listen(v)
+        return v
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The host and port to bind."""
+        return parse_listen(self.listen)
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when only this machine can reach it."""
+        return is_loopback(self.address[0])
+
+
 class Settings(Model):
-    """The shell's part of the configuration file: broker, storage, Home Assistant."""
+    """The shell's part of the configuration file: broker, storage, Home Assistant, dashboard."""
 
     mqtt: MqttSettings = Field(default_factory=MqttSettings, description=MqttSettings.__doc__)
     storage: StorageSettings = Field(
@@ -83,4 +146,7 @@ class Settings(Model):
     )
     homeassistant: HomeAssistantSettings | None = Field(
         None, description="Home Assistant; leave out to not use it."
+    )
+    dashboard: DashboardSettings = Field(
+        default_factory=DashboardSettings, description=DashboardSettings.__doc__
     )

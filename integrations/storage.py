@@ -588,11 +588,13 @@ class Storage:
                     published=bool(row.published),
                 )
 
-    def nights(self, person: str | None = None) -> Iterator[StoredNight]:
-        """Stored night summaries, oldest first."""
+    def nights(self, person: str | None = None, since: str | None = None) -> Iterator[StoredNight]:
+        """Stored night summaries, oldest first; `since` an evening's date (ISO), inclusive."""
         query = select(nights_table).order_by(nights_table.c.night, nights_table.c.person)
         if person is not None:
             query = query.where(nights_table.c.person == person)
+        if since is not None:
+            query = query.where(nights_table.c.night >= since)
         with _reading(self.url), self.engine.connect() as conn:
             for row in conn.execute(query):
                 yield StoredNight(row.person, row.night, _ts(row.ts), json.loads(row.summary))

@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.broker import ROOT, Broker
+from tests.broker import ROOT, Broker, free_port
 
 TZ = "Europe/Berlin"
 
@@ -109,9 +109,13 @@ def config_yaml(
     extra_mqtt: str = "",
     bedtime: str | None = None,
     wake: str | None = None,
+    dashboard: str | None = None,
 ) -> str:
     """A config for `broker` whose bedtime is `bedtime_in` from now (any hour of the day, after
     midnight too), and wake 8 h later; or the `bedtime` and `wake` given ("HH:MM").
+
+    The dashboard is on, as by default, but on a free port (`dashboard` replaces the block), so
+    daemons of tests that run at the same time do not contend for 8099.
 
     On the embedded broker the coach names itself with a user name, as it does on its own
     embedded broker (`integrations.daemon.link_settings`): amqtt keeps no session for an anonymous
@@ -122,6 +126,8 @@ def config_yaml(
     wake = wake or (now + bedtime_in + timedelta(hours=8)).strftime("%H:%M")
     if broker.kind == "embedded" and "username:" not in extra_mqtt:
         extra_mqtt = f"  username: {CLIENT_ID}\n{extra_mqtt}"
+    if dashboard is None:
+        dashboard = f"{{listen: '127.0.0.1:{free_port()}'}}"
     return f"""\
 timezone: {TZ}
 mqtt:
@@ -130,6 +136,7 @@ mqtt:
   client_id: {CLIENT_ID}
 {extra_mqtt}storage:
   url: {db_url}
+dashboard: {dashboard}
 people:
   - id: alex
     bedtime: "{bed}"

@@ -486,7 +486,7 @@ def test_schema_prints_the_json_schema(capsys: pytest.CaptureFixture[str]) -> No
     assert schema == ConfigFile.model_json_schema(by_alias=True)
     assert set(schema["properties"]) == {
         *("timezone", "people", "devices", "rules"),  # the core's
-        *("mqtt", "storage", "homeassistant"),  # the shell's
+        *("mqtt", "storage", "homeassistant", "dashboard"),  # the shell's
     }
     assert "caffeine.cutoff" in schema["$defs"]["Rules"]["properties"]
     assert "topic_prefix" in schema["$defs"]["MqttSettings"]["properties"]

@@ -16,7 +16,7 @@ import pytest
 from coach.event import NudgeSnoozed, Timer
 from coach.state import CoachState, load_state
 from integrations import daemon as daemon_module
-from integrations.config_file import config_from_yaml
+from integrations.config_file import ConfigError, config_from_yaml
 from integrations.daemon import Coach, with_env_overrides
 from integrations.mqtt import Message
 from integrations.storage import Batch, Storage, StorageError
@@ -244,6 +244,17 @@ def test_environment_overrides_the_broker_and_database_urls() -> None:
     assert config.mqtt.url == "mqtt://mosquitto:1883"
     assert config.storage.url == "sqlite:///x.db"
     assert with_env_overrides(CONFIG, {}) is CONFIG
+
+
+def test_environment_overrides_the_dashboards_address_and_checks_it() -> None:
+    config = with_env_overrides(CONFIG, {"SLEEPCOACH_DASHBOARD_LISTEN": "0.0.0.0:8099"})
+    assert config.dashboard.address == ("0.0.0.0", 8099)
+    assert not config.dashboard.is_loopback
+    assert config.dashboard.enabled
+    with pytest.raises(ConfigError) as refused:
+        with_env_overrides(CONFIG, {"SLEEPCOACH_DASHBOARD_LISTEN": "8099"})
+    (problem,) = refused.value.problems
+    assert str(problem).startswith("SLEEPCOACH_DASHBOARD_LISTEN: expected host:port")
 
 
 def test_a_timer_firing_reaches_the_core(storage: Storage) -> None:

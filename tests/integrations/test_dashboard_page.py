@@ -31,8 +31,9 @@ from coach.engine import decide
 from coach.event import CoffeeBrewed, Event
 from coach.state import CoachState, dump_state, load_state
 from integrations.config_file import ConfigFile
-from integrations.dashboard import Dashboard, DashboardSettings
+from integrations.dashboard import Dashboard
 from integrations.night_synth import nightly_starts, random_night, scenario_lines
+from integrations.settings import DashboardSettings
 from integrations.simulator import Simulation
 from tests.broker import free_port
 from tests.browser import Browser, SubPathProxy

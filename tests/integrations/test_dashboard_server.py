@@ -29,7 +29,8 @@ from coach.event import CoffeeBrewed
 from coach.state import CoachState
 from integrations import dashboard as dashboard_module
 from integrations.config_file import load_config
-from integrations.dashboard import Dashboard, DashboardError, DashboardSettings, parse_listen
+from integrations.dashboard import Dashboard, DashboardError
+from integrations.settings import DashboardSettings, parse_listen
 from tests.broker import free_port
 
 CONFIG_TEXT = """\

@@ -122,6 +122,22 @@ def test_a_night_summary_is_updated_in_place(store: Storage) -> None:
     assert [(n.night, n.summary) for n in nights] == [("2026-11-24", {"twitches": 5})]
 
 
+def test_nights_since_an_evening_leave_out_the_older_ones(store: Storage) -> None:
+    rows = {
+        (person, night): {"person": person, "night": night, "ts": 1.0, "summary": "{}"}
+        for person in ("alex", "sam")
+        for night in ("2026-11-22", "2026-11-23", "2026-11-24")
+    }
+    store.write(Batch(nights=rows))
+    assert [(n.person, n.night) for n in store.nights(since="2026-11-23")] == [
+        ("alex", "2026-11-23"),
+        ("sam", "2026-11-23"),
+        ("alex", "2026-11-24"),
+        ("sam", "2026-11-24"),
+    ]
+    assert [n.night for n in store.nights("sam", since="2026-11-24")] == ["2026-11-24"]
+
+
 def test_a_redelivered_message_is_recognised_by_its_fingerprint(store: Storage) -> None:
     fp = fingerprint(17, "home/kitchen/coffee", b'{"event": "brew"}')
     assert fp != fingerprint(17, "home/kitchen/tea", b'{"event": "brew"}')
