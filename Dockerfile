@@ -22,6 +22,8 @@ RUN pip install ".[postgres]" \
 
 USER sleepcoach
 VOLUME ["/data"]
+# The live dashboard (set SLEEPCOACH_DASHBOARD_LISTEN=0.0.0.0:8099 to reach it from outside).
+EXPOSE 8099
 # SIGTERM: stop taking messages, store the batch in hand, publish offline, exit 0 within 5 s.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["sleepcoach", "run"]

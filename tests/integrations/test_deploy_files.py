@@ -23,6 +23,9 @@ def test_compose_runs_mosquitto_and_the_coach_with_a_read_only_config_and_a_data
         in (services["mosquitto"]["volumes"])
     )
     assert services["homeassistant"]["profiles"] == ["homeassistant"]
+    # The dashboard is published on the host's loopback only.
+    assert coach["environment"]["SLEEPCOACH_DASHBOARD_LISTEN"] == "0.0.0.0:8099"
+    assert coach["ports"] == ["127.0.0.1:8099:8099"]
     assert set(compose["volumes"]) >= {"mosquitto-data", "sleepcoach-data"}
 
 
