@@ -81,18 +81,32 @@ class Mosquitto:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def config_text(port: int, db: Path, client_id: str = "coach-bench", *, bed: bool = False) -> str:
-    """A config: one person (bedtime 3 hours from now), a coffee maker and three trackers."""
+def config_text(
+    port: int,
+    db: Path,
+    client_id: str = "coach-bench",
+    *,
+    bed: bool = False,
+    prefix: str = "sleepcoach",
+    coffee_topic: str = "home/kitchen/coffee",
+    dashboard: str | None = None,
+) -> str:
+    """A config: one person (bedtime 3 hours from now), a coffee maker and three trackers.
+
+    The dashboard is off unless `dashboard` gives the address it listens on.
+    """
     now = datetime.now(ZoneInfo(TZ))
-    bed = (now + timedelta(hours=3)).strftime("%H:%M")
+    bedtime = (now + timedelta(hours=3)).strftime("%H:%M")
     wake = (now + timedelta(hours=11)).strftime("%H:%M")
+    board = f"{{listen: '{dashboard}'}}" if dashboard else "{enabled: false}"
     return f"""\
 timezone: {TZ}
-mqtt: {{url: "mqtt://127.0.0.1:{port}", client_id: {client_id}}}
+mqtt: {{url: "mqtt://127.0.0.1:{port}", client_id: {client_id}, topic_prefix: {prefix}}}
 storage: {{url: "sqlite:///{db}"}}
-people: [{{id: alex, bedtime: "{bed}", wake: "{wake}"}}]
+dashboard: {board}
+people: [{{id: alex, bedtime: "{bedtime}", wake: "{wake}"}}]
 devices:
-  - {{id: coffee, kind: coffee_maker, topic: home/kitchen/coffee, person: alex}}
+  - {{id: coffee, kind: coffee_maker, topic: {coffee_topic}, person: alex}}
   - {{id: watch, kind: fitness_tracker, topic: tracker/alex, person: alex}}
   - {{id: ring, kind: fitness_tracker, topic: tracker/alex/ring, person: alex}}
   - {{id: band, kind: fitness_tracker, topic: tracker/alex/band, person: alex}}
@@ -102,10 +116,10 @@ devices:
 class Coach:
     """`sleepcoach run` as a subprocess, as in production."""
 
-    def __init__(self, port: int, workdir: Path, *, bed: bool = False) -> None:
+    def __init__(self, port: int, workdir: Path, *, bed: bool = False, **config: Any) -> None:
         self.db = workdir / "coach.db"
         cfg = workdir / "config.yaml"
-        cfg.write_text(config_text(port, self.db, bed=bed))
+        cfg.write_text(config_text(port, self.db, bed=bed, **config))
         env = dict(os.environ, XDG_DATA_HOME=str(workdir / "data"), PYTHONPATH=str(ROOT))
         code = "import sys; from integrations.cli import main; sys.exit(main(sys.argv[1:]))"
         self.out = (workdir / "coach.out").open("wb")
