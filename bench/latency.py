@@ -2,7 +2,7 @@
 messages/s of background load; and, in the same run, a bare paho echo (TCP_NODELAY on both ends)
 as the baseline. Targets: p50 <= 2 ms, p99 <= 10 ms.
 
-    .venv/bin/python bench/latency.py [--probes 200] [--seed-days 1] [--rounds 4]
+    .venv/bin/python bench/latency.py [--probes 200] [--seed-days 1] [--rounds 8]
 
 The dashboard must not slow the coach: two coaches run side by side on the same broker, fed the
 same seed and the same background load, one with the dashboard off, the other with it on and a
@@ -216,7 +216,7 @@ def main() -> None:
         help="days of ts-bearing tracker readings stored before measuring (default 1; 0: none)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=4, help="alternating rounds of probes per coach (default 4)"
+        "--rounds", type=int, default=8, help="alternating rounds of probes per coach (default 8)"
     )
     args = parser.parse_args()
     if args.probes > 280:
