@@ -17,11 +17,13 @@ like the AASM onset and offset levels, lasts while it stays above half of it; bu
 2016); a faint echo within 1.5 s of a strong burst is ignored. A burst of 0.5–10 s is a
 candidate limb movement (LM), a longer one a posture change, a shorter one a brief twitch.
 
-Movements, from either source, are then scored by the sleep-medicine rules. A periodic
-limb-movement (PLM) series is at least 4 consecutive candidate LMs whose onset-to-onset
-intervals lie in 10–90 s (WASM 2016) or 5–90 s (AASM 2018); an interval outside that range or a
-movement longer than 10 s ends the series, and an LM preceded by a too-short interval belongs to
-none (WASM 2016). The PLM index is the LMs in series per hour asleep; above 15/h is the adult
+Movements, from either source, are then scored by the sleep-medicine rules. Movements that
+overlap or lie less than 0.5 s apart are one (the same rule as the detector's merge: a device's
+events may split a movement or nest one in another). A periodic limb-movement (PLM) series is
+at least 4 consecutive candidate LMs whose onset-to-onset intervals lie in 10–90 s (WASM 2016)
+or 5–90 s (AASM 2018); an interval outside that range or a movement longer than 10 s ends the
+series, and the LM after it may start the next (WASM 2016, read as PLMScoRe reads it). The PLM
+index is the LMs in series per hour asleep; above 15/h is the adult
 cut-off of ICSD-3 (AASM 2014) for periodic limb movements in sleep, which alone is not a
 diagnosis: this is screening. Sleep onset is the start of the first 10 minutes in bed without a
 movement above a low intensity (LMs in a PLM series do not count as movement here, see
@@ -99,9 +101,11 @@ NIGHT_START_BEFORE_WAKE_S: Final = 12 * 3600.0
 HIGHPASS_HZ: Final = 0.5
 #: RMS envelope window (notes D.2 step 2).
 ENVELOPE_S: Final = 0.25
-#: Bursts closer than this merge: an LM ends at the start of >= 0.5 s below threshold (AASM
-#: 2018, WASM 2016).
+#: Bursts, and movement events, closer than this merge: an LM ends at the start of >= 0.5 s
+#: below threshold (AASM 2018, WASM 2016).
 MERGE_GAP_S: Final = 0.5
+#: Instants are held to the microsecond: a gap within this of MERGE_GAP_S is MERGE_GAP_S.
+_INSTANT_S: Final = 1e-6
 #: Noise-floor statistics are taken per 10 s block (project choice: long enough for a stable
 #: median, short next to the minutes over which the floor drifts).
 BASELINE_BLOCK_S: Final = 10.0
@@ -225,18 +229,12 @@ def _series_in(
             previous = None
             continue
         onset = onsets[i]
-        if previous is not None:
-            interval = onset - previous
-            if interval < imi_min:
-                if len(run) >= PLM_MIN_SERIES:
-                    found.append(run)
-                run = []
-                previous = onset
-                continue
-            if interval > IMI_MAX_S:
-                if len(run) >= PLM_MIN_SERIES:
-                    found.append(run)
-                run = []
+        # An interval out of range ends the series, and this LM may start the next: after a
+        # short interval too, as PLMScoRe and RestEaze's scorer read WASM 2016.
+        if previous is not None and not imi_min <= onset - previous <= IMI_MAX_S:
+            if len(run) >= PLM_MIN_SERIES:
+                found.append(run)
+            run = []
         run.append(i)
         previous = onset
     if len(run) >= PLM_MIN_SERIES:
@@ -254,17 +252,21 @@ def _check_rules(rules: str) -> float:
 def find_series(movements: Sequence[Sequence[float]], rules: PlmRules = "wasm") -> list[list[int]]:
     """Return the PLM series among the movements, each as the indices of its LMs, in time order.
 
-    Candidate LMs (0.5–10 s) join a series while each onset-to-onset interval is within
-    10–90 s (``"wasm"``) or 5–90 s (``"aasm"``). An interval above 90 s ends the series and the
-    LM starts the next; an interval below the minimum ends it and that LM belongs to no series
-    (WASM 2016: "without any CLM preceded by an interval < 10 s"; AASM gives no end rule, so the
-    same logic runs with its 5 s minimum). A movement longer than 10 s ends the series (WASM
-    2016: "LM that are not CLM"). Brief movements (< 0.5 s) are not LMs and are ignored.
+    Movements that overlap or lie less than 0.5 s apart are first made one (see
+    :func:`_one_each`; the index of its earliest row stands for it). Candidate LMs (0.5–10 s)
+    join a series while each onset-to-onset interval is within 10–90 s (``"wasm"``) or 5–90 s
+    (``"aasm"``). An interval outside that range ends the series and the LM after it may start
+    the next (WASM 2016: "without any CLM preceded by an interval < 10 s"; whether that LM may
+    begin a series the text leaves open, and PLMScoRe, by one of its authors, lets it; AASM
+    gives no end rule, so the same logic runs with its 5 s minimum). A movement longer than
+    10 s ends the series (WASM 2016: "LM that are not CLM"). Brief movements (< 0.5 s) are not
+    LMs and are ignored.
     """
     imi_min = _check_rules(rules)
     moves = _Moves.of(movements)
     order = sorted(range(len(movements)), key=moves.onsets.__getitem__)
-    return _series_in(order, moves.onsets, moves.durations, imi_min)
+    kept, moves = _one_each(order, moves)
+    return _series_in(kept, moves.onsets, moves.durations, imi_min)
 
 
 class _Moves(NamedTuple):
@@ -279,6 +281,41 @@ class _Moves(NamedTuple):
         """Split ``(onset, duration_s, intensity)`` rows into columns."""
         rows = list(movements)
         return cls([m[0] for m in rows], [m[1] for m in rows], [m[2] for m in rows])
+
+
+def _one_each(order: Sequence[int], moves: _Moves) -> tuple[list[int], _Moves]:
+    """Movements that overlap or lie less than 0.5 s apart, as one (``order``: indices in onset
+    order).
+
+    An LM ends only at the start of at least 0.5 s below the offset level (AASM 2018, WASM
+    2016), so a device's two events 0.3 s apart are one movement, and a short one inside a
+    posture change is part of it. The earliest row of each group stands for the group, with its
+    whole span as duration and its greatest intensity; the other rows are left out. Returns the
+    indices kept, in onset order, and the movements with those rows' durations and intensities
+    (every other row as given).
+    """
+    onsets, durations, intensities = moves
+    kept: list[int] = []
+    merged: dict[int, tuple[float, float]] = {}
+    end = -math.inf
+    for i in order:
+        t = onsets[i]
+        if kept and t - end < MERGE_GAP_S - _INSTANT_S:
+            first = kept[-1]
+            end = max(end, t + durations[i])
+            strongest = max(merged.get(first, (0.0, intensities[first]))[1], intensities[i])
+            merged[first] = (end - onsets[first], strongest)
+            continue
+        kept.append(i)
+        end = t + durations[i]
+    if not merged:
+        return kept, moves
+    new_durations = list(durations)
+    new_intensities = list(intensities)
+    for i, (duration, intensity) in merged.items():
+        new_durations[i] = duration
+        new_intensities[i] = intensity
+    return kept, _Moves(onsets, new_durations, new_intensities)
 
 
 def _jerks_in(
@@ -524,12 +561,17 @@ def summarize_night(
     ``(onset, duration_s, intensity)`` rows (a :class:`Movement` is one). The night runs from
     ``start`` (default wake − 12 h) to :func:`find_night_end`, or to ``now`` when that is earlier
     (a summary at wake time covers what is known so far). Only movements during a stay in bed
-    count. The PLM index divides the LMs in series that begin after sleep onset by the hours in
-    bed after sleep onset; series never span two stays.
+    count, and movements that overlap or lie less than 0.5 s apart count as one (its earliest row
+    stands for it in the indices returned, see :func:`_one_each`). The PLM index divides the LMs
+    in series that begin after sleep onset by the hours in bed after sleep onset; series never
+    span two stays.
     """
     cfg = config if config is not None else NightConfig()
     changes = _changes(occupancy)
     moves = _Moves.of(movements)
+    by_onset, moves = _one_each(
+        sorted(range(len(moves.onsets)), key=moves.onsets.__getitem__), moves
+    )
     onsets, durations, intensities = moves
     w = _rounded(wake)
     begin = _rounded(start) if start is not None else _rounded(w - cfg.start_before_wake_s)
@@ -546,7 +588,7 @@ def summarize_night(
     # not overlap, so one pass over the movements in onset order does it.
     per_stay: list[list[int]] = [[] for _ in stays]
     k, last = 0, len(stays)
-    for i in sorted(range(len(onsets)), key=onsets.__getitem__):
+    for i in by_onset:
         t = onsets[i]
         while k < last and t >= stays[k][1]:
             k += 1

@@ -38,6 +38,8 @@ from numpy.typing import NDArray
 FULL_SCALE_G: Final = 0.2
 #: WASM 2016 / AASM 2018 limits, restated here so the truth does not depend on the coach.
 _LM_MIN_S, _LM_MAX_S, _IMI_MAX_S, _SERIES_MIN = 0.5, 10.0, 90.0, 4
+#: An LM ends only at the start of 0.5 s of quiet (WASM 2016, AASM 2018).
+_LM_GAP_S: Final = 0.5
 _IMI_MIN_S: Final = {"wasm": 10.0, "aasm": 5.0}
 #: Movement kinds the generator places; all but "bump" are the sleeper's own movements.
 KINDS: Final = ("entry", "exit", "fidget", "posture", "hypnic", "plm", "twitch", "bump")
@@ -438,38 +440,55 @@ def _truth(
     )
 
 
+def _one_movement_each(stay: Sequence[SynthMovement]) -> list[tuple[SynthMovement, float]]:
+    """Movements (in onset order) that overlap or lie less than 0.5 s apart, as one: the first
+    of each group with the group's whole duration (WASM 2016: an LM ends only at the start of
+    0.5 s below the offset level)."""
+    merged: list[tuple[SynthMovement, float]] = []
+    end = -math.inf
+    for m in stay:
+        t = m.onset.timestamp()
+        if merged and t - end < _LM_GAP_S - 1e-6:
+            end = max(end, t + m.duration_s)
+            first = merged[-1][0]
+            merged[-1] = (first, end - first.onset.timestamp())
+        else:
+            merged.append((m, m.duration_s))
+            end = t + m.duration_s
+    return merged
+
+
 def _reference_plm(
     body: Sequence[SynthMovement], bounds: list[tuple[float, float]], t_on: float, rules: str
 ) -> tuple[list[SynthMovement], int]:
     """LMs in series after sleep onset, and the number of such series.
 
-    Per stay in bed: walk the movements; a movement over 10 s closes the run; an LM whose
-    interval from the previous LM is under the minimum closes the run and joins none; over
-    90 s closes the run and starts the next (WASM 2016; AASM 2018 with a 5 s minimum).
+    Per stay in bed: movements closer than 0.5 s are one; walk them; a movement over 10 s
+    closes the run; an interval under the minimum or over 90 s closes the run and the LM
+    starts the next (WASM 2016; AASM 2018 with a 5 s minimum; PLMScoRe reads the standard so
+    for the short interval).
     """
     imi_min = _IMI_MIN_S[rules]
     runs: list[list[SynthMovement]] = []
     for a, b in bounds:
         stay = sorted(
-            (m for m in body if a <= m.onset.timestamp() < b and m.duration_s >= _LM_MIN_S),
-            key=lambda m: m.onset.timestamp(),
+            (m for m in body if a <= m.onset.timestamp() < b), key=lambda m: m.onset.timestamp()
         )
         run: list[SynthMovement] = []
         prev: float | None = None
-        for m in stay:
+        for m, duration in _one_movement_each(stay):
             t = m.onset.timestamp()
-            if m.duration_s > _LM_MAX_S:
+            if duration < _LM_MIN_S:
+                continue
+            if duration > _LM_MAX_S:
                 runs.append(run)
                 run, prev = [], None
-            elif prev is not None and t - prev < imi_min:
+                continue
+            if prev is not None and not imi_min <= t - prev <= _IMI_MAX_S:
                 runs.append(run)
-                run, prev = [], t
-            else:
-                if prev is not None and t - prev > _IMI_MAX_S:
-                    runs.append(run)
-                    run = []
-                run.append(m)
-                prev = t
+                run = []
+            run.append(m)
+            prev = t
         runs.append(run)
     series = [r for r in runs if len(r) >= _SERIES_MIN and r[-1].onset.timestamp() >= t_on]
     return [m for r in series for m in r if m.onset.timestamp() >= t_on], len(series)

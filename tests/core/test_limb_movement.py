@@ -115,10 +115,11 @@ def test_duration_inside_a_series(odd_duration: float, expected: list[int]) -> N
     assert [len(s) for s in find_series(movements)] == expected
 
 
-def test_wasm_short_interval_ends_series_and_excludes_the_lm() -> None:
+def test_wasm_short_interval_ends_series_and_the_lm_after_it_starts_the_next() -> None:
+    # 20 -> 25 is under 10 s: [0, 20] ends there (two LMs, no series) and 25 starts the next.
     movements = [lm(t) for t in (0, 20, 25, 45, 65, 85, 105)]
     wasm = find_series(movements, "wasm")
-    assert [[round(movements[i].onset - at(0)) for i in s] for s in wasm] == [[45, 65, 85, 105]]
+    assert [[round(movements[i].onset - at(0)) for i in s] for s in wasm] == [[25, 45, 65, 85, 105]]
     assert [len(s) for s in find_series(movements, "aasm")] == [7]
 
 
@@ -324,12 +325,13 @@ def test_a_scored_night() -> None:
     assert not summary.is_plm_index_high
     assert summary.hypnic_jerks == 1
     assert summary.hypnic_jerk_onsets == (at(1200),)
-    assert summary.movements == len(movements)
+    # The 0.2 s twitch at 9000.3 s lies inside the LM at 9000 s: one movement, not two.
+    assert summary.movements == len(movements) - 1
     assert summary.limb_movements == 5 + 1 + 40 + 1
     assert summary.posture_changes == 1
     # What a timeline draws: the stay, every movement in bed, the counted series, the jerk.
     assert summary.stays == ((at(0), at(6 * 3600)),)
-    assert summary.in_bed == tuple(range(len(movements)))
+    assert summary.in_bed == tuple(range(len(movements) - 1))
     assert summary.plm_series == (tuple(range(6, 46)),)
     assert summary.jerks == (5,)
     doc = json.loads(json.dumps(summary.to_dict(ZONE)))

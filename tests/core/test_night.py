@@ -663,7 +663,8 @@ def test_the_stored_timeline_is_bounded() -> None:
     fidgets = [
         move(t("23:00") + timedelta(seconds=i), 0.01 + (i % 10) / 100, 0.3) for i in range(19_000)
     ]
-    train = [move(t("02:00", DAY2) + timedelta(seconds=30 * i + 0.5)) for i in range(40)]
+    # The train comes after the fidgets: an LM within 0.5 s of a fidget would absorb it.
+    train = [move(t("04:30", DAY2) + timedelta(seconds=30 * i + 0.5)) for i in range(40)]
     events = [in_bed("22:30"), move(t("22:34"), 0.8, 1.0), *fidgets, *train]
     events.append(in_bed("06:40", occupied=False, day=DAY2))
     replay = replay_nights(sorted(events, key=lambda e: e.ts), 1)
