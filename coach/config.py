@@ -412,12 +412,20 @@ class InsightCorrelation(RuleSettings):
         "sun", description="Day of the week of the weekly insight (issue 5: Sunday)."
     )
     check_at: LocalTime = Field(time(10, 0), description="Local time of the weekly insight.")
-    bootstrap_samples: int = Field(
+    permutations: int = Field(
         2000,
         ge=200,
         le=100_000,
-        description="Bootstrap resamples for the 95 % interval of a ratio of means (Efron & "
-        "Tibshirani 1993: 1000-2000 for percentile intervals); seeded from person and date.",
+        description="Shuffles of the permutation test per factor and outcome (the smallest "
+        "p-value is 1/(n+1): Phipson & Smyth 2010); seeded from person and date.",
+    )
+    false_discovery_rate: float = Field(
+        0.10,
+        gt=0,
+        le=0.5,
+        description="Benjamini-Hochberg false-discovery rate across every comparison of a week "
+        "(Benjamini & Hochberg 1995); with no real effect, about the share of weeks that report "
+        "anything.",
     )
 
 

@@ -27,11 +27,11 @@ runs the rules:
 - `twitch.daytime`: daytime twitching logged on at least 2 of the last 7 days, with twitching at
   night that week (a PLM series or a hypnic jerk), suggests asking a doctor about a blood test;
   checked when a night closes and when daytime twitching is logged; at most once in 14 days.
-- `insight.correlation`: every Sunday at 10:00 local, once 14 nights are stored, each exposure
-  with at least 5 nights with it and 5 without is compared on PLM index, hypnic jerks and time to
-  settle: the ratio of means and a 95 % percentile bootstrap interval, seeded from person, date,
-  exposure and measure, so a replay reports the same figures. Only intervals that exclude 1 are
-  reported, as associations.
+- `insight.correlation`: every Sunday at 10:00 local, once 14 nights are stored, each evening
+  factor with at least 5 nights with it and 5 without is compared on each outcome (PLM index,
+  hypnic jerks, time to settle) by `coach.insight`: a difference of means, a permutation test
+  seeded from person and date, Benjamini-Hochberg across every comparison, and a minimum effect.
+  What passes is reported as an association, with how many nights each side had.
 
 Nothing here diagnoses: every message says "screening, not a diagnosis", "consider" and "talk to
 your doctor", and none names a dose.
@@ -43,15 +43,11 @@ and reads it through its `to_dict` and `from_dict`.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-import numpy as np
-
-from coach import caffeine
+from coach import caffeine, insight
 from coach.action import RecordNight, RefuseEvent
 from coach.clock import Night, at_local, local_iso, night_of
 from coach.config import WEEKDAYS
@@ -96,7 +92,8 @@ SOURCE_BLOOD = (
 )
 SOURCE_INSIGHT = (
     "Triggers of sleep starts: caffeine, nicotine, stress, strenuous evening exercise (AASM, "
-    "sleepeducation.org); bootstrap percentile interval (Efron & Tibshirani 1993)"
+    "sleepeducation.org); permutation p-values (Phipson & Smyth 2010, Stat Appl Genet Mol Biol "
+    "9(1):39); false-discovery rate (Benjamini & Hochberg 1995, J R Stat Soc B 57(1):289-300)"
 )
 SCREENING = "Screening, not a diagnosis."
 
@@ -126,34 +123,6 @@ OTHER, IN_SERIES, JERK = 0, 1, 2
 SUMMARY_VALID: Final = timedelta(hours=12)
 #: The weekly insight stays relevant for the day.
 INSIGHT_VALID: Final = timedelta(hours=10)
-
-#: The exposures the insight compares, with the words its message uses.
-EXPOSURES: Final[dict[str, str]] = {
-    "caffeine_at_bedtime": "caffeine still high at bedtime",
-    "late_workout": "a late intense workout",
-    "stress_evening": "a high-stress evening",
-    "late_nicotine": "nicotine close to bed",
-}
-#: The measures it compares, with their words.
-MEASURES: Final[dict[str, str]] = {
-    "plm_index": "PLM-like index",
-    "hypnic_jerks": "hypnic jerks",
-    "time_to_settle_s": "time to settle",
-}
-#: How the insight reads each exposure from a night's record, in the order it reports them.
-EXPOSED: Final[dict[str, Callable[[Exposures], bool]]] = {
-    "caffeine_at_bedtime": lambda e: e.caffeine_at_bedtime,
-    "late_workout": lambda e: e.late_workout,
-    "stress_evening": lambda e: e.stress_evening,
-    "late_nicotine": lambda e: e.late_nicotine,
-}
-#: ... and each measure.
-MEASURED: Final[dict[str, Callable[[NightRecord], float | None]]] = {
-    "plm_index": lambda h: h.plm_index,
-    "hypnic_jerks": lambda h: h.hypnic_jerks,
-    "time_to_settle_s": lambda h: h.time_to_settle_s,
-}
-
 
 #: Summary fields that mean nothing without movement data.
 UNSCORED: Final = (
@@ -722,96 +691,32 @@ def insight_at(ctx: Ctx, night: Night) -> datetime:
     return at
 
 
-def _seed(*parts: str) -> int:
-    return int.from_bytes(hashlib.sha256(":".join(parts).encode()).digest()[:8], "big")
-
-
-def ratio_interval(
-    with_values: list[float], without_values: list[float], samples: int, seed: int
-) -> tuple[float, float, float] | None:
-    """Ratio of means (with / without) and its 95 % percentile bootstrap interval.
-
-    Each group is resampled with replacement on its own (a two-sample bootstrap). None when the
-    nights without the exposure average zero, so no ratio exists.
-    """
-    a = np.asarray(with_values, dtype=np.float64)
-    b = np.asarray(without_values, dtype=np.float64)
-    mean_b = float(b.mean())
-    if mean_b <= 0:
-        return None
-    rng = np.random.default_rng(seed)
-    ma = a[rng.integers(0, a.size, size=(samples, a.size))].mean(axis=1)
-    mb = b[rng.integers(0, b.size, size=(samples, b.size))].mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(mb > 0, ma / np.where(mb > 0, mb, 1.0), np.where(ma > 0, np.inf, 1.0))
-    ratios.sort()
-    low = float(ratios[int(0.025 * samples)])
-    high = float(ratios[min(samples - 1, int(np.ceil(0.975 * samples)) - 1)])
-    return float(a.mean()) / mean_b, low, high
-
-
-def findings(ctx: Ctx, day: str) -> tuple[list[dict[str, Any]], int]:
-    """Every exposure/measure pair whose ratio interval excludes 1, and the nights compared."""
-    rule = ctx.config.rules.insight_correlation
-    history = ctx.ps.nights.history
-    found: list[dict[str, Any]] = []
-    for exposure, is_exposed in EXPOSED.items():
-        for measure, value_of in MEASURED.items():
-            values = [(is_exposed(h.exposures), value_of(h)) for h in history]
-            with_values = [float(v) for e, v in values if e and v is not None]
-            without_values = [float(v) for e, v in values if not e and v is not None]
-            if min(len(with_values), len(without_values)) < rule.min_group_nights:
-                continue
-            result = ratio_interval(
-                with_values,
-                without_values,
-                rule.bootstrap_samples,
-                _seed(ctx.person.id, day, exposure, measure),
-            )
-            if result is None:
-                continue
-            ratio, low, high = result
-            if low <= 1.0 <= high:
-                continue
-            found.append(
-                {
-                    "exposure": exposure,
-                    "measure": measure,
-                    "ratio": round(ratio, 2),
-                    "ci95": [round(low, 2), round(high, 2)],
-                    "nights_with": len(with_values),
-                    "nights_without": len(without_values),
-                    "mean_with": round(sum(with_values) / len(with_values), 2),
-                    "mean_without": round(sum(without_values) / len(without_values), 2),
-                }
-            )
-    return found, len(history)
-
-
 def on_insight(ctx: Ctx, timer: Timer) -> None:
-    """The weekly insight: what this person's worse nights go along with."""
+    """The weekly insight: which evening factors go with this person's worse nights."""
     rule = ctx.config.rules.insight_correlation
     if not rule.enabled:
         return
     day = ctx.local_day()
-    found, stored = findings(ctx, day)
-    if stored < rule.min_nights or not found:
+    history = ctx.ps.nights.history
+    if len(history) < rule.min_nights:
         return
-    sentences = []
-    for f in found:
-        direction = "higher" if f["ratio"] > 1 else "lower"
-        sentences.append(
-            f"after {EXPOSURES[f['exposure']]}, your {MEASURES[f['measure']]} was about "
-            f"{f['ratio']:.1f}× that of other nights, {direction} (95 % interval "
-            f"{f['ci95'][0]:.1f}-{f['ci95'][1]:.1f}; {f['nights_with']} nights with, "
-            f"{f['nights_without']} without)"
-        )
+    compared = insight.compare(
+        [asdict(h) for h in history],
+        seed=(ctx.person.id, day),
+        min_group=rule.min_group_nights,
+        permutations=rule.permutations,
+        fdr=rule.false_discovery_rate,
+    )
+    found = [c for c in compared if c.is_reported]
+    if not found:
+        return
+    these = "This is an association" if len(found) == 1 else "These are associations"
     message = (
-        f"From your last {stored} nights: "
-        + "; ".join(sentences)
-        + ". This is an association in your own data, not proof of cause; consider trying a "
-        "few weeks without it and see whether it holds, and talk to your doctor if the "
-        f"twitching bothers you. {SCREENING}"
+        f"From your last {len(history)} nights: "
+        + " ".join(insight.sentence(c) for c in found)
+        + f" {these} in your own data, not proof of cause: consider changing one thing for a "
+        "few weeks and see whether the pattern holds, and talk to your doctor if your nights "
+        f"trouble you. {SCREENING}"
     )
     ctx.send(
         "insight.correlation",
@@ -821,12 +726,17 @@ def on_insight(ctx: Ctx, timer: Timer) -> None:
         title="What goes with your restless nights",
         message=message,
         evidence={
-            "nights_stored": stored,
-            "findings": found,
+            "nights_stored": len(history),
+            "findings": [c.to_dict() for c in found],
+            "comparisons": len(compared),
             "method": (
-                f"ratio of means, 95 % percentile bootstrap interval ({rule.bootstrap_samples} "
-                f"resamples, seeded from person and date); reported only when it excludes 1"
+                f"difference of means; two-sided permutation test ({rule.permutations} "
+                f"shuffles, seeded from person and date) per factor and outcome; "
+                f"Benjamini-Hochberg across all {len(compared)} comparisons at a false-discovery "
+                f"rate of {rule.false_discovery_rate:g}; reported when also at least the "
+                f"outcome's minimum effect"
             ),
+            "min_effect": {o.key: o.min_effect for o in insight.OUTCOMES},
             "min_group_nights": rule.min_group_nights,
             "source": SOURCE_INSIGHT,
             "screening": SOURCE_DEVICE,

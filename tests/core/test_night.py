@@ -12,6 +12,7 @@ import math
 import random
 import re
 from collections import Counter
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from coach.event import (
     TimerFired,
 )
 from coach.limb_movement import LimbMovementDetector
-from coach.night import insight_at, ratio_interval
+from coach.night import insight_at
 from coach.state import CoachState, Exposures, NightRecord, dump_state, load_state
 from tests.core.conftest import (
     CONFIG,
@@ -468,9 +469,22 @@ def sunday_insight(stored: list[NightRecord]) -> Replay:
 
 EVERY_THIRD = {i for i in range(20) if i % 3 == 0}  # 7 of 20
 
+
+def zero_baseline() -> list[NightRecord]:
+    """20 nights: 30/h after a late workout, no periodic movements at all otherwise."""
+    return [
+        replace(h, plm_index=30.0 if h.exposures.late_workout else 0.0)
+        for h in history(20, EVERY_THIRD, 1.0)
+    ]
+
+
 INSIGHT_TABLE = [
     pytest.param(history(20, EVERY_THIRD, 3.0), [INSIGHT], id="late workouts triple PLMs: sent"),
     pytest.param(history(20, EVERY_THIRD, 1.0), [], id="an exposure that changes nothing: silent"),
+    pytest.param(zero_baseline(), [INSIGHT], id="30/h against none at all: sent"),
+    pytest.param(
+        history(20, EVERY_THIRD, 1.5), [], id="about 2/h more, under the 5/h minimum: silent"
+    ),
     pytest.param(history(20, {0, 3, 6, 9}, 3.0), [], id="only 4 nights with the exposure: silent"),
     pytest.param(history(20, set(range(16)), 3.0), [], id="only 4 nights without it: silent"),
     pytest.param(history(13, {0, 3, 6, 9, 12}, 3.0), [], id="13 nights stored, under 14: silent"),
@@ -485,36 +499,42 @@ def test_insight_correlation(stored: list[NightRecord], expected: list[str]) -> 
     assert sunday_insight(stored).ids == expected
 
 
-def test_insight_reports_an_association_with_a_reproducible_interval() -> None:
+def test_insight_reports_an_association_with_both_sides_and_reproducibly() -> None:
     first = sunday_insight(history(20, EVERY_THIRD, 3.0)).nudge(INSIGHT)
     again = sunday_insight(history(20, EVERY_THIRD, 3.0)).nudge(INSIGHT)
     assert first == again
     (finding,) = first.evidence["findings"]
-    assert finding["exposure"] == "late_workout"
-    assert finding["measure"] == "plm_index"
     # Exposed nights average 3 × 39/7 = 16.71/h, the others 81/13 = 6.23/h.
-    assert finding["ratio"] == 2.68
-    assert finding["nights_with"] == 7
-    assert finding["nights_without"] == 13
-    low, high = finding["ci95"]
-    assert 1.0 < low < 3.0 < high
-    assert first.evidence["findings"] == [{**finding, "ci95": [low, high]}]
-    assert "association in your own data, not proof of cause" in first.message
-    assert "after a late intense workout, your PLM-like index was about 2.7×" in first.message
-    assert "Screening, not a diagnosis." in first.message
+    assert {k: finding[k] for k in finding if k not in ("p_value", "q_value")} == {
+        "factor": "late_workout",
+        "outcome": "plm_index",
+        "nights_with": 7,
+        "nights_without": 13,
+        "mean_with": 16.71,
+        "mean_without": 6.23,
+        "difference": 10.48,
+        "is_reported": True,
+    }
+    assert 0 < finding["p_value"] <= finding["q_value"] <= 0.01
+    # late_workout against 3 outcomes; the other factors never happened: not compared.
+    assert first.evidence["comparisons"] == 3
+    assert first.message == (
+        "From your last 20 nights: A late intense workout was associated with a higher "
+        "PLM-like index: 16.7 per hour on average on the 7 nights with it, 6.2 per hour on the "
+        "13 nights without. This is an association in your own data, not proof of cause: "
+        "consider changing one thing for a few weeks and see whether the pattern holds, and "
+        "talk to your doctor if your nights trouble you. Screening, not a diagnosis."
+    )
     assert first.severity == "info"
 
 
-def test_ratio_interval_is_seeded_and_pinned() -> None:
-    with_values = [10.0, 12.0, 9.0, 14.0, 11.0]
-    without_values = [5.0, 4.0, 6.0, 5.0, 5.0, 6.0]
-    result = ratio_interval(with_values, without_values, 2000, seed=7)
-    assert result == ratio_interval(with_values, without_values, 2000, seed=7)
-    assert result is not None
-    ratio, low, high = result
-    assert ratio == pytest.approx(11.2 / (31 / 6))
-    assert 1.0 < low < ratio < high
-    assert ratio_interval([1.0] * 5, [0.0] * 5, 2000, seed=7) is None
+def test_insight_finds_an_effect_against_a_zero_baseline() -> None:
+    nudge = sunday_insight(zero_baseline()).nudge(INSIGHT)
+    (finding,) = nudge.evidence["findings"]
+    assert (finding["mean_with"], finding["mean_without"], finding["difference"]) == (30, 0, 30)
+    assert "30.0 per hour on average on the 7 nights with it, 0.0 per hour on the 13" in (
+        nudge.message
+    )
 
 
 INSIGHT_AT_TABLE = [
@@ -559,7 +579,7 @@ def test_the_insight_fires_from_the_replayed_week() -> None:
     assert [n.id for n in insights] == ["insight.correlation:alex:2026-11-22", INSIGHT]
     nudge = insights[-1]
     assert nudge.ts == t("10:00", SUNDAY)
-    assert {(f["exposure"], f["measure"]) for f in nudge.evidence["findings"]} == {
+    assert {(f["factor"], f["outcome"]) for f in nudge.evidence["findings"]} == {
         ("late_workout", "plm_index")
     }
 

@@ -109,12 +109,15 @@ def test_late_workouts_that_go_with_worse_nights_show_up_in_the_sunday_insight(
     assert ids_and_times([insight]) == [
         ("insight.correlation:alex:2026-11-22", "2026-11-22T10:00:00+01:00")
     ]
-    findings = {(f["exposure"], f["measure"]): f for f in insight["evidence"]["findings"]}
+    findings = {(f["factor"], f["outcome"]): f for f in insight["evidence"]["findings"]}
     plm = findings[("late_workout", "plm_index")]
     assert plm["nights_with"] == 5
     assert plm["nights_without"] == 10
-    assert plm["ratio"] > 3  # truth: 40/h after a late workout, 5/h otherwise
-    assert plm["ci95"][0] > 1
+    assert plm["difference"] > 25  # truth: 40/h after a late workout, 5/h otherwise
+    assert plm["q_value"] <= 0.10
+    assert "was associated with a higher PLM-like index" in insight["message"]
+    assert "on the 5 nights with it" in insight["message"]
+    assert "on the 10 nights without" in insight["message"]
     assert "not proof of cause" in insight["message"]
     assert len([n for n in nudges if n["rule"] == "twitch.night_summary"]) == 15
 
