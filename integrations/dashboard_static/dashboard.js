@@ -40,8 +40,9 @@
     return node;
   }
 
+  /** One figure of a `dl`: its label and value, kept together as the list wraps. */
   function figure(key, label, value, cls) {
-    return [h("dt", null, label), h("dd", { "data-figure": key, class: cls || null }, value)];
+    return [h("div", null, h("dt", null, label), h("dd", { "data-figure": key, class: cls || null }, value))];
   }
 
   const mg = (v) => (v === null || v === undefined ? "no data" : `${Math.round(v)} mg`);
