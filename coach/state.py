@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import PlainSerializer, PlainValidator, TypeAdapter
+from pydantic import PlainSerializer, PlainValidator, TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from coach.error import ProjectError
@@ -245,6 +245,14 @@ def restore_seen(state: CoachState, keys: Iterable[tuple[str, float]]) -> None:
 
 def load_state(raw: bytes | str) -> CoachState:
     """Restore state from JSON; migrates older versions forward."""
+    # A state of this version (the usual case) is read in one pass; the document is looked at
+    # again only when that fails or finds an older version (whose shape may validate in part).
+    try:
+        state: CoachState | None = _ADAPTER.validate_json(raw)
+    except ValidationError:
+        state = None
+    if state is not None and state.version == STATE_VERSION:
+        return state
     doc = from_json(raw)
     version = doc.get("version", 1) if isinstance(doc, dict) else None
     if not isinstance(version, int):
@@ -253,11 +261,11 @@ def load_state(raw: bytes | str) -> CoachState:
     if version > STATE_VERSION:
         msg = f"state version {version} is newer than this sleepcoach ({STATE_VERSION})"
         raise StateVersionError(msg)
-    if version == STATE_VERSION:
-        return _ADAPTER.validate_json(raw)
     if version < 1:
         msg = f"state version {version} is unknown"
         raise StateVersionError(msg)
+    if version == STATE_VERSION:
+        return _ADAPTER.validate_json(raw)  # raises the validation error again, with its detail
     if version == 1:
         _migrate_1(doc)
     doc["version"] = STATE_VERSION

@@ -87,11 +87,13 @@ def test_synthetic_nights_through_the_daemon_show_in_the_report(
         for line in lines
         if line["payload"]["event"] == "occupancy" and not line["payload"]["occupied"]
     ]
-    last_exits = [
-        max(e for e in exits if e < start + timedelta(days=1)),
-        max(e for e in exits if e >= start + timedelta(days=1)),
+    # Measured from each night's start, so that a night getting up around midnight compares
+    # right (the second night starts 24 h after the first).
+    up_after = [
+        max(e for e in exits if e < start + timedelta(days=1)) - start,
+        max(e for e in exits if e >= start + timedelta(days=1)) - start - timedelta(days=1),
     ]
-    wake = min(last_exits, key=_hhmm) + timedelta(minutes=30)
+    wake = start + min(up_after) + timedelta(minutes=30)
     db = tmp_path / "coach.db"
     config = config_yaml(
         broker, f"sqlite:///{db}", bedtime=_hhmm(start + timedelta(minutes=30)), wake=_hhmm(wake)
