@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -120,3 +120,148 @@ def test_the_link_falls_back_to_3_1_1_and_the_named_session_survives_a_restart(
     finally:
         link.stop()
         broker.stop()
+
+
+def _subscriber(port: int, topic: str, got: list[bytes], *, client_id: str = "sub") -> mqtt.Client:
+    """A clean-session QoS 0 subscriber that collects payloads; connected and subscribed."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id, protocol=mqtt.MQTTv311)
+    subscribed = threading.Event()
+    client.on_message = lambda _c, _u, msg: got.append(msg.payload)
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.subscribe(topic, 0)
+    assert subscribed.wait(5), "no SUBACK"
+    return client
+
+
+def _wait_for(check: Callable[[], bool], timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while not check() and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+def _remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _packet(first: int, body: bytes) -> bytes:
+    return bytes([first]) + _remaining_length(len(body)) + body
+
+
+def _string(text: str) -> bytes:
+    raw = text.encode()
+    return len(raw).to_bytes(2, "big") + raw
+
+
+def _publish_once(port: int, client_id: str, topic: str, payload: bytes) -> None:
+    """What `mosquitto_pub -t TOPIC -m PAYLOAD` does, by hand in MQTT 3.1.1: CONNECT, wait for
+    the CONNACK, PUBLISH at QoS 0 and DISCONNECT, close, reading nothing else the broker sent."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        connect = _string("MQTT") + b"\x04\x02\x00\x3c" + _string(client_id)  # clean, 60 s
+        sock.sendall(_packet(0x10, connect))
+        assert sock.recv(4) == b"\x20\x02\x00\x00", "no CONNACK"
+        sock.sendall(_packet(0x30, _string(topic) + payload) + b"\xe0\x00")
+
+
+def test_1000_qos0_messages_each_from_its_own_connection_all_arrive_in_order(
+    embedded: EmbeddedBroker,
+) -> None:
+    # The README's try-it-out: the coach and `mosquitto_sub` subscribed, the coach's retained
+    # state on the broker, and `mosquitto_pub` publishing. amqtt 0.12.1 sent each publisher the
+    # retained state it had not asked for; the publisher closed with it unread, the connection
+    # was reset, and its message was lost (586 of 1,000 arrived here, out of order).
+    got: list[bytes] = []
+    watcher: list[bytes] = []
+    coach = _subscriber(embedded.port, "dev/x", got, client_id="coach")
+    coach.publish("sc/alex/state", b"{}", qos=1, retain=True).wait_for_publish(5)
+    other = _subscriber(embedded.port, "sc/#", watcher, client_id="watcher")
+    try:
+        for n in range(1000):
+            _publish_once(embedded.port, f"pub{n}", "dev/x", str(n).encode())
+        _wait_for(lambda: len(got) >= 1000, 30)
+        assert [int(p) for p in got] == list(range(1000))
+    finally:
+        for client in (coach, other):
+            client.disconnect()
+            client.loop_stop()
+
+
+def test_a_client_gets_only_the_retained_messages_of_its_own_subscriptions(
+    embedded: EmbeddedBroker,
+) -> None:
+    # amqtt 0.12.1 sent a connecting client the retained messages matching *any* client's
+    # subscription: a device publishing on loopback got each person's retained state.
+    watcher: list[bytes] = []
+    other = _subscriber(embedded.port, "sc/#", watcher, client_id="watcher")
+    other.publish("sc/alex/state", b"private", qos=1, retain=True).wait_for_publish(5)
+    _wait_for(lambda: bool(watcher), 5)
+    try:
+        device: list[bytes] = []
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, "device", protocol=mqtt.MQTTv311)
+        client.on_message = lambda _c, _u, msg: device.append(msg.payload)
+        client.connect("127.0.0.1", embedded.port)
+        client.loop_start()
+        time.sleep(1.0)  # time for the broker to send what it would send
+        client.disconnect()
+        client.loop_stop()
+        assert device == []
+        late: list[bytes] = []
+        sub = _subscriber(embedded.port, "sc/alex/state", late, client_id="late")
+        _wait_for(lambda: bool(late), 5)
+        sub.disconnect()
+        sub.loop_stop()
+        assert late == [b"private"]  # a subscriber of the topic still gets it
+    finally:
+        other.disconnect()
+        other.loop_stop()
+
+
+def test_a_subscription_made_while_a_client_takes_its_retained_messages_drops_no_one(
+    embedded: EmbeddedBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # amqtt 0.12.1 walked its subscriptions while awaiting the sending of a returning client's
+    # retained messages; a subscription made meanwhile raised "dictionary changed size during
+    # iteration" there, and asyncio closed that client's connection (a publisher's message
+    # with it). A client that does not read for a moment keeps that walk waiting.
+    blob = b"x" * 65536
+    coach = mqtt.Client(
+        CallbackAPIVersion.VERSION2, "coach", protocol=mqtt.MQTTv311, clean_session=False
+    )
+    coach.username_pw_set("coach")  # a named, persistent session: its subscription is kept
+    coach.connect("127.0.0.1", embedded.port)
+    coach.loop_start()
+    coach.subscribe("big/#", 0)
+    for n in range(200):
+        coach.publish(f"big/{n}", blob, qos=1, retain=True).wait_for_publish(10)
+    coach.disconnect()
+    coach.loop_stop()
+
+    back = mqtt.Client(
+        CallbackAPIVersion.VERSION2, "coach", protocol=mqtt.MQTTv311, clean_session=False
+    )
+    back.username_pw_set("coach")
+    retained: list[str] = []
+    drops: list[object] = []
+    back.on_message = lambda _c, _u, msg: retained.append(msg.topic)
+    back.on_disconnect = lambda *args: drops.append(args[3])
+    back.connect("127.0.0.1", embedded.port)  # not reading yet: the broker's sending waits
+    time.sleep(0.5)
+    got: list[bytes] = []
+    other = _subscriber(embedded.port, "new/#", got, client_id="other")
+    back.loop_start()
+    try:
+        _wait_for(lambda: len(set(retained)) >= 200, 30)
+        assert len(set(retained)) == 200
+        time.sleep(0.5)  # a drop would come right after the walk
+        assert drops == [], "the broker closed the returning client's connection"
+        assert "dictionary changed size" not in caplog.text
+    finally:
+        for client in (back, other):
+            client.disconnect()
+            client.loop_stop()
