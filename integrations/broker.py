@@ -1,8 +1,10 @@
 """Which MQTT broker the coach uses: the configured one, one already answering, or one it starts.
 
 `choose_broker` decides from `mqtt.url` and what answers on 127.0.0.1:1883 (probed with a bare
-MQTT CONNECT, so a program that is not a broker is named, not mistaken for one); `start_broker`
-starts the broker the choice asks for and says so in the log.
+MQTT CONNECT, so a program that is not a broker is named, not mistaken for one). When nothing
+answers, the coach starts a broker there itself: the installed Mosquitto as a child process
+(`integrations.mosquitto`) in preference to the embedded amqtt broker, which loses more (see
+docs/daemon.md). `start_broker` starts it and says so in the log.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from integrations.config_file import ConfigFile
+from integrations.mosquitto import ChildMosquitto, MosquittoError, mosquitto_binary
 from integrations.mqtt import MqttError, parse_url
 
 log = logging.getLogger(__name__)
@@ -48,46 +51,82 @@ def port_state(host: str, port: int, timeout: float = 1.0) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BrokerChoice:
-    """Where to connect, and whether the embedded broker must be started for it."""
+    """Where to connect, and which broker the coach must start there first (None: none)."""
 
     host: str
     port: int
     tls: bool
-    embedded: bool
+    start: Literal["mosquitto", "embedded"] | None
     why: str
+    #: The `mosquitto` binary to start, when `start` is "mosquitto".
+    binary: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """The coach's own amqtt broker: MQTT 3.1.1, sessions kept for named clients only."""
+        return self.start == "embedded"
+
+    def starts(self) -> str:
+        """What `run` starts, in words (for `run --check`)."""
+        if self.start == "mosquitto":
+            return f"`run` starts Mosquitto ({self.binary}) on {self.host}:{self.port}"
+        return f"`run` starts the embedded broker on {self.host}:{self.port}"
 
 
 def choose_broker(config: ConfigFile) -> BrokerChoice:
-    """mqtt.url; else a broker already on 127.0.0.1:1883; else the embedded one."""
+    """mqtt.url; else a broker already on 127.0.0.1:1883; else Mosquitto if it is installed;
+    else the embedded one."""
     url = config.mqtt.url
     if url == "embedded":
-        return BrokerChoice(HOST, PORT, False, True, "mqtt.url is embedded")
+        return BrokerChoice(HOST, PORT, False, "embedded", "mqtt.url is embedded")
     if url is not None:
         host, port, tls = parse_url(url)
-        return BrokerChoice(host, port, tls, False, "mqtt.url")
+        return BrokerChoice(host, port, tls, None, "mqtt.url")
     found = port_state(HOST, PORT)
     if found == "mqtt":
-        return BrokerChoice(HOST, PORT, False, False, f"a broker already answers on {HOST}:{PORT}")
+        return BrokerChoice(HOST, PORT, False, None, f"a broker already answers on {HOST}:{PORT}")
     if found == "other":
         msg = (
             f"port {PORT} on {HOST} is taken by a program that is not an MQTT broker: stop it, "
             "or set mqtt.url to your broker"
         )
         raise MqttError(msg)
-    return BrokerChoice(HOST, PORT, False, True, f"no broker answers on {HOST}:{PORT}")
+    binary = mosquitto_binary()
+    if binary is not None:
+        why = f"no broker answers on {HOST}:{PORT}"
+        return BrokerChoice(HOST, PORT, False, "mosquitto", why, binary)
+    why = f"no broker answers on {HOST}:{PORT} and Mosquitto is not installed"
+    return BrokerChoice(HOST, PORT, False, "embedded", why)
 
 
-def start_broker(config: ConfigFile, choice: BrokerChoice, data_dir: Path) -> Any:
-    """Start the broker `choice` asks for (its files in `data_dir`); None when it is not ours."""
-    if choice.embedded:
+def start_broker(
+    config: ConfigFile, choice: BrokerChoice, data_dir: Path
+) -> tuple[BrokerChoice, Any]:
+    """Start the broker `choice` asks for (its files in `data_dir`): the choice in effect and
+    the started broker (None when it is not ours). Mosquitto that fails to start is said in the
+    log, and the embedded broker starts instead."""
+    if choice.start == "mosquitto":
+        assert choice.binary is not None
+        log.info("%s: starting Mosquitto (%s) for the coach", choice.why, choice.binary)
+        mosquitto = ChildMosquitto(choice.binary, data_dir, choice.host, choice.port)
+        try:
+            mosquitto.start()
+        except MosquittoError as err:
+            log.warning("%s", err)
+            why = f"Mosquitto could not start ({choice.binary})"
+            choice = BrokerChoice(choice.host, choice.port, False, "embedded", why)
+        else:
+            return choice, mosquitto
+    if choice.start == "embedded":
         from integrations.embedded_broker import EmbeddedBroker  # noqa: PLC0415 - pulls amqtt
 
         log.info(
-            "%s: starting the embedded broker (for a first run and one small home)", choice.why
+            "%s: starting the embedded broker (for trying sleepcoach out; Mosquitto is better)",
+            choice.why,
         )
-        broker = EmbeddedBroker(data_dir)
+        broker = EmbeddedBroker(data_dir, choice.host, choice.port)
         broker.start()
-        return broker
+        return choice, broker
     if config.mqtt.url is None:
         log.info("using the MQTT broker that %s", choice.why.removeprefix("a broker "))
-    return None
+    return choice, None

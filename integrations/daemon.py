@@ -856,7 +856,7 @@ def link_settings(config: ConfigFile, choice: BrokerChoice, *, probe: bool = Fal
 
 
 def data_dir() -> Path:
-    """The user's data directory for sleepcoach (the default database, the embedded broker)."""
+    """The user's data directory for sleepcoach (the default database, the broker it starts)."""
     return Path(platformdirs.user_data_dir("sleepcoach", appauthor=False))
 
 
@@ -920,8 +920,7 @@ def run_daemon(config: ConfigFile) -> int:
     """Run until SIGTERM/SIGINT; 0 on a clean stop, 1 when the broker refused us."""
     storage = Storage.open(config.storage.url, config.storage.keep_days)
     log.info("storage: %s", safe_url(storage.url))
-    choice = choose_broker(config)
-    broker = start_broker(config, choice, data_dir())
+    choice, broker = start_broker(config, choose_broker(config), data_dir())
     bridge = None
     link: BrokerLink | None = None
     timers: TimerService | None = None
@@ -1040,11 +1039,8 @@ def check(config: ConfigFile) -> int:
     except MqttError as err:
         say(f"broker: FAILED: {err}")
         return 1
-    if choice.embedded:
-        say(
-            f"broker: OK ({choice.why}; `run` starts the embedded broker on "
-            f"{choice.host}:{choice.port})"
-        )
+    if choice.start is not None:
+        say(f"broker: OK ({choice.why}; {choice.starts()})")
         return 1 if failed else 0
     link = BrokerLink(link_settings(config, choice, probe=True), deliver=lambda _m: None)
     link.start()

@@ -26,8 +26,10 @@ again for this module, see docs/daemon.md) decides the settings:
   loses what amqtt had not parsed yet: the reset discards it. Mosquitto reads and handles what
   it received first.
 
-It is meant for trying sleepcoach out and for one small home (~2,000 messages/s at QoS 0,
-~1,200 at QoS 1 in the same process); Mosquitto is the broker to move to (docs/daemon.md).
+It is meant for trying sleepcoach out where Mosquitto is not installed (~2,000 messages/s at QoS
+0, ~1,200 at QoS 1 in the same process); it stops with the coach and loses what it had accepted
+and not yet delivered. Where Mosquitto is installed the coach starts that instead
+(`integrations.mosquitto`); docs/daemon.md compares the two.
 """
 
 from __future__ import annotations

@@ -2,19 +2,27 @@
 real port 127.0.0.1:1883, the one a first run finds or takes.
 
 Port 1883 of this machine (and of CI) belongs to a system Mosquitto, so each scenario runs in a
-private network namespace (`unshare -rn`, its own loopback with nothing on it) and the tests skip
-when one cannot be made. Checked there:
+private network namespace (`unshare -rnm`: its own loopback with nothing on it, and its own
+mounts, so a scenario can hide the installed `mosquitto` as on a machine without it) and the
+tests skip when one cannot be made. Checked there:
 
-- nothing on 1883: the coach runs config/example.yaml, starts the embedded broker on 1883 and
-  says so, prints the topics; a brew from the example's coffee maker reaches the retained state,
-  a 450 mg brew gets `caffeine.daily_limit` (the example's one nudge that comes at any hour), a
-  malformed payload is reported once on `sleepcoach/errors`, SIGTERM ends it with 0 within 5 s;
+- nothing on 1883, Mosquitto installed: the coach starts it as a child process (loopback only,
+  its data in the coach's data directory) and coaches through it: the state, a nudge, an error;
+  SIGTERM stops both within 5 s; messages the broker accepted while the coach was stopped are
+  all stored after a restart;
+- nothing on 1883, no Mosquitto: the coach runs config/example.yaml, starts the embedded broker on
+  1883 and says so, prints the topics; a brew from the example's coffee maker reaches the
+  retained state, a 450 mg brew gets `caffeine.daily_limit` (the example's one nudge that comes
+  at any hour), a malformed payload is reported once on `sleepcoach/errors`, SIGTERM ends it with
+  0 within 5 s;
+- the README's try-it-out on each of those brokers: `mosquitto_sub -t 'sleepcoach/#' -v` in one
+  terminal, `mosquitto_pub` in another, and the state shows every coffee;
 - 1883 held by a plain TCP server: it exits 1 and names the port;
 - a Mosquitto on 1883: the coach uses it and starts no broker of its own.
 
 The scenarios run in a child process inside the namespace: this module itself, run as
-`python -m tests.e2e.test_first_run <scenario> <home> [mosquitto]`. It prints what it saw as one
-JSON document, and the tests check that.
+`python -m tests.e2e.test_first_run <scenario> <home> [args]`. It prints what it saw as one JSON
+document, and the tests check that.
 """
 
 from __future__ import annotations
@@ -26,12 +34,14 @@ import shlex
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +62,11 @@ MALFORMED = b'{"event": "brew", "drink":'
 BIG_BREW = b'{"event": "brew", "drink": "coffee", "caffeine_mg": 450}'
 PORT_TAKEN = "port 1883 on 127.0.0.1 is taken by a program that is not an MQTT broker"
 EMBEDDED = "starting the embedded broker"
+CHILD = "starting Mosquitto"
+NO_MOSQUITTO = "no broker answers on 127.0.0.1:1883 and Mosquitto is not installed"
 USING = "using the MQTT broker that already answers on 127.0.0.1:1883"
 RUN_TIMEOUT_S = 45.0
+HEART_RATES = 200  # readings sent while the coach is stopped, in the restart scenario
 
 
 # -- the namespace -------------------------------------------------------------------------------
@@ -75,16 +88,16 @@ def _namespace_problem() -> str | None:
         return f"needs `unshare` and `ip` for a private network namespace ({unshare=}, {ip=})"
     try:
         probe = subprocess.run(
-            [unshare, "-rn", ip, "link", "set", "lo", "up"],
+            [unshare, "-rnm", ip, "link", "set", "lo", "up"],
             capture_output=True,
             text=True,
             timeout=10,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
-        return f"`unshare -rn` does not work here: {err}"
+        return f"`unshare -rnm` does not work here: {err}"
     if probe.returncode != 0:
-        return f"`unshare -rn` does not work here: {probe.stderr.strip() or probe.returncode}"
+        return f"`unshare -rnm` does not work here: {probe.stderr.strip() or probe.returncode}"
     return None
 
 
@@ -101,7 +114,7 @@ def _in_namespace(scenario: str, home: Path, *extra: str) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # A session of its own, so that a hung scenario is ended with the daemon and broker it started.
     proc = subprocess.Popen(
-        [unshare, "-rn", "sh", "-c", script, "sh", *driver],
+        [unshare, "-rnm", "sh", "-c", script, "sh", *driver],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
@@ -123,14 +136,11 @@ def _in_namespace(scenario: str, home: Path, *extra: str) -> dict[str, Any]:
 # -- the tests -----------------------------------------------------------------------------------
 
 
-def test_with_nothing_on_1883_and_no_config_the_coach_starts_its_broker_and_coaches(
-    tmp_path: Path,
-) -> None:
-    seen = _in_namespace("nothing", tmp_path)
+def _assert_coached(seen: dict[str, Any]) -> None:
+    """What every first run does, whichever broker it started: the example config coached."""
     log, out = seen["log"], seen["out"]
     assert seen["port_before"] == "free"
     assert "no --config given: running the example config" in log, log
-    assert f"no broker answers on 127.0.0.1:1883: {EMBEDDED}" in log, log
     assert "sleepcoach is listening. Devices publish to:" in out, out
     assert COFFEE_TOPIC in out
     assert f"{PREFIX}/{PERSON}/command" in out
@@ -142,7 +152,6 @@ def test_with_nothing_on_1883_and_no_config_the_coach_starts_its_broker_and_coac
     assert state["caffeine_mg_today"] == 63.0
     assert 60.0 < state["caffeine_mg_now"] <= 63.0
     # A client that subscribes later gets it at once: it is retained.
-    # (amqtt may also forward a later publication flagged retained: only the first one counts.)
     assert seen["late_state"][:1] == [{"retained": True, "caffeine_mg_today": 63.0}]
 
     # The one nudge of the example that comes at any hour of the day.
@@ -157,11 +166,70 @@ def test_with_nothing_on_1883_and_no_config_the_coach_starts_its_broker_and_coac
     assert set(errors[0]) == {"ts", "topic", "error"}
     assert errors[0]["error"]
 
-    # Everything it keeps is in the user's data directory ($XDG_DATA_HOME/sleepcoach).
-    assert {"sleepcoach/sleepcoach.db", "sleepcoach/embedded-broker.db"} <= set(seen["data"])
+    assert "sleepcoach/sleepcoach.db" in seen["data"]  # in $XDG_DATA_HOME/sleepcoach
     assert seen["exit"] == 0, log
     assert seen["stop_s"] < 5.0, log
-    assert seen["port_after"] == "free", "the embedded broker outlived the coach"
+    assert seen["port_after"] == "free", "the broker the coach started outlived it"
+
+
+def test_with_nothing_on_1883_and_no_mosquitto_the_coach_starts_its_embedded_broker(
+    tmp_path: Path,
+) -> None:
+    seen = _in_namespace("nothing", tmp_path, "embedded")
+    assert f"{NO_MOSQUITTO}: {EMBEDDED}" in seen["log"], seen["log"]
+    assert CHILD not in seen["log"]
+    _assert_coached(seen)
+    assert "sleepcoach/embedded-broker.db" in seen["data"]
+    assert seen["listening"] == ["127.0.0.1:1883"], "the embedded broker listens beyond loopback"
+
+
+@pytest.mark.mosquitto
+def test_with_nothing_on_1883_the_coach_starts_the_installed_mosquitto_for_itself(
+    tmp_path: Path,
+) -> None:
+    mosquitto_or_skip("needs an installed Mosquitto for the coach to start")
+    seen = _in_namespace("nothing", tmp_path, "mosquitto")
+    log = seen["log"]
+    assert "no broker answers on 127.0.0.1:1883: starting Mosquitto (" in log, log
+    assert EMBEDDED not in log
+    _assert_coached(seen)
+    assert seen["listening"] == ["127.0.0.1:1883"], "the coach's Mosquitto listens beyond loopback"
+    # Its persistence and config in the coach's data directory, nothing of amqtt.
+    assert {"sleepcoach/mosquitto/mosquitto.db", "sleepcoach/mosquitto/mosquitto.conf"} <= set(
+        seen["data"]
+    ), seen["data"]
+    assert "sleepcoach/embedded-broker.db" not in seen["data"]
+    # Nothing from Mosquitto but, as the namespace makes the coach root, that it runs as root.
+    said = [line for line in log.splitlines() if "integrations.mosquitto: mosquitto:" in line]
+    assert all("should not be run as root" in line for line in said), said
+
+
+@pytest.mark.mosquitto
+def test_what_the_coachs_mosquitto_accepted_while_the_coach_was_stopped_is_stored_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    mosquitto_or_skip("needs an installed Mosquitto for the coach to start")
+    seen = _in_namespace("restart", tmp_path)
+    assert seen["exits"] == [0, 0], seen["log"]
+    # The coach was stopped (SIGSTOP) while the readings came, and told to stop (SIGTERM) as it
+    # woke: most of them were still with the broker, in its session, when both stopped.
+    assert seen["stored_before_restart"] < HEART_RATES, seen
+    assert seen["stored_after_restart"] == HEART_RATES, seen
+
+
+@pytest.mark.parametrize("broker", ["embedded", "mosquitto"])
+def test_the_readmes_try_it_out_shows_every_coffee(tmp_path: Path, broker: str) -> None:
+    clients = [shutil.which(c) for c in ("mosquitto_sub", "mosquitto_pub")]
+    if None in clients:
+        mosquitto_or_skip("")  # fails where Mosquitto is required
+        pytest.skip("needs mosquitto_sub and mosquitto_pub (the README's commands)")
+    if broker == "mosquitto":
+        mosquitto_or_skip("needs an installed Mosquitto for the coach to start")
+    seen = _in_namespace("readme", tmp_path, broker)
+    assert (CHILD if broker == "mosquitto" else EMBEDDED) in seen["log"], seen["log"]
+    # `mosquitto_sub -v` prints "topic payload"; three espressos of 63 mg each, all seen.
+    assert seen["caffeine_mg_today"][-1:] == [189.0], seen["sub"]
+    assert seen["exit"] == 0, seen["log"]
 
 
 def test_with_1883_taken_by_a_program_that_is_not_mqtt_the_coach_exits_1_naming_the_port(
@@ -279,13 +347,46 @@ def _late_state(broker: Broker) -> list[dict[str, Any]]:
         late.close()
 
 
-def _nothing(home: Path) -> dict[str, Any]:
+def _hide_mosquitto() -> None:
+    """Make this namespace a machine without Mosquitto: /dev/null over each `mosquitto` found."""
+    from integrations.mosquitto import mosquitto_binary  # noqa: PLC0415
+
+    for _ in range(10):
+        found = mosquitto_binary()
+        if found is None:
+            return
+        subprocess.run(["mount", "--bind", "/dev/null", found], check=True)
+    msg = "cannot hide the installed mosquitto"
+    raise RuntimeError(msg)
+
+
+def _listening(port: int) -> list[str]:
+    """The addresses listening on `port` in this namespace (from /proc/net/tcp and tcp6)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            if len(address) == 8:  # IPv4, little-endian
+                found.append(".".join(str(b) for b in bytes.fromhex(address)[::-1]) + f":{port}")
+            else:
+                found.append(f"[{address}]:{port}")
+    return sorted(found)
+
+
+def _nothing(home: Path, kind: str) -> dict[str, Any]:
+    """Nothing on 1883; the coach starts `kind` ("mosquitto" or "embedded": none installed)."""
+    if kind == "embedded":
+        _hide_mosquitto()
     seen: dict[str, Any] = {"port_before": _port_state()}
     daemon = _daemon(home)
-    broker = Broker("embedded", 1883, home)  # what the coach starts: MQTT 3.1.1 clients
+    broker = Broker(kind, 1883, home)  # the test clients speak what that broker speaks
     rec: Recorder | None = None
     try:
         daemon.start()
+        seen["listening"] = _listening(1883)
         rec = Recorder(broker, [f"{PREFIX}/#"], client_id="first-run-recorder")
         seen["state"] = _espresso_state(broker, rec)
         seen["late_state"] = _late_state(broker)
@@ -314,6 +415,109 @@ def _nothing(home: Path) -> dict[str, Any]:
             rec.close()
         daemon.stop()
         seen["log"], seen["out"] = daemon.log_text(), daemon.output()
+
+
+def _readme(home: Path, kind: str) -> dict[str, Any]:
+    """The README's try-it-out, its very commands, against the broker the coach starts."""
+    if kind == "embedded":
+        _hide_mosquitto()
+    seen: dict[str, Any] = {}
+    daemon = _daemon(home)
+    sub_out = home / "mosquitto_sub.out"
+    sub: subprocess.Popen[bytes] | None = None
+
+    def states() -> list[float]:
+        lines = sub_out.read_text(errors="replace").splitlines() if sub_out.exists() else []
+        prefix = f"{PREFIX}/{PERSON}/state "
+        return [
+            json.loads(line.removeprefix(prefix))["caffeine_mg_today"]
+            for line in lines
+            if line.startswith(prefix)
+        ]
+
+    def wait(check: Callable[[], bool]) -> None:
+        end = time.monotonic() + 10
+        while not check() and time.monotonic() < end:
+            time.sleep(0.05)
+
+    try:
+        daemon.start()
+        with sub_out.open("wb") as out:
+            sub = subprocess.Popen(
+                ["mosquitto_sub", "-t", "sleepcoach/#", "-v"], stdout=out, stderr=out
+            )
+        # Subscribed once the retained status has come.
+        wait(lambda: f"{PREFIX}/status online" in sub_out.read_text(errors="replace"))
+        for _ in range(3):
+            subprocess.run(
+                [
+                    "mosquitto_pub",
+                    "-t",
+                    COFFEE_TOPIC,
+                    "-m",
+                    '{"event": "brew", "drink": "espresso"}',
+                ],
+                check=True,
+                timeout=10,
+            )
+        wait(lambda: 189.0 in states())
+        seen["caffeine_mg_today"] = states()
+        seen["exit"], seen["stop_s"] = daemon.sigterm()
+        return seen
+    finally:
+        if sub is not None:
+            sub.terminate()
+            sub.wait(5)
+        daemon.stop()
+        seen["log"] = daemon.log_text()
+        seen["sub"] = sub_out.read_text(errors="replace") if sub_out.exists() else ""
+
+
+def _stored_readings(daemon: FirstRun) -> int:
+    """How many readings of the example's tracker for alex the coach has stored."""
+    url = next(
+        line.split("storage: ", 1)[1].strip()
+        for line in daemon.log_text().splitlines()
+        if "storage: sqlite:///" in line
+    )
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM events WHERE topic = 'tracker/alex' AND kind != 'refused'"
+        ).fetchone()
+    return int(count)
+
+
+def _restart(home: Path) -> dict[str, Any]:
+    """Readings accepted by the coach's Mosquitto while the coach is stopped, then a restart of
+    both: every reading is stored once the coach is back."""
+    seen: dict[str, Any] = {"exits": []}
+    daemon = _daemon(home)
+    broker = Broker("mosquitto", 1883, home)
+    try:
+        daemon.start()
+        daemon.signal(signal.SIGSTOP)  # connected, its session open, taking nothing
+        watch = publisher(broker, "watch")
+        start = datetime.now(UTC) - timedelta(seconds=HEART_RATES)
+        for n in range(HEART_RATES):
+            ts = (start + timedelta(seconds=n)).isoformat()
+            reading = {"event": "heart_rate", "bpm": 60, "ts": ts}
+            watch.publish("tracker/alex", json.dumps(reading), qos=1).wait_for_publish(5)
+        watch.disconnect()
+        watch.loop_stop()
+        daemon.signal(signal.SIGTERM)  # pending until it runs again: it stops as it wakes
+        daemon.signal(signal.SIGCONT)
+        seen["exits"].append(daemon.wait(10))
+        seen["stored_before_restart"] = _stored_readings(daemon)
+        daemon.start()
+        end = time.monotonic() + 15
+        while _stored_readings(daemon) < HEART_RATES and time.monotonic() < end:
+            time.sleep(0.1)
+        seen["stored_after_restart"] = _stored_readings(daemon)
+        seen["exits"].append(daemon.sigterm()[0])
+        return seen
+    finally:
+        daemon.stop()
+        seen["log"] = daemon.log_text()
 
 
 def _taken(home: Path) -> dict[str, Any]:
@@ -378,6 +582,8 @@ def _mosquitto(home: Path, binary: str) -> dict[str, Any]:
 
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "nothing": _nothing,
+    "readme": _readme,
+    "restart": _restart,
     "taken": _taken,
     "mosquitto": _mosquitto,
 }
