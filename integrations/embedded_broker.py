@@ -121,6 +121,17 @@ class LoopbackBroker(Broker):  # type: ignore[misc]
         super().__init__(config, loop=loop)
         self._subscriptions = _CopyIteratedDict()
 
+    async def stream_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
+    ) -> None:
+        """amqtt's, and the connection closed when its handling ends, however it ends."""
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            # amqtt closes it only after a successful flush: a connection the client had reset
+            # stayed open (socket and transport) until garbage collection.
+            writer.close()
+
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Any
     ) -> None:
@@ -201,6 +212,13 @@ class EmbeddedBroker:
             return
         ready.set_result(None)
         loop.run_forever()
+        # What amqtt left running (its plugins' database sessions, client handlers) is cancelled
+        # and let finish, so that it closes its connections and files before the loop closes.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
     def stop(self, timeout: float = 3.0) -> None:
