@@ -4,11 +4,16 @@ How it works: every drink adds a dose at the moment it was brewed. The amount le
 follows first-order elimination, `mg(t) = Σ dose · 0.5^((t − t_dose) / half_life)`, with the
 person's half-life (5 h by default; IOM 2001, range 2–10 h in healthy adults per Gardiner et al.
 2023). Doses come from the drink table (USDA values) scaled by volume, unless the coffee maker
-says `caffeine_mg`. From that:
+says `caffeine_mg`. A drink counts toward the night it belongs to (`Ctx.night_of_intake`): one
+after bedtime keeps the night in progress awake, one taken on getting up belongs to the new day.
+From that:
 
-- `caffeine.cutoff`: a drink of ≥ 20 mg less than 8 h before tonight's bedtime gets "No caffeine
-  now" at once; an alert when the amount predicted at bedtime exceeds 50 mg.
-- `caffeine.last_call`: 30 min before the cutoff, on a day that had caffeine.
+- `caffeine.cutoff`: a drink of ≥ 20 mg less than 9 h before its night's bedtime gets "No
+  caffeine now" at once; an alert when the amount predicted at bedtime exceeds 50 mg. The 9 h
+  round up what Gardiner et al. 2023 (Sleep Med Rev 69:101764, a meta-analysis of 24 studies)
+  found for a coffee of 107 mg: taken at least 8.8 h before bed, it no longer cut total sleep.
+- `caffeine.last_call`: 30 min before the cutoff, on a day that had caffeine, it says when the
+  cutoff is; it informs, and never invites another drink.
 - `caffeine.bedtime_load`: 60 min before bedtime, when the amount predicted at bedtime is high.
 - `caffeine.daily_limit`: the day's total passes 400 mg (EFSA 2015), once a day.
 """
@@ -22,6 +27,7 @@ from coach.event import CoffeeBrewed, SubstanceLogged, Timer
 from coach.nudge import Severity
 from coach.rule import Ctx, Family, hours
 from coach.state import PersonState
+from coach.wording import duration
 
 # USDA FoodData Central values: mg of caffeine per reference volume (ml).
 DRINKS: dict[str, tuple[float, float]] = {
@@ -33,12 +39,20 @@ DRINKS: dict[str, tuple[float, float]] = {
 }
 # A logged caffeine drink without a figure counts as one brewed coffee (USDA, 95 mg / 240 ml).
 DEFAULT_LOGGED_MG = 95.0
-SOURCE_MODEL = "first-order decay, half-life 5 h (IOM 2001; Gardiner et al. 2023, Sleep Med Rev)"
-SOURCE_CUTOFF = (
-    "Gardiner et al. 2023, Sleep Med Rev 69:101764 (coffee ≥ 8.8 h before bed); "
-    "Drake et al. 2013, J Clin Sleep Med 9(11):1195 (6 h before bed still disruptive)"
+SOURCE_MODEL = (
+    "first-order decay, half-life 5 h (IOM 2001; 2-10 h in healthy adults, Gardiner et al. 2023)"
 )
-SOURCE_DAILY = "EFSA 2015 scientific opinion on the safety of caffeine (400 mg a day for adults)"
+SOURCE_CUTOFF = (
+    "Gardiner et al. 2023, Sleep Med Rev 69:101764 (meta-analysis of 24 studies: caffeine cut "
+    "total sleep by 45 min on average; to avoid that, a 107 mg coffee at least 8.8 h and a "
+    "217.5 mg pre-workout drink at least 13.2 h before bed); Drake et al. 2013, J Clin Sleep Med "
+    "9(11):1195-1200 (400 mg taken 0, 3 or 6 h before bedtime all disrupted sleep in 12 healthy "
+    "adults, by more than 1 h of sleep even at 6 h)"
+)
+SOURCE_DAILY = (
+    "EFSA 2015 scientific opinion on the safety of caffeine (up to 400 mg a day raises no "
+    "safety concern for healthy adults, 200 mg in pregnancy)"
+)
 SOURCE_TABLE = "USDA FoodData Central"
 NEGLIGIBLE_MG = 0.5
 
@@ -85,11 +99,16 @@ def add_dose(ctx: Ctx, at: datetime, mg: float, drink: str) -> None:
     _check_daily(ctx, at, day, total)
 
 
+def drink_name(drink: str) -> str:
+    """How a message names a drink: "espresso", "cold brew", "caffeinated drink"."""
+    return {"caffeine": "caffeinated drink", "other": "drink"}.get(drink, drink.replace("_", " "))
+
+
 def _check_cutoff(ctx: Ctx, at: datetime, mg: float, drink: str) -> None:
     rule = ctx.config.rules.caffeine_cutoff
     if not rule.enabled or mg < rule.min_dose_mg:
         return
-    night = ctx.night_at(at)
+    night = ctx.night_of_intake(at)
     cutoff = cutoff_at(ctx, night)
     if at < cutoff:
         return
@@ -97,17 +116,20 @@ def _check_cutoff(ctx: Ctx, at: datetime, mg: float, drink: str) -> None:
     at_bed = caffeine_at(ctx.ps, max(night.bedtime, at), half_life)
     severity: Severity = "alert" if at_bed > rule.bedtime_limit_mg else "warning"
     hours_left = (night.bedtime - at).total_seconds() / 3600.0
-    when = (
-        f"{hours_left:.1f} h before your bedtime ({hhmm(night.bedtime, ctx.tz)})"
-        if hours_left > 0
-        else "after your bedtime"
-    )
-    message = (
-        f"That {drink.replace('_', ' ')} ({mg:.0f} mg) came {when}; about {at_bed:.0f} mg "
-        f"will still be in your body at bedtime. Consider caffeine-free drinks until tomorrow: "
-        f"caffeine this late can keep the nervous system on edge and make twitches at sleep "
-        f"onset more likely."
-    )
+    bed = hhmm(night.bedtime, ctx.tz)
+    that = f"That {drink_name(drink)} ({mg:.0f} mg of caffeine)"
+    if at < night.bedtime:
+        message = (
+            f"{that} came {duration(night.bedtime - at)} before your bedtime ({bed}); about "
+            f"{at_bed:.0f} mg will still be in your body then, which can make it harder to fall "
+            f"asleep and shorten your sleep. Consider caffeine-free drinks for the rest of the day."
+        )
+    else:
+        message = (
+            f"{that} came after your bedtime ({bed}). Caffeine takes hours to wear off and can "
+            f"make it harder to get back to sleep; consider caffeine-free drinks for the rest of "
+            f"the night."
+        )
     ctx.send(
         "caffeine.cutoff",
         day=night.key,
@@ -140,7 +162,7 @@ def _check_daily(ctx: Ctx, at: datetime, day: str, total: float) -> None:
         return
     if not ctx.once(f"caffeine.daily_limit:{day}"):
         return
-    night = ctx.night_at(at)
+    night = ctx.night_of_intake(at)
     ctx.send(
         "caffeine.daily_limit",
         day=day,
@@ -149,7 +171,7 @@ def _check_daily(ctx: Ctx, at: datetime, day: str, total: float) -> None:
         title="That's a lot of caffeine today",
         message=(
             f"You've had about {total:.0f} mg of caffeine today, more than the "
-            f"{rule.daily_limit_mg:.0f} mg considered safe for most adults. Consider "
+            f"{rule.daily_limit_mg:.0f} mg a day considered safe for healthy adults. Consider "
             f"switching to water or caffeine-free drinks for the rest of the day."
         ),
         evidence={
@@ -193,7 +215,7 @@ def plan(ctx: Ctx, night: Night) -> list[Timer]:
 
 
 def on_last_call(ctx: Ctx, timer: Timer) -> None:
-    """Last call: only on a day that had caffeine."""
+    """Before the cutoff, on a day that had caffeine: say when caffeine stops being a good idea."""
     night = ctx.tonight
     day = ctx.local_day()
     if ctx.ps.caffeine_days.get(day, 0.0) < ctx.config.rules.caffeine_cutoff.min_dose_mg:
@@ -204,11 +226,11 @@ def on_last_call(ctx: Ctx, timer: Timer) -> None:
         day=night.key,
         night=night.key,
         severity="info",
-        title="Last call for caffeine",
+        title=f"Caffeine cutoff at {hhmm(cutoff, ctx.tz)}",
         message=(
-            f"Your caffeine cutoff is at {hhmm(cutoff, ctx.tz)}, "
-            f"{ctx.config.rules.caffeine_cutoff.cutoff_hours:g} h before bedtime. If you want "
-            f"another coffee today, now is the time; after that, consider caffeine-free drinks."
+            f"Caffeine after {hhmm(cutoff, ctx.tz)} will still be in your body at bedtime "
+            f"({hhmm(night.bedtime, ctx.tz)}) and can shorten your sleep. Consider caffeine-free "
+            f"drinks from then on."
         ),
         evidence={
             "cutoff": local_iso(cutoff, ctx.tz),

@@ -211,12 +211,13 @@ class CaffeineCutoff(RuleSettings):
     """caffeine.cutoff: a caffeinated drink too close to tonight's bedtime."""
 
     cutoff_hours: float = Field(
-        8.0,
+        9.0,
         ge=0,
         le=16,
         description="No caffeine this many hours before bed. Gardiner et al. 2023 (Sleep Med Rev "
-        "69:101764): 8.8 h for a 107 mg coffee; Drake et al. 2013 (J Clin Sleep Med 9(11)): "
-        "400 mg 6 h before bed still disrupted sleep.",
+        "69:101764, meta-analysis of 24 studies): a 107 mg coffee at least 8.8 h before bed "
+        "(rounded up to 9), a 217.5 mg pre-workout drink 13.2 h; Drake et al. 2013 (J Clin Sleep "
+        "Med 9(11)): 400 mg 6 h before bed still disrupted sleep.",
     )
     min_dose_mg: float = Field(20.0, ge=0, description="Drinks below this are ignored (decaf).")
     bedtime_limit_mg: float = Field(

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from coach.action import Action, DropNudge, PublishNudge
-from coach.clock import Night, local_date, tonight
+from coach.clock import Night, local_date, night_of, tonight
 from coach.config import Config, Person
 from coach.event import Event, Timer
 from coach.nudge import Nudge, Severity
@@ -56,6 +56,25 @@ class Ctx:
         if instant == self.now:
             return self.tonight
         return tonight(self.person, instant, self.tz, self.ps.bedtime_overrides)
+
+    def night_of_intake(self, instant: datetime) -> Night:
+        """The night a drink (or a dose) taken at `instant` counts toward.
+
+        Before bedtime it is tonight's. Between bedtime and wake it is the night in progress (a
+        coffee at 02:57 still keeps that night awake), unless the person is up for the new day:
+        in the last third of the night and not shown in bed by a bed sensor (someone without one
+        is never shown in bed). Then it belongs to the new day and its night: the Saturday
+        coffee at 07:30, after getting up before an 08:00 wake time, is no late-night coffee.
+        """
+        night = self.night_at(instant)
+        if instant < night.bedtime or self.ps.in_bed:
+            return night
+        last_third = night.wake - (night.wake - night.bedtime) / 3
+        if instant < last_third:
+            return night
+        return night_of(
+            self.person, night.evening + timedelta(days=1), self.tz, self.ps.bedtime_overrides
+        )
 
     def local_day(self, instant: datetime | None = None) -> str:
         """The local date (ISO) of an instant, `now` by default."""

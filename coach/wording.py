@@ -16,15 +16,15 @@ def count(n: float, one: str, many: str | None = None) -> str:
 
 
 def duration(span: timedelta) -> str:
-    """A span as people say it: "40 minutes", "1 hour", "2 hours 30 minutes".
+    """A span as people say it: "40 minutes", "1 hour", "about 2 hours 30 minutes".
 
     Under an hour to the minute; from an hour on to the nearest quarter hour, which is as precise
-    as a schedule needs and reads at a glance.
+    as a schedule needs and reads at a glance, with "about" when that rounded it.
     """
     minutes = max(0, round(span.total_seconds() / 60.0))
     if minutes < 60:
         return count(minutes, "minute")
     quarters = round(minutes / 15.0)
     h, q = divmod(quarters, 4)
-    text = count(h, "hour")
-    return f"{text} {q * 15} minutes" if q else text
+    text = f"{count(h, 'hour')} {q * 15} minutes" if q else count(h, "hour")
+    return text if quarters * 15 == minutes else f"about {text}"

@@ -1,7 +1,7 @@
 """The caffeine rules, pinned: drink table, decay, cutoff, last call, bedtime load, daily limit.
 
-Alex goes to bed at 22:30 (Europe/Berlin), so with the default 8 h cutoff the last moment for
-caffeine is 14:30 and the last call comes at 14:00; the bedtime-load check runs at 21:30.
+Alex goes to bed at 22:30 (Europe/Berlin), so with the default 9 h cutoff the last moment for
+caffeine is 13:30 and the last call comes at 13:00; the bedtime-load check runs at 21:30.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tests.core.conftest import (
     DAY,
     assert_no_dosing,
     coffee,
+    in_bed,
     logged,
     make_config,
     run,
@@ -79,14 +80,14 @@ def cutoff(hhmm: str, severity: str, day: str = DAY) -> tuple[str, str]:
 
 
 CUTOFF_TABLE = [
-    pytest.param([coffee("14:29")], [], id="an espresso at 14:29 is before the 14:30 cutoff"),
+    pytest.param([coffee("13:29")], [], id="an espresso at 13:29 is before the 13:30 cutoff"),
     pytest.param(
-        [coffee("14:30")], [cutoff("14:30", "warning")], id="an espresso at 14:30 is at the cutoff"
+        [coffee("13:30")], [cutoff("13:30", "warning")], id="an espresso at 13:30 is at the cutoff"
     ),
     pytest.param(
-        [coffee("14:31")],
-        [cutoff("14:31", "warning")],
-        id="an espresso at 14:31 gets a warning (about 21 mg left at bedtime)",
+        [coffee("13:31")],
+        [cutoff("13:31", "warning")],
+        id="an espresso at 13:31 gets a warning (about 18 mg left at bedtime)",
     ),
     pytest.param([coffee("21:00", "other", mg=19)], [], id="19 mg is below the 20 mg minimum dose"),
     pytest.param(
@@ -107,7 +108,7 @@ CUTOFF_TABLE = [
         id="50.1 mg predicted at bedtime is an alert",
     ),
     pytest.param(
-        [coffee("12:00", "coffee", ml=480), coffee("15:00", "other", mg=20)],
+        [coffee("11:00", "coffee", ml=600), coffee("15:00", "other", mg=20)],
         [cutoff("15:00", "alert")],
         id="a small late drink on top of a big morning one is an alert",
     ),
@@ -154,6 +155,88 @@ def test_cutoff(events: list[Event], expected: list[tuple[str, str]]) -> None:
         assert nudge.title == "No caffeine now"
 
 
+# Saturday 2026-11-28: bedtime Friday 22:30, weekend wake 08:00, so the last third of that night
+# begins at 04:50.
+SAT = "2026-11-28"
+FRI = "2026-11-27"
+WEEKEND = make_config(wake={"default": "06:30", "sat": "08:00", "sun": "08:00"})
+
+
+def cutoff_fri(hhmm: str) -> tuple[str, str]:
+    """A cutoff nudge for a drink at `hhmm` on Saturday, judged against Friday's night."""
+    return (f"caffeine.cutoff:alex:{FRI}:{hhmm.replace(':', '')}", "alert")
+
+
+NEW_DAY_TABLE = [
+    pytest.param(
+        [in_bed("22:40", day=FRI), in_bed("07:20", False, day=SAT), coffee("07:30", day=SAT)],
+        [],
+        id="up at 07:20 before an 08:00 wake: the 07:30 coffee belongs to the new day",
+    ),
+    pytest.param(
+        [in_bed("22:40", day=FRI), coffee("07:30", "coffee", ml=240, day=SAT)],
+        [cutoff_fri("07:30")],
+        id="the bed sensor shows the person in bed: still the night in progress",
+    ),
+    pytest.param(
+        [coffee("04:49", "coffee", ml=240, day=SAT)],
+        [cutoff_fri("04:49")],
+        id="without bed data, 04:49 is before the night's last third",
+    ),
+    pytest.param(
+        [coffee("04:50", "coffee", ml=240, day=SAT)],
+        [],
+        id="without bed data, 04:50 begins the last third: the new day",
+    ),
+    pytest.param(
+        [
+            in_bed("22:40", day=FRI),
+            in_bed("02:50", False, day=SAT),
+            coffee("02:57", "coffee", ml=240, day=SAT),
+        ],
+        [cutoff_fri("02:57")],
+        id="out of bed at 02:57: a coffee then keeps the night in progress awake",
+    ),
+]
+
+
+@pytest.mark.parametrize(("events", "expected"), NEW_DAY_TABLE)
+def test_a_drink_on_getting_up_belongs_to_the_new_day(
+    events: list[Event], expected: list[tuple[str, str]]
+) -> None:
+    replay = run(events, config=WEEKEND)
+    got = [(n.id, n.severity) for n in replay.nudges if n.rule == "caffeine.cutoff"]
+    assert got == expected
+
+
+def test_a_drink_of_the_new_day_counts_toward_its_night() -> None:
+    # The 07:30 coffee is still in the body at Saturday's bedtime: it adds to that night's load.
+    events = [in_bed("07:20", False, day=SAT), coffee("07:30", "other", mg=2000, day=SAT)]
+    replay = run(events, config=WEEKEND, start=t("07:00", SAT), until=t("23:00", SAT))
+    assert "caffeine.bedtime_load:alex:2026-11-28" in replay.ids
+    assert "caffeine.daily_limit:alex:2026-11-28" in replay.ids
+
+
+@pytest.mark.parametrize(
+    ("drink", "named"),
+    [
+        pytest.param("espresso", "That espresso (63 mg of caffeine)", id="an espresso"),
+        pytest.param("cold_brew", "That cold brew (155 mg of caffeine)", id="a cold brew"),
+        pytest.param("tea", "That tea (47 mg of caffeine)", id="a tea"),
+        pytest.param("other", "That drink (80 mg of caffeine)", id="another drink with its mg"),
+    ],
+)
+def test_the_cutoff_names_the_drink(drink: str, named: str) -> None:
+    mg = 80.0 if drink == "other" else None
+    (nudge,) = run([coffee("20:00", drink, mg=mg)]).nudges
+    assert nudge.message.startswith(named + " came 2 hours 30 minutes before your bedtime")
+
+
+def test_caffeine_logged_by_hand_is_a_caffeinated_drink() -> None:
+    (nudge,) = run([logged("20:00", "caffeine", mg=130)]).nudges
+    assert nudge.message.startswith("That caffeinated drink (130 mg of caffeine) came 2 hours")
+
+
 def test_cutoff_evidence_carries_the_figures_and_sources() -> None:
     replay = run([coffee("14:31", ml=40)])
     (nudge,) = replay.nudges
@@ -164,18 +247,21 @@ def test_cutoff_evidence_carries_the_figures_and_sources() -> None:
         "drink_at": "2026-11-24T14:31:00+01:00",
         "bedtime": "2026-11-24T22:30:00+01:00",
         "hours_before_bed": 7.98,
-        "cutoff_hours": 8.0,
+        "cutoff_hours": 9.0,
         "predicted_mg_at_bedtime": 27.8,
         "bedtime_limit_mg": 50.0,
         "half_life_h": 5.0,
         "source": caffeine.SOURCE_CUTOFF,
         "model": caffeine.SOURCE_MODEL,
     }
-    assert "Gardiner et al. 2023" in nudge.evidence["source"]
+    # Each citation says what the study found, at what dose.
+    assert "a 107 mg coffee at least 8.8 h" in nudge.evidence["source"]
     assert "Drake et al. 2013" in nudge.evidence["source"]
-    assert nudge.message.startswith(
-        "That espresso (84 mg) came 8.0 h before your bedtime (22:30); about 28 mg will still "
-        "be in your body at bedtime. Consider caffeine-free drinks until tomorrow"
+    assert "400 mg taken 0, 3 or 6 h before bedtime" in nudge.evidence["source"]
+    assert nudge.message == (
+        "That espresso (84 mg of caffeine) came about 8 hours before your bedtime (22:30); about "
+        "28 mg will still be in your body then, which can make it harder to fall asleep and "
+        "shorten your sleep. Consider caffeine-free drinks for the rest of the day."
     )
     assert nudge.actions == ("ack", "snooze")
     assert_no_dosing(nudge.message)
@@ -184,7 +270,11 @@ def test_cutoff_evidence_carries_the_figures_and_sources() -> None:
 def test_a_coffee_after_bedtime_says_so_and_goes_out_in_quiet_hours() -> None:
     replay = run([coffee("01:30", "cold_brew", ml=240, day=NEXT)])
     (nudge,) = replay.nudges
-    assert "That cold brew (155 mg) came after your bedtime; about 155 mg" in nudge.message
+    assert nudge.message == (
+        "That cold brew (155 mg of caffeine) came after your bedtime (22:30). Caffeine takes "
+        "hours to wear off and can make it harder to get back to sleep; consider caffeine-free "
+        "drinks for the rest of the night."
+    )
     assert nudge.evidence["hours_before_bed"] == -3.0
     assert nudge.evidence["predicted_mg_at_bedtime"] == 155.0
     assert replay.dropped == []
@@ -216,18 +306,18 @@ def test_cutoff_switched_off_sends_nothing() -> None:
 @pytest.mark.parametrize(
     ("bedtime", "drink_at", "expected"),
     [
-        pytest.param("00:45", "16:44", [], id="bedtime 00:45: 16:44 is before its cutoff"),
+        pytest.param("00:45", "15:44", [], id="bedtime 00:45: 15:44 is before its cutoff"),
         pytest.param(
             "00:45",
-            "16:46",
-            ["caffeine.cutoff:alex:2026-11-24:1646"],
-            id="bedtime 00:45: 16:46 is after its cutoff, on the evening's night",
+            "15:46",
+            ["caffeine.cutoff:alex:2026-11-24:1546"],
+            id="bedtime 00:45: 15:46 is after its cutoff, on the evening's night",
         ),
         pytest.param(
             {"default": "22:30", "tue": "20:00"},
-            "12:01",
-            ["caffeine.cutoff:alex:2026-11-24:1201"],
-            id="Tuesday's own 20:00 bedtime moves the cutoff to 12:00",
+            "11:01",
+            ["caffeine.cutoff:alex:2026-11-24:1101"],
+            id="Tuesday's own 20:00 bedtime moves the cutoff to 11:00",
         ),
     ],
 )
@@ -240,11 +330,11 @@ def test_cutoff_hangs_on_the_nights_bedtime(
 @pytest.mark.parametrize(
     ("drink_at", "expected"),
     [
-        pytest.param("18:59", [], id="18:59 is more than 8 real hours before 04:00 CEST"),
+        pytest.param("17:59", [], id="17:59 is more than 9 real hours before 04:00 CEST"),
         pytest.param(
-            "19:01",
-            ["caffeine.cutoff:alex:2026-03-28:1901"],
-            id="19:01 is less than 8 real hours before 04:00 CEST (7 on the wall clock)",
+            "18:01",
+            ["caffeine.cutoff:alex:2026-03-28:1801"],
+            id="18:01 is less than 9 real hours before 04:00 CEST (10 on the wall clock)",
         ),
     ],
 )
@@ -309,10 +399,11 @@ def test_daily_limit_evidence_and_message() -> None:
         "source": caffeine.SOURCE_DAILY,
     }
     assert "EFSA 2015" in nudge.evidence["source"]
-    assert nudge.message.startswith(
-        "You've had about 405 mg of caffeine today, more than the 400 mg considered safe"
+    assert nudge.message == (
+        "You've had about 405 mg of caffeine today, more than the 400 mg a day considered safe "
+        "for healthy adults. Consider switching to water or caffeine-free drinks for the rest of "
+        "the day."
     )
-    assert "Consider" in nudge.message
     assert_no_dosing(nudge.message)
 
 
@@ -344,7 +435,7 @@ LAST_CALL_TABLE = [
     pytest.param(
         [coffee("09:00", "decaf", ml=240)], [], id="a day with only a decaf gets no last call"
     ),
-    pytest.param([coffee("14:05")], [], id="a first coffee after the last call is too late for it"),
+    pytest.param([coffee("13:05")], [], id="a first coffee after the last call is too late for it"),
     pytest.param(
         [coffee("09:00", day="2026-11-23")],
         ["caffeine.last_call:alex:2026-11-23"],
@@ -362,29 +453,35 @@ def test_last_call(events: list[Event], expected: list[str]) -> None:
 def test_last_call_comes_30_minutes_before_the_cutoff_with_its_figures() -> None:
     replay = run_day([coffee("09:00", "coffee", ml=240), coffee("11:00")])
     nudge = replay.nudge("caffeine.last_call:alex:2026-11-24")
-    assert nudge.ts == t("14:00")
+    assert nudge.ts == t("13:00")
     assert nudge.severity == "info"
     assert nudge.evidence == {
-        "cutoff": "2026-11-24T14:30:00+01:00",
+        "cutoff": "2026-11-24T13:30:00+01:00",
         "bedtime": "2026-11-24T22:30:00+01:00",
-        "cutoff_hours": 8.0,
+        "cutoff_hours": 9.0,
         "caffeine_mg_today": 158.0,
         "source": caffeine.SOURCE_CUTOFF,
     }
-    assert "Your caffeine cutoff is at 14:30, 8 h before bedtime." in nudge.message
-    assert "consider caffeine-free drinks" in nudge.message
+    # It informs: when the cutoff is and why, and never invites another drink.
+    assert nudge.title == "Caffeine cutoff at 13:30"
+    assert nudge.message == (
+        "Caffeine after 13:30 will still be in your body at bedtime (22:30) and can shorten your "
+        "sleep. Consider caffeine-free drinks from then on."
+    )
+    assert "now is the time" not in nudge.message
+    assert "another" not in nudge.message
     assert_no_dosing(nudge.message)
 
 
 def test_last_call_follows_a_bedtime_after_midnight() -> None:
     replay = run_day([coffee("09:00")], config=make_config(bedtime="00:45"))
-    assert replay.nudge("caffeine.last_call:alex:2026-11-24").ts == t("16:15")
+    assert replay.nudge("caffeine.last_call:alex:2026-11-24").ts == t("15:15")
 
 
 def test_last_call_minutes_are_configurable_and_it_can_be_switched_off() -> None:
     config = make_config(rules={"caffeine.last_call": {"minutes_before_cutoff": 90}})
     replay = run_day([coffee("09:00")], config=config)
-    assert replay.nudge("caffeine.last_call:alex:2026-11-24").ts == t("13:00")
+    assert replay.nudge("caffeine.last_call:alex:2026-11-24").ts == t("12:00")
     off = make_config(rules={"caffeine.last_call": {"enabled": False}})
     replay = run_day([coffee("09:00")], config=off)
     assert [n.rule for n in replay.nudges if n.rule.startswith("caffeine.")] == []
@@ -447,8 +544,8 @@ def test_state_document_shows_caffeine_now_at_bedtime_and_today() -> None:
     assert doc["caffeine_mg_now"] == 200.0
     assert doc["caffeine_mg_at_bedtime"] == 50.0
     assert doc["caffeine_mg_today"] == 200.0
-    assert doc["caffeine_cutoff"] == "2026-11-24T14:30:00+01:00"
-    assert doc["caffeine_last_call"] == "2026-11-24T14:00:00+01:00"
+    assert doc["caffeine_cutoff"] == "2026-11-24T13:30:00+01:00"
+    assert doc["caffeine_last_call"] == "2026-11-24T13:00:00+01:00"
     assert doc["caffeine_cutoff_passed"] is False
 
 

@@ -101,7 +101,7 @@ def test_a_config_is_frozen_and_finds_its_people() -> None:
 
 def test_rule_defaults_are_the_evidence_based_numbers() -> None:
     rules = make_config().rules
-    assert rules.caffeine_cutoff.cutoff_hours == 8.0
+    assert rules.caffeine_cutoff.cutoff_hours == 9.0
     assert rules.caffeine_cutoff.min_dose_mg == 20.0
     assert rules.caffeine_cutoff.bedtime_limit_mg == 50.0
     assert rules.caffeine_last_call.minutes_before_cutoff == 30

@@ -1,7 +1,7 @@
 """The dashboard's view, pinned: the caffeine curve, tonight's schedule, nudges, nights, trends.
 
-Alex goes to bed at 22:30 and wakes at 06:30 (Europe/Berlin); the default 8 h cutoff is 14:30,
-the last call 14:00.
+Alex goes to bed at 22:30 and wakes at 06:30 (Europe/Berlin); the default 9 h cutoff is 13:30,
+the last call 13:00.
 """
 
 from __future__ import annotations
@@ -120,8 +120,8 @@ def test_the_view_shows_todays_curve_from_midnight_to_two_hours_after_bed() -> N
     assert doc["start_ms"] == ms(t("00:00"))
     assert doc["end_ms"] == ms(t("00:30", "2026-11-25"))
     assert doc["bedtime_ms"] == ms(t("22:30"))
-    assert doc["cutoff_ms"] == ms(t("14:30"))
-    assert doc["last_call_ms"] == ms(t("14:00"))
+    assert doc["cutoff_ms"] == ms(t("13:30"))
+    assert doc["last_call_ms"] == ms(t("13:00"))
     assert [d["mg"] for d in doc["doses"]] == [100.0, 80.0]
     assert doc["doses"][1]["at_ms"] == ms(t("15:00"))
     ps = replay.state.people["alex"]
@@ -151,7 +151,7 @@ def test_on_the_spring_forward_day_the_curve_spans_the_shorter_day() -> None:
     doc = view(CoachState(), t("12:00", "2026-03-29"))["caffeine"]
     assert doc["start_ms"] == ms(t("00:00", "2026-03-29"))
     assert doc["bedtime_ms"] == ms(t("22:30", "2026-03-29"))
-    assert doc["cutoff_ms"] == ms(t("14:30", "2026-03-29"))  # 8 real hours before bed
+    assert doc["cutoff_ms"] == ms(t("13:30", "2026-03-29"))  # 9 real hours before bed
     assert (doc["end_ms"] - doc["start_ms"]) / 3_600_000 == 23.5
 
 
@@ -174,8 +174,8 @@ def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple
             CONFIG,
             [],
             [
-                ("caffeine.last_call", "14:00", False),
-                ("caffeine.cutoff", "14:30", False),
+                ("caffeine.last_call", "13:00", False),
+                ("caffeine.cutoff", "13:30", False),
                 ("exercise.late_intense", "21:30", False),
                 ("caffeine.bedtime_load", "21:30", False),
                 ("winddown.stretch", "21:45", False),
@@ -185,12 +185,12 @@ def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple
             id="at noon the whole evening is ahead, in time order",
         ),
         pytest.param(
-            t("14:15"),
+            t("13:15"),
             CONFIG,
             [],
             [
-                ("caffeine.last_call", "14:00", True),
-                ("caffeine.cutoff", "14:30", False),
+                ("caffeine.last_call", "13:00", True),
+                ("caffeine.cutoff", "13:30", False),
                 ("exercise.late_intense", "21:30", False),
                 ("caffeine.bedtime_load", "21:30", False),
                 ("winddown.stretch", "21:45", False),
@@ -204,8 +204,8 @@ def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple
             CONFIG,
             [bedtime_tonight("20:00", "23:30")],
             [
-                ("caffeine.last_call", "15:00", True),
-                ("caffeine.cutoff", "15:30", True),
+                ("caffeine.last_call", "14:00", True),
+                ("caffeine.cutoff", "14:30", True),
                 ("exercise.late_intense", "22:30", False),
                 ("caffeine.bedtime_load", "22:30", False),
                 ("winddown.stretch", "22:45", False),
@@ -226,7 +226,7 @@ def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple
             ),
             [],
             [
-                ("caffeine.cutoff", "14:30", False),
+                ("caffeine.cutoff", "13:30", False),
                 ("bedtime", "22:30", False),
                 ("wake", "06:30", False),
             ],

@@ -134,7 +134,7 @@ def test_an_unknown_timer_kind_is_ignored() -> None:
 
 DAY_TIMERS = [
     ("plan:alex:2026-11-24", "2026-11-25T06:30:00+01:00"),
-    ("caffeine.last_call:alex:2026-11-24", "2026-11-24T14:00:00+01:00"),
+    ("caffeine.last_call:alex:2026-11-24", "2026-11-24T13:00:00+01:00"),
     ("caffeine.bedtime_load:alex:2026-11-24", "2026-11-24T21:30:00+01:00"),
     ("winddown.stretch:alex:2026-11-24", "2026-11-24T21:45:00+01:00"),
     ("sunlight.daily:alex:2026-11-24", "2026-11-24T15:00:00+01:00"),
@@ -146,12 +146,12 @@ DAY_TIMERS = [
     [
         pytest.param(t("07:00"), DAY_TIMERS, id="started in the morning: the whole day"),
         pytest.param(
-            t("14:15"),
+            t("13:15"),
             [DAY_TIMERS[0], *DAY_TIMERS[2:]],
-            id="started at 14:15: the 14:00 last call is 15 minutes late, gone",
+            id="started at 13:15: the 13:00 last call is 15 minutes late, gone",
         ),
         pytest.param(
-            t("14:14"), DAY_TIMERS, id="started at 14:14: the last call still fires, at once"
+            t("13:14"), DAY_TIMERS, id="started at 13:14: the last call still fires, at once"
         ),
         pytest.param(t("23:00"), DAY_TIMERS[:1], id="started in the night: only the plan at wake"),
         pytest.param(
@@ -178,7 +178,7 @@ def test_coach_started_plans_every_person() -> None:
     sam = [(i, at) for i, at in scheduled(actions) if ":sam:" in i]
     assert sam == [
         ("plan:sam:2026-11-24", "2026-11-25T08:00:00+01:00"),
-        ("caffeine.last_call:sam:2026-11-24", "2026-11-24T15:45:00+01:00"),
+        ("caffeine.last_call:sam:2026-11-24", "2026-11-24T14:45:00+01:00"),
         ("caffeine.bedtime_load:sam:2026-11-24", "2026-11-24T23:15:00+01:00"),
         ("winddown.stretch:sam:2026-11-24", "2026-11-24T23:30:00+01:00"),
         ("sunlight.daily:sam:2026-11-24", "2026-11-24T15:00:00+01:00"),
@@ -334,7 +334,7 @@ def test_bedtime_tonight_re_plans_the_night_under_the_same_timer_ids() -> None:
     actions = replay.decide(bedtime_tonight("12:00", "23:15"))
     assert scheduled(actions) == [
         ("plan:alex:2026-11-24", "2026-11-25T06:30:00+01:00"),
-        ("caffeine.last_call:alex:2026-11-24", "2026-11-24T14:45:00+01:00"),
+        ("caffeine.last_call:alex:2026-11-24", "2026-11-24T13:45:00+01:00"),
         ("caffeine.bedtime_load:alex:2026-11-24", "2026-11-24T22:15:00+01:00"),
         ("winddown.stretch:alex:2026-11-24", "2026-11-24T22:30:00+01:00"),
         ("sunlight.daily:alex:2026-11-24", "2026-11-24T15:00:00+01:00"),
@@ -427,8 +427,8 @@ def test_state_document() -> None:
         "caffeine_mg_now": round(95 * 0.5 ** (12.8333333 / 5), 1),
         "caffeine_mg_at_bedtime": round(95 * 0.5 ** (13.5 / 5), 1),
         "caffeine_mg_today": 95.0,
-        "caffeine_cutoff": "2026-11-24T14:30:00+01:00",
-        "caffeine_last_call": "2026-11-24T14:00:00+01:00",
+        "caffeine_cutoff": "2026-11-24T13:30:00+01:00",
+        "caffeine_last_call": "2026-11-24T13:00:00+01:00",
         "caffeine_cutoff_passed": True,
         "next_bedtime": "2026-11-24T22:30:00+01:00",
         "next_wake": "2026-11-25T06:30:00+01:00",
@@ -591,12 +591,12 @@ def test_housekeeping_skips_people_without_state() -> None:
 
 
 def test_a_message_delivered_late_is_judged_at_its_own_time() -> None:
-    # An espresso brewed at 14:29 whose message arrives at 14:35 was before the cutoff.
+    # An espresso brewed at 13:29 whose message arrives at 13:35 was before the cutoff.
     replay = Replay()
-    replay.decide(coffee("14:29"), now=t("14:35"))
-    replay.decide(coffee("14:31"), now=t("14:36"))
-    assert replay.ids == ["caffeine.cutoff:alex:2026-11-24:1431"]
-    assert replay.nudges[0].ts == t("14:36")
+    replay.decide(coffee("13:29"), now=t("13:35"))
+    replay.decide(coffee("13:31"), now=t("13:36"))
+    assert replay.ids == ["caffeine.cutoff:alex:2026-11-24:1331"]
+    assert replay.nudges[0].ts == t("13:36")
 
 
 def test_getting_into_bed_twice_keeps_the_first_time() -> None:

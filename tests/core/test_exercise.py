@@ -306,9 +306,9 @@ def test_heart_rate_evidence_and_messages() -> None:
     }
     assert first.message == (
         "Your heart rate has been at a hard-exercise level (139 bpm or more) for 10 minutes, "
-        "2 hours 15 minutes before your bedtime (22:30). Evening exercise generally doesn't harm "
-        "sleep; only hard exercise that ends within an hour of bedtime can make it harder to fall "
-        "asleep. Consider finishing by 21:30 and keeping the last hour for light stretching."
+        "about 2 hours 15 minutes before your bedtime (22:30). Evening exercise generally doesn't "
+        "harm sleep; only hard exercise that ends within an hour of bedtime can make it harder to "
+        "fall asleep. Consider finishing by 21:30 and keeping the last hour for light stretching."
     )
     assert (second.ts, second.severity) == (t("21:30"), "alert")
     assert second.message == (

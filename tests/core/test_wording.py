@@ -35,9 +35,10 @@ def test_count_with_an_irregular_plural() -> None:
         pytest.param(1, "1 minute", id="one minute"),
         pytest.param(59.4, "59 minutes", id="under an hour to the minute"),
         pytest.param(60, "1 hour", id="one hour"),
-        pytest.param(82, "1 hour 15 minutes", id="to the nearest quarter hour"),
+        pytest.param(75, "1 hour 15 minutes", id="a quarter past is exact"),
+        pytest.param(82, "about 1 hour 15 minutes", id="to the nearest quarter hour, about"),
         pytest.param(150, "2 hours 30 minutes", id="two and a half hours"),
-        pytest.param(173, "3 hours", id="rounding up to a whole hour"),
+        pytest.param(173, "about 3 hours", id="rounding up to a whole hour"),
     ],
 )
 def test_duration(minutes: float, text: str) -> None:

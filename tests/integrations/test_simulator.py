@@ -119,7 +119,7 @@ def test_normal_weekday_gets_last_call_and_winddown_only() -> None:
     # Two coffees (07:10, 10:30) and 21 min of daylight; the run goes on until 06:35 + 12 h, and
     # the next day has no daylight reading: unknown, so no nudge at 15:00.
     assert rules_and_times("normal_weekday") == [
-        ("caffeine.last_call", "2026-11-24T14:00:00+01:00"),
+        ("caffeine.last_call", "2026-11-24T13:00:00+01:00"),
         ("winddown.stretch", "2026-11-24T21:45:00+01:00"),
         ("twitch.night_summary", "2026-11-25T06:30:00+01:00"),  # the bed felt two movements
     ]
@@ -188,8 +188,9 @@ def test_snooze_repeats_and_ack_stops_repeats(config: Config) -> None:
 
 def test_changed_bedtime_moves_cutoff_last_call_and_winddown() -> None:
     assert rules_and_times("changed_bedtime") == [
-        ("caffeine.last_call", "2026-11-26T15:00:00+01:00"),
-        # the 15:10 coffee is before the 15:30 cutoff of a 23:30 bedtime: no caffeine.cutoff
+        ("caffeine.last_call", "2026-11-26T14:00:00+01:00"),
+        # the 14:20 coffee is before the 14:30 cutoff of a 23:30 bedtime (the 22:30 one's was
+        # 13:30): no caffeine.cutoff
         ("winddown.stretch", "2026-11-26T22:45:00+01:00"),
     ]
 
@@ -202,7 +203,7 @@ def test_dst_week_keeps_local_wall_clock_times(name: str, change: str) -> None:
     assert len(got) == 14
     for rule, ts in got:
         local = datetime.fromisoformat(ts)
-        want = "21:45" if rule == "winddown.stretch" else "14:00"
+        want = "21:45" if rule == "winddown.stretch" else "13:00"
         assert local.strftime("%H:%M") == want, (rule, ts)
     offsets = {ts[:10]: ts[-6:] for _, ts in got}
     before, after = ("+02:00", "+01:00") if name.startswith("dst_autumn") else ("+01:00", "+02:00")
