@@ -161,7 +161,7 @@ def test_the_page_shows_the_day_the_night_and_the_fortnight_and_follows_new_drin
     items = page.locator("#planned-list li")
     assert items.count() == 7
     assert page.locator("#planned-list li.next").get_attribute("data-id") == "exercise.late_intense"
-    assert page.locator('#planned-list li[data-id="caffeine.cutoff"] time').inner_text() == "14:30"
+    assert page.locator('#planned-list li[data-id="caffeine.cutoff"] time').inner_text() == "13:30"
     assert page.locator('#planned-list li[data-id="bedtime"] time').inner_text() == "22:30"
     # The 15:10 espresso came after the cutoff: its nudge is listed with the evidence it carried.
     cutoff = page.locator('#nudge-list li[data-rule="caffeine.cutoff"]').first
