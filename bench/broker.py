@@ -61,12 +61,15 @@ class Mosquitto:
         data = self.dir / "data"
         data.mkdir()
         data.chmod(0o777)  # Mosquitto drops root to its own user
-        lines = [
-            line
-            for line in (ROOT / "config" / "mosquitto.conf").read_text().splitlines()
-            if not line.startswith(("listener ", "persistence_location "))
-        ]
-        lines += [f"listener {self.port} 127.0.0.1", f"persistence_location {data}/"]
+        # Each line in its place: the access lines below the listener belong to it.
+        lines = []
+        for line in (ROOT / "config" / "mosquitto.conf").read_text().splitlines():
+            if line.startswith("listener "):
+                lines.append(f"listener {self.port} 127.0.0.1")
+            elif line.startswith("persistence_location "):
+                lines.append(f"persistence_location {data}/")
+            else:
+                lines.append(line)
         conf = self.dir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         self.proc = subprocess.Popen(
