@@ -10,12 +10,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SLEEPCOACH_CONFIG=/config/sleepcoach.yaml
 
 WORKDIR /app
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY coach ./coach
 COPY integrations ./integrations
-# The example config is what `run` falls back to without --config; keep it in the image.
-COPY config/example.yaml ./config/example.yaml
-RUN pip install ".[postgres]" \
+# The wheel carries these: the example config (integrations/example.yaml links to it) that `run`
+# falls back to, and the files it installs under share/.
+COPY config/example.yaml config/sleepcoach.service config/mosquitto.conf ./config/
+COPY docs/daemon.md ./docs/
+# The versions the tests passed with (constraints.txt; scripts/lock makes it anew).
+RUN pip install -c constraints.txt ".[postgres]" \
  && useradd --system --uid 10001 --home-dir /data sleepcoach \
  && mkdir -p /data /config \
  && chown sleepcoach /data
@@ -26,4 +29,6 @@ VOLUME ["/data"]
 EXPOSE 8099
 # SIGTERM: stop taking messages, store the batch in hand, publish offline, exit 0 within 5 s.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["sleepcoach", "run"]
+# $SLEEPCOACH_CONFIG when it is there (a mounted file), else the example config inside the
+# package, said at start-up. Arguments go to `sleepcoach run` (e.g. --check).
+ENTRYPOINT ["/bin/sh", "-c", "if [ ! -f \"$SLEEPCOACH_CONFIG\" ]; then echo \"sleepcoach: no config at $SLEEPCOACH_CONFIG (mount yours there)\" >&2; unset SLEEPCOACH_CONFIG; fi; exec sleepcoach run \"$@\"", "sleepcoach"]

@@ -37,6 +37,10 @@ from integrations.settings import Settings
 
 YamlPath = tuple[str | int, ...]
 
+#: The example config, inside the package (a link to config/example.yaml in the repository, the
+#: file itself in a wheel): what `run` and `report` use when given no config, from any folder.
+EXAMPLE_CONFIG: Final = Path(__file__).resolve().parent / "example.yaml"
+
 
 class ConfigFile(Settings, Config):
     """The whole configuration file: the coaching `Config` and the shell's `Settings` in one YAML.

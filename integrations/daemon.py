@@ -77,7 +77,7 @@ from coach.event import CoachStarted, Event, Timer, TimerFired, dump_event, load
 from coach.state import CoachState, PersonState, dump_state, load_state, restore_seen
 from integrations import discovery
 from integrations.broker import BrokerChoice, choose_broker, start_broker
-from integrations.config_file import ConfigError, ConfigFile, Problem, load_config
+from integrations.config_file import EXAMPLE_CONFIG, ConfigError, ConfigFile, Problem, load_config
 from integrations.error import ProjectError
 from integrations.mqtt import (
     CONNACK_TIMEOUT_S,
@@ -113,7 +113,6 @@ REPUBLISH_WITHIN: Final = timedelta(hours=1)
 #: Wait for storage to come back before retrying a write.
 STORAGE_RETRY_S: Final = (0.2, 5.0)
 SHUTDOWN_LINK_S: Final = 1.5
-EXAMPLE_CONFIG: Final = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
 
 
 # -- inbox items -------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from coach.caffeine import DEFAULT_LOGGED_MG, NEGLIGIBLE_MG, caffeine_at, dose_m
 from coach.clock import at_local, hhmm, local_date, night_of, tonight
 from coach.config import Config, Person
 from coach.state import PersonState
-from integrations.config_file import ConfigError, ConfigFile, load_config
+from integrations.config_file import EXAMPLE_CONFIG, ConfigError, ConfigFile, load_config
 from integrations.error import ProjectError
 from integrations.storage import (
     Storage,
@@ -52,8 +52,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-#: The config `sleepcoach run` uses when neither --config nor $SLEEPCOACH_CONFIG is given.
-EXAMPLE_CONFIG: Final = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
 DEFAULT_DAYS: Final = 14
 DEFAULT_OUT: Final = "sleepcoach-report"
 MAX_DAYS: Final = 366

@@ -20,7 +20,9 @@ SubParsers = Any  # argparse's _SubParsersAction is private; it is what add_subp
 
 def say(text: object = "", *, err: bool = False) -> None:
     """Write one line of the command's output (stdout) or of its diagnostics (stderr)."""
-    print(text, file=sys.stderr if err else sys.stdout)
+    # Flushed: under a service manager stdout is a pipe to the journal, block-buffered, and the
+    # daemon's "listening" lines would otherwise show only when it stops.
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
 
 
 @dataclass(frozen=True, slots=True)
