@@ -30,6 +30,16 @@ from tests.broker import ROOT, Broker, free_port
 TZ = "Europe/Berlin"
 
 
+def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Whether `predicate` comes true within `timeout` seconds (asked every 20 ms)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
 # -- the client side -----------------------------------------------------------------------------
 
 
@@ -61,12 +71,7 @@ class Recorder:
         return [json.loads(p) for p in self.on(topic)]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
+        return eventually(predicate, timeout)
 
     def close(self) -> None:
         self.client.disconnect()

@@ -27,7 +27,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.broker import Broker, free_port, make_workdir, mosquitto_or_skip
-from tests.e2e.conftest import DaemonProcess, config_yaml
+from tests.e2e.conftest import DaemonProcess, config_yaml, eventually
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
 
@@ -236,15 +236,6 @@ def clients() -> Iterator[Callable[..., TlsClient]]:
         c.close()
 
 
-def _eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def _tls_lines(pki: Pki, *, ca: Path | None = None, client_cert: bool = True) -> str:
     lines = f"  ca_file: {ca or pki.ca}\n"
     if client_cert:
@@ -260,10 +251,10 @@ def _coffee_gets_the_cutoff_nudge(
     password: str | None = None,
 ) -> None:
     rec = clients(port, pki, "recorder", [f"{PREFIX}/#"], password=password)
-    assert _eventually(lambda: b"online" in rec.on(f"{PREFIX}/status")), daemon.log_text()
+    assert eventually(lambda: b"online" in rec.on(f"{PREFIX}/status")), daemon.log_text()
     dev = clients(port, pki, "device", [], password=password)
     dev.client.publish("home/kitchen/coffee", COFFEE, qos=1)
-    assert _eventually(lambda: bool(rec.on(f"{PREFIX}/alex/nudge"))), daemon.log_text()
+    assert eventually(lambda: bool(rec.on(f"{PREFIX}/alex/nudge"))), daemon.log_text()
     nudge = rec.json_on(f"{PREFIX}/alex/nudge")[0]
     assert nudge["rule"] == "caffeine.cutoff"
     assert nudge["person"] == "alex"
@@ -302,7 +293,7 @@ def test_the_broker_wants_a_client_certificate_and_the_coach_without_one_never_c
     )
     daemon = daemon_factory(cfg)
     daemon.start(wait=False)
-    assert _eventually(lambda: "broker unavailable" in daemon.log_text(), 10), daemon.log_text()
+    assert eventually(lambda: "broker unavailable" in daemon.log_text(), 10), daemon.log_text()
     time.sleep(2.0)  # a few retries
     log = daemon.log_text()
     assert daemon.proc is not None
@@ -335,7 +326,7 @@ def test_a_wrong_ca_is_reported_once_as_a_certificate_error_and_the_coach_keeps_
     )
     daemon = daemon_factory(cfg, env={"SLEEPCOACH_MQTT_PASSWORD": PASSWORD})
     daemon.start(wait=False)
-    assert _eventually(lambda: "certificate" in daemon.log_text(), 10), daemon.log_text()
+    assert eventually(lambda: "certificate" in daemon.log_text(), 10), daemon.log_text()
     # Backoff 0.5 s doubling: 3-4 more attempts in the next 3 s, none of them logged again.
     time.sleep(3.0)
     log = daemon.log_text()

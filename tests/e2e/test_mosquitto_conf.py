@@ -14,8 +14,7 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tests.broker import ROOT, free_port, make_workdir, mosquitto_or_skip, wait_port
+from tests.e2e.conftest import eventually
 
 CONFS = {
     "host": ROOT / "config" / "mosquitto.conf",
@@ -148,15 +148,6 @@ def connect(
     return client
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_the_shipped_config_keeps_retained_messages_and_queued_ones_across_a_restart(
     shipped: tuple[str, Path, Path],
 ) -> None:
@@ -176,10 +167,10 @@ def test_the_shipped_config_keeps_retained_messages_and_queued_ones_across_a_res
 
         watcher = connect(broker.port, "watcher")
         watcher.subscribe("sleepcoach/status")
-        assert wait_until(lambda: watcher.got == [b"online"]), "the retained message was lost"
+        assert eventually(lambda: watcher.got == [b"online"]), "the retained message was lost"
         watcher.close()
         coach = connect(broker.port, "coach", keep_session=True)
-        assert wait_until(lambda: coach.got == [b"brew"]), "the session's queue was lost"
+        assert eventually(lambda: coach.got == [b"brew"]), "the session's queue was lost"
         coach.close()
     finally:
         broker.stop()
