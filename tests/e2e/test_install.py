@@ -126,6 +126,11 @@ def test_the_documented_steps_install_the_coach_its_config_unit_and_documentatio
     assert installed.path(documentation).read_text() == (ROOT / "docs/daemon.md").read_text()
     [binary, *_] = shlex.split(unit["Service"]["ExecStart"])
     assert installed.path(binary).is_file()
+    # The package holds what runs, and the example config as a file of its own.
+    [package] = installed.path("/opt/sleepcoach/lib").glob("python3*/site-packages/integrations")
+    assert (package / "example.yaml").is_file()
+    assert not (package / "example.yaml").is_symlink()
+    assert not (package.parent / "coach" / "ruff.toml").exists(), "lint settings in the wheel"
 
 
 def test_the_installed_command_runs_the_example_inside_the_package_from_an_empty_folder(
