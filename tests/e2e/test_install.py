@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.broker import ROOT, Broker
+from tests.broker import ROOT, Broker, free_port
 from tests.e2e.conftest import Recorder
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -255,8 +255,10 @@ def test_the_units_exec_start_runs_the_coach_as_systemd_would(
     for assignment in service.get("Environment", "").split():
         name, value = assignment.split("=", 1)
         env[name] = installed.rewrite(value)
-    # What an EnvironmentFile would add: the broker (the example config names none).
+    # What an EnvironmentFile would add: the broker (the example config names none) and, so that
+    # runs beside each other never meet, the dashboard on a free port.
     env["SLEEPCOACH_MQTT_URL"] = broker.url
+    env["SLEEPCOACH_DASHBOARD_LISTEN"] = f"127.0.0.1:{free_port()}"
     state.mkdir(parents=True)
     state.chmod(int(service["StateDirectoryMode"], 8))
     umask = int(service["UMask"], 8)
@@ -279,7 +281,8 @@ def test_the_units_exec_start_runs_the_coach_as_systemd_would(
 
 def container(tmp_path: Path, broker: Broker, installed: Installed) -> tuple[list[str], dict]:
     """The sleepcoach service's command and environment: the image's ENTRYPOINT and ENV, then
-    docker-compose.yml's environment, with /config, /data and the compose broker moved here."""
+    docker-compose.yml's environment, with /config, /data, the compose broker and the addresses
+    the container listens on moved here (loopback, free ports)."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     env_block = re.search(r"^ENV (.*?)\n(?=\n|[A-Z]+ )", dockerfile, re.S | re.M)
     assert env_block is not None
@@ -293,10 +296,13 @@ def container(tmp_path: Path, broker: Broker, installed: Installed) -> tuple[lis
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     env.update(compose["services"]["sleepcoach"]["environment"])
     moved = {}
+    dashboard = f"127.0.0.1:{free_port()}"  # the container's every address is this loopback port
     for name, value in env.items():
         here = value.replace("/config/", f"{tmp_path}/config/")
         here = re.sub(r"^/data$", f"{tmp_path}/data", here)
+        here = re.sub(r"^0\.0\.0\.0:\d+$", dashboard, here)
         moved[name] = here.replace("mqtt://mosquitto:1883", broker.url)
+    assert not [v for v in moved.values() if "0.0.0.0" in v], "a test listens on loopback only"
     entrypoint = re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.M)
     assert entrypoint is not None
     (tmp_path / "config").mkdir()
