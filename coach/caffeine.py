@@ -27,7 +27,7 @@ from coach.event import CoffeeBrewed, SubstanceLogged, Timer
 from coach.nudge import Severity
 from coach.rule import Ctx, Family, hours
 from coach.state import PersonState
-from coach.wording import duration
+from coach.wording import before_bedtime
 
 # USDA FoodData Central values: mg of caffeine per reference volume (ml).
 DRINKS: dict[str, tuple[float, float]] = {
@@ -116,17 +116,17 @@ def _check_cutoff(ctx: Ctx, at: datetime, mg: float, drink: str) -> None:
     at_bed = caffeine_at(ctx.ps, max(night.bedtime, at), half_life)
     severity: Severity = "alert" if at_bed > rule.bedtime_limit_mg else "warning"
     hours_left = (night.bedtime - at).total_seconds() / 3600.0
-    bed = hhmm(night.bedtime, ctx.tz)
     that = f"That {drink_name(drink)} ({mg:.0f} mg of caffeine)"
+    when = before_bedtime(at, night.bedtime, ctx.tz)
     if at < night.bedtime:
         message = (
-            f"{that} came {duration(night.bedtime - at)} before your bedtime ({bed}); about "
+            f"{that} came {when}; about "
             f"{at_bed:.0f} mg will still be in your body then, which can make it harder to fall "
             f"asleep and shorten your sleep. Consider caffeine-free drinks for the rest of the day."
         )
     else:
         message = (
-            f"{that} came after your bedtime ({bed}). Caffeine takes hours to wear off and can "
+            f"{that} came {when}. Caffeine takes hours to wear off and can "
             f"make it harder to get back to sleep; consider caffeine-free drinks for the rest of "
             f"the night."
         )

@@ -263,6 +263,21 @@ class StimulantLate(RuleSettings):
     )
 
 
+class AlcoholLate(RuleSettings):
+    """alcohol.late: a drink of alcohol logged close to bed (one informational nudge)."""
+
+    hours_before_bed: float = Field(
+        3.0,
+        ge=0,
+        le=12,
+        description="A drink logged within this many hours of bedtime gets the nudge, once an "
+        "evening (project default). Ebrahim et al. 2013 (Alcohol Clin Exp Res 37(4), review of "
+        "27 studies in healthy volunteers): at moderate and high doses, less REM sleep early in "
+        "the night and more disrupted sleep in its second half; Spadola et al. 2019 (Sleep "
+        "42(11), 785 adults): alcohol within 4 h of bedtime, lower sleep efficiency.",
+    )
+
+
 class ExerciseLateIntense(RuleSettings):
     """exercise.late_intense: vigorous exercise in the last hour before bed (alert), or starting
     within 3 h of it (one tip). Moderate and light exercise never count."""
@@ -461,6 +476,9 @@ class Rules(Model):
     )
     stimulant_late: StimulantLate = Field(
         default_factory=StimulantLate, alias="stimulant.late", description=StimulantLate.__doc__
+    )
+    alcohol_late: AlcoholLate = Field(
+        default_factory=AlcoholLate, alias="alcohol.late", description=AlcoholLate.__doc__
     )
     exercise_late_intense: ExerciseLateIntense = Field(
         default_factory=ExerciseLateIntense,

@@ -6,9 +6,9 @@ with the current time; `decide` updates the state it is given and returns it wit
 actions (publish a nudge, schedule a timer, publish the person's state, record a dropped nudge).
 
 - Duplicates (a message with the same device, timestamp and content) are ignored.
-- Rule families (one module each: caffeine, stimulant, exercise, winddown, stress, sunlight, and
-  the bed-sensor nights) handle the events they care about, plan the timers of a night, and
-  handle those timers when they fire.
+- Rule families (one module each: caffeine, stimulant, alcohol, exercise, winddown, stress,
+  sunlight, and the bed-sensor nights) handle the events they care about, plan the timers of a
+  night, and handle those timers when they fire.
 - A night's timers are planned when the coach starts and at each wake time for the next night;
   a changed bedtime re-plans the night under the same timer ids, so the shell replaces them.
 - Commands: `ack` stops repeats of a nudge, `snooze` sends it again after N minutes unless it
@@ -30,7 +30,7 @@ from itertools import islice
 from types import MappingProxyType
 from typing import Any
 
-from coach import caffeine, exercise, night, stimulant, stress, sunlight, winddown
+from coach import alcohol, caffeine, exercise, night, stimulant, stress, sunlight, winddown
 from coach.action import Action, CancelTimer, RefuseEvent, ScheduleTimer, UpdateState
 from coach.clock import Night, local_iso
 from coach.config import Config
@@ -55,6 +55,7 @@ from coach.state import CoachState, set_seen
 FAMILIES: tuple[Family, ...] = (
     caffeine.FAMILY,
     stimulant.FAMILY,
+    alcohol.FAMILY,
     exercise.FAMILY,
     winddown.FAMILY,
     stress.FAMILY,

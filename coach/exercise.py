@@ -31,7 +31,7 @@ from coach.event import HeartRateMeasured, Timer, WorkoutEnded, WorkoutStarted
 from coach.nudge import Severity
 from coach.rule import Ctx, Family, hours
 from coach.state import Workout
-from coach.wording import count, duration
+from coach.wording import before_bedtime, count
 
 RULE = "exercise.late_intense"
 SOURCE = (
@@ -72,13 +72,6 @@ def max_heart_rate(ctx: Ctx) -> float | None:
     if ctx.person.age is not None:
         return 220.0 - ctx.person.age
     return None
-
-
-def _before_bed(ctx: Ctx, night: Night, at: datetime) -> str:
-    bed = hhmm(night.bedtime, ctx.tz)
-    if at >= night.bedtime:
-        return f"after your bedtime ({bed})"
-    return f"{duration(night.bedtime - at)} before your bedtime ({bed})"
 
 
 def _send(
@@ -161,11 +154,12 @@ def on_workout_started(ctx: Ctx, event: WorkoutStarted) -> None:
     if not rule.enabled or event.intensity != "vigorous":
         return
     night = ctx.night_at(event.ts)
+    when = before_bedtime(event.ts, night.bedtime, ctx.tz)
     if event.ts >= last_hour_at(ctx, night):
-        opening = f"Your vigorous workout started {_before_bed(ctx, night, event.ts)}."
+        opening = f"Your vigorous workout started {when}."
         last_hour = True
     elif event.ts >= tip_from(ctx, night):
-        opening = f"This vigorous workout started {_before_bed(ctx, night, event.ts)}."
+        opening = f"This vigorous workout started {when}."
         last_hour = False
     else:
         opening = ""
@@ -205,7 +199,10 @@ def on_last_hour(ctx: Ctx, timer: Timer) -> None:
         ctx.now,
         cause=timer.ref,
         last_hour=True,
-        opening=f"Your vigorous workout is still going {_before_bed(ctx, night, ctx.now)}.",
+        opening=(
+            f"Your vigorous workout is still going "
+            f"{before_bedtime(ctx.now, night.bedtime, ctx.tz)}."
+        ),
         evidence=_workout_evidence(ctx, workout),
     )
 
@@ -261,7 +258,7 @@ def on_heart_rate(ctx: Ctx, event: HeartRateMeasured) -> None:
         last_hour=event.ts >= last_hour_at(ctx, night),
         opening=(
             f"Your heart rate has been at a hard-exercise level ({threshold} bpm or more) for "
-            f"{count(held_min, 'minute')}, {_before_bed(ctx, night, event.ts)}."
+            f"{count(held_min, 'minute')}, {before_bedtime(event.ts, night.bedtime, ctx.tz)}."
         ),
         evidence={
             "heart_rate_bpm": event.bpm,

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from coach.action import Action, DropNudge, PublishNudge
-from coach.clock import Night, local_date, night_of, tonight
+from coach.clock import Night, local_date, local_iso, night_of, tonight
 from coach.config import Config, Person
 from coach.event import Event, Timer
 from coach.nudge import Nudge, Severity
@@ -203,6 +203,19 @@ class Family:
     events: dict[type[Event], EventHandler] = field(default_factory=dict)
     timers: dict[str, TimerHandler] = field(default_factory=dict)
     plan: Planner | None = None
+
+
+def logged_evidence(
+    ctx: Ctx, night: Night, at: datetime, window_hours: float, source: str
+) -> dict[str, Any]:
+    """The evidence of a nudge answering something logged close to bed (nicotine, alcohol)."""
+    return {
+        "logged_at": local_iso(at, ctx.tz),
+        "bedtime": local_iso(night.bedtime, ctx.tz),
+        "hours_before_bed": round((night.bedtime - at).total_seconds() / 3600.0, 2),
+        "window_hours": window_hours,
+        "source": source,
+    }
 
 
 def hours(value: float) -> timedelta:

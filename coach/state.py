@@ -61,6 +61,8 @@ class Evening:
     late_workout: bool = False
     #: Stress held high within the hours before bed (the condition of `stress.relax`).
     stress_high: bool = False
+    #: Alcohol logged within the hours before bed (the condition of `alcohol.late`).
+    alcohol_late: bool = False
 
 
 @dataclass(slots=True)

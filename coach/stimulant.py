@@ -10,30 +10,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from coach.clock import hhmm, local_iso
+from coach.clock import hhmm
 from coach.event import SubstanceLogged
-from coach.rule import Ctx, Family, hours
+from coach.rule import Ctx, Family, hours, logged_evidence
+from coach.wording import before_bedtime, duration
 
 SOURCE = "Spadola et al. 2019, Sleep 42(11):zsz136 (nicotine within 4 h of bedtime)"
 
 
 def on_logged(ctx: Ctx, event: SubstanceLogged) -> None:
-    """Nicotine and alcohol are remembered; nicotine close to bed gets a nudge."""
-    ts = event.ts.timestamp()
-    if event.what == "alcohol":
-        ctx.ps.alcohol.append(ts)
-        return
+    """Nicotine is remembered; nicotine close to bed gets a nudge (alcohol: `coach.alcohol`)."""
     if event.what != "nicotine":
         return
-    ctx.ps.nicotine.append(ts)
+    ctx.ps.nicotine.append(ctx.event_s)
     rule = ctx.config.rules.stimulant_late
     if not rule.enabled:
         return
-    night = ctx.night_at(event.ts)
+    night = ctx.night_of_intake(event.ts)
     if event.ts < night.bedtime - hours(rule.hours_before_bed):
         return
-    hours_left = (night.bedtime - event.ts).total_seconds() / 3600.0
-    when = f"{hours_left:.1f} h before bedtime" if hours_left > 0 else "after your bedtime"
+    when = before_bedtime(event.ts, night.bedtime, ctx.tz)
     ctx.send(
         "stimulant.late",
         day=night.key,
@@ -43,16 +39,10 @@ def on_logged(ctx: Ctx, event: SubstanceLogged) -> None:
         title="Nicotine this late keeps you wired",
         message=(
             f"Nicotine is a stimulant, and this was {when}. "
-            f"Consider keeping the last {rule.hours_before_bed:g} hours before bed nicotine-free; "
-            f"if you'd like help quitting, talk to your doctor."
+            f"Consider keeping the last {duration(hours(rule.hours_before_bed))} before bed "
+            f"nicotine-free; if you'd like help quitting, talk to your doctor."
         ),
-        evidence={
-            "logged_at": local_iso(event.ts, ctx.tz),
-            "bedtime": local_iso(night.bedtime, ctx.tz),
-            "hours_before_bed": round(hours_left, 2),
-            "window_hours": rule.hours_before_bed,
-            "source": SOURCE,
-        },
+        evidence=logged_evidence(ctx, night, event.ts, rule.hours_before_bed, SOURCE),
         expires=max(night.bedtime, event.ts) + timedelta(hours=1),
         scheduled=False,
     )

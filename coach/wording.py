@@ -6,7 +6,10 @@ would say them ("1 hour 15 minutes", not "1.2 h"), clock times as HH:MM.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from coach.clock import hhmm
 
 
 def count(n: float, one: str, many: str | None = None) -> str:
@@ -28,3 +31,12 @@ def duration(span: timedelta) -> str:
     h, q = divmod(quarters, 4)
     text = f"{count(h, 'hour')} {q * 15} minutes" if q else count(h, "hour")
     return text if quarters * 15 == minutes else f"about {text}"
+
+
+def before_bedtime(at: datetime, bedtime: datetime, tz: ZoneInfo) -> str:
+    """When something happened, said against bedtime: "2 hours before your bedtime (22:30)",
+    or "after your bedtime (22:30)"."""
+    bed = hhmm(bedtime, tz)
+    if at >= bedtime:
+        return f"after your bedtime ({bed})"
+    return f"{duration(bedtime - at)} before your bedtime ({bed})"

@@ -40,14 +40,19 @@ STIMULANT_TABLE = [
     pytest.param(
         [logged("07:00", "nicotine", day=NEXT)], [], id="nicotine in the morning is not late"
     ),
-    pytest.param([logged("21:00", "alcohol")], [], id="alcohol is recorded, not nudged"),
+    pytest.param([logged("21:00", "alcohol")], [], id="alcohol is no stimulant"),
+    pytest.param(
+        [logged("04:00", "nicotine", day=NEXT)],
+        [],
+        id="nicotine in the night's last third, out of bed, belongs to the new day",
+    ),
     pytest.param([logged("21:00", "daytime_twitching")], [], id="daytime twitching is no nudge"),
 ]
 
 
 @pytest.mark.parametrize(("events", "expected"), STIMULANT_TABLE)
 def test_stimulant_late(events: list[Event], expected: list[str]) -> None:
-    assert run(events).ids == expected
+    assert [n.id for n in run(events).nudges if n.rule == "stimulant.late"] == expected
 
 
 def test_evidence_message_and_source() -> None:
@@ -64,8 +69,9 @@ def test_evidence_message_and_source() -> None:
     }
     assert "Spadola et al. 2019" in nudge.evidence["source"]
     assert nudge.message == (
-        "Nicotine is a stimulant, and this was 3.0 h before bedtime. Consider keeping the last "
-        "4 hours before bed nicotine-free; if you'd like help quitting, talk to your doctor."
+        "Nicotine is a stimulant, and this was 3 hours before your bedtime (22:30). Consider "
+        "keeping the last 4 hours before bed nicotine-free; if you'd like help quitting, talk to "
+        "your doctor."
     )
     assert_no_dosing(nudge.message)
 
@@ -73,7 +79,9 @@ def test_evidence_message_and_source() -> None:
 def test_nicotine_after_bedtime_says_so() -> None:
     (nudge,) = run([logged("01:30", "nicotine", day=NEXT)]).nudges
     assert nudge.evidence["hours_before_bed"] == -3.0
-    assert nudge.message.startswith("Nicotine is a stimulant, and this was after your bedtime.")
+    assert nudge.message.startswith(
+        "Nicotine is a stimulant, and this was after your bedtime (22:30)."
+    )
 
 
 def test_nicotine_and_alcohol_are_remembered() -> None:

@@ -1,0 +1,180 @@
+"""The advice rules as a person meets them: messages to `sleepcoach run` on a real broker, and the
+nudges (or their absence) that come back.
+
+Each test writes a config whose bedtime is a given time from now, so the rule's window is open
+(or closed) at the real clock, starts the daemon, publishes what a device or the person would,
+and reads the nudge topic. "Nothing came" is read only after the coach published the state that
+shows it handled the message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.broker import Broker
+from tests.e2e.conftest import DaemonProcess, Recorder, config_yaml, publisher
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
+
+PREFIX = "sleepcoach"
+NUDGES = f"{PREFIX}/alex/nudge"
+STATE = f"{PREFIX}/alex/state"
+
+
+def start(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+    *,
+    bedtime_in: timedelta,
+    rules: str = "",
+) -> tuple[DaemonProcess, Recorder]:
+    """The coach running with alex's bedtime `bedtime_in` from now, and a recorder of its topics."""
+    db = f"sqlite:///{tmp_path / 'coach.db'}"
+    text = config_yaml(broker, db, bedtime_in=bedtime_in)
+    if rules:
+        text += f"rules:\n{rules}"
+    rec = recorder_factory(broker, [f"{PREFIX}/#"])
+    daemon = daemon_factory(text)
+    daemon.start()
+    assert rec.wait_for(lambda: b"online" in rec.on(f"{PREFIX}/status"))
+    return daemon, rec
+
+
+def states_after(rec: Recorder, count: int) -> Callable[[], bool]:
+    """True once the coach published at least `count` state documents for alex."""
+    return lambda: len(rec.on(STATE)) >= count
+
+
+def nudges(rec: Recorder, prefix: str = "") -> list[dict[str, Any]]:
+    """The nudges alex received so far, of the rules whose id starts with `prefix`.
+
+    (A start close to bedtime may also bring the wind-down, planned at once.)
+    """
+    return [n for n in rec.json_on(NUDGES) if n["rule"].startswith(prefix)]
+
+
+def test_alcohol_logged_two_hours_before_bed_gets_one_informational_nudge(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    daemon, rec = start(
+        broker, daemon_factory, recorder_factory, tmp_path, bedtime_in=timedelta(hours=2)
+    )
+    seen = len(rec.on(STATE))
+    person = publisher(broker)
+    for _ in range(2):
+        person.publish(f"{PREFIX}/alex/command", b'{"command": "log", "what": "alcohol"}', qos=1)
+    assert rec.wait_for(states_after(rec, seen + 2)), daemon.log_text()
+    assert rec.wait_for(lambda: nudges(rec, "alcohol.")), daemon.log_text()
+    (nudge,) = nudges(rec, "alcohol.")  # a second drink the same evening gets no second nudge
+    assert (nudge["rule"], nudge["severity"]) == ("alcohol.late", "info")
+    # The config's bedtime is a whole minute: "2 hours" or "about 2 hours" before it.
+    assert nudge["message"].startswith("You logged a drink "), nudge["message"]
+    assert "2 hours before your bedtime (" in nudge["message"]
+    assert "Ebrahim et al. 2013" in nudge["evidence"]["source"]
+    person.loop_stop()
+
+
+@pytest.mark.parametrize(
+    ("bedtime_in", "severity", "opening"),
+    [
+        pytest.param(timedelta(hours=2), "info", "This vigorous workout started ", id="2 h: a tip"),
+        pytest.param(
+            timedelta(minutes=45),
+            "alert",
+            "Your vigorous workout started ",
+            id="45 min before bed: the alert",
+        ),
+    ],
+)
+def test_a_vigorous_workout_gets_a_tip_early_in_the_evening_and_the_alert_in_the_last_hour(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+    bedtime_in: timedelta,
+    severity: str,
+    opening: str,
+) -> None:
+    daemon, rec = start(broker, daemon_factory, recorder_factory, tmp_path, bedtime_in=bedtime_in)
+    watch = publisher(broker)
+    watch.publish(
+        "tracker/alex",
+        b'{"event": "workout_start", "activity": "running", "intensity": "vigorous"}',
+        qos=1,
+    )
+    assert rec.wait_for(lambda: nudges(rec, "exercise.")), daemon.log_text()
+    (nudge,) = nudges(rec, "exercise.")
+    assert (nudge["rule"], nudge["severity"]) == ("exercise.late_intense", severity)
+    # The config's bedtime is a whole minute: the span is 1-2 h or 44-45 minutes.
+    assert nudge["message"].startswith(opening), nudge["message"]
+    assert " before your bedtime (" in nudge["message"]
+    watch.loop_stop()
+
+
+def test_a_moderate_evening_walk_gets_nothing(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    daemon, rec = start(
+        broker, daemon_factory, recorder_factory, tmp_path, bedtime_in=timedelta(minutes=30)
+    )
+    seen = len(rec.on(STATE))
+    watch = publisher(broker)
+    watch.publish(
+        "tracker/alex",
+        b'{"event": "workout_start", "activity": "walking", "intensity": "moderate"}',
+        qos=1,
+    )
+    assert rec.wait_for(states_after(rec, seen + 1)), daemon.log_text()
+    assert nudges(rec, "exercise.") == []
+    watch.loop_stop()
+
+
+@pytest.mark.parametrize(
+    ("bedtime_in", "expected"),
+    [
+        pytest.param(
+            timedelta(hours=-2),
+            ["caffeine.cutoff"],
+            id="2 h after bedtime: the night in progress",
+        ),
+        pytest.param(
+            timedelta(hours=-6), [], id="6 h after bedtime, 2 h before wake, up: the new day"
+        ),
+    ],
+)
+def test_a_coffee_in_the_night_belongs_to_the_night_until_the_person_is_up_for_the_day(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+    bedtime_in: timedelta,
+    expected: list[str],
+) -> None:
+    daemon, rec = start(broker, daemon_factory, recorder_factory, tmp_path, bedtime_in=bedtime_in)
+    maker = publisher(broker)
+    maker.publish(
+        "home/kitchen/coffee", b'{"event": "brew", "drink": "coffee", "volume_ml": 240}', qos=1
+    )
+    assert rec.wait_for(
+        lambda: any(json.loads(s)["caffeine_mg_now"] > 90 for s in rec.on(STATE))
+    ), daemon.log_text()
+    if expected:
+        assert rec.wait_for(lambda: nudges(rec, "caffeine.")), daemon.log_text()
+        (nudge,) = nudges(rec, "caffeine.")
+        assert nudge["message"].startswith("That coffee (95 mg of caffeine) came after your")
+    assert [n["rule"] for n in nudges(rec, "caffeine.")] == expected
+    maker.loop_stop()
