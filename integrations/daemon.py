@@ -51,11 +51,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import platformdirs
 from pydantic import ValidationError
 
 from coach import dashboard as view
@@ -78,6 +76,7 @@ from coach.state import CoachState, PersonState, dump_state, load_state, restore
 from integrations import discovery
 from integrations.broker import BrokerChoice, choose_broker, start_broker
 from integrations.config_file import EXAMPLE_CONFIG, ConfigError, ConfigFile, Problem, load_config
+from integrations.data_dir import data_dir
 from integrations.error import ProjectError
 from integrations.mqtt import (
     CONNACK_TIMEOUT_S,
@@ -852,11 +851,6 @@ def link_settings(config: ConfigFile, choice: BrokerChoice, *, probe: bool = Fal
         mqtt5=not choice.embedded,
         probe=probe,
     )
-
-
-def data_dir() -> Path:
-    """The user's data directory for sleepcoach (the default database, the broker it starts)."""
-    return Path(platformdirs.user_data_dir("sleepcoach", appauthor=False))
 
 
 def _load(args: argparse.Namespace) -> ConfigFile:

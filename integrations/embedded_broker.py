@@ -49,11 +49,13 @@ from amqtt.contrib.persistence import SessionDBPlugin
 from amqtt.plugins.authentication import BaseAuthPlugin
 
 from integrations.broker import HOST, PORT, port_state
+from integrations.data_dir import private_dir, private_sqlite
 from integrations.error import ProjectError
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 10.0
+DATABASE = "embedded-broker.db"
 
 
 class EmbeddedBrokerError(ProjectError):
@@ -156,7 +158,7 @@ class EmbeddedBroker:
 
     def config(self) -> dict[str, Any]:
         """amqtt's configuration: one loopback listener, our auth, the session database."""
-        db = self.data_dir / "embedded-broker.db"
+        db = self.data_dir / DATABASE
         return {
             "listeners": {
                 "default": {"type": "tcp", "bind": f"{self.host}:{self.port}"},
@@ -178,7 +180,8 @@ class EmbeddedBroker:
                 "taken by another program; stop it, or set mqtt.url to a broker"
             )
             raise EmbeddedBrokerError(msg)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
+        private_sqlite(self.data_dir / DATABASE)  # its sessions and queued messages: owner-only
         self._loop = asyncio.new_event_loop()
         ready: Future[None] = Future()
         self._thread = threading.Thread(

@@ -27,6 +27,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Final
 
+from integrations.data_dir import FILE_MODE, private_dir, private_file, tighten
 from integrations.error import ProjectError
 
 log = logging.getLogger(__name__)
@@ -102,10 +103,10 @@ class ChildMosquitto:
 
     def start(self) -> None:
         """Start it and wait until it answers MQTT; a MosquittoError (with its words) if not."""
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        conf = self.dir / "mosquitto.conf"
+        private_dir(self.dir)
+        tighten(self.dir / "mosquitto.db", FILE_MODE)  # written 0600 under its umask of 077
+        conf = private_file(self.dir / "mosquitto.conf")
         conf.write_text(self.config_text())
-        conf.chmod(0o600)
         linux = sys.platform.startswith("linux")
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - our binary, our config

@@ -33,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 from sqlalchemy import (
     Boolean,
     Column,
@@ -59,6 +58,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from coach.engine import SEEN_KEEP_S
+from integrations.data_dir import data_dir, private_sqlite
 from integrations.error import ProjectError
 
 log = logging.getLogger(__name__)
@@ -304,10 +304,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def default_url() -> str:
-    """SQLite in the user's data directory (created when missing)."""
-    data_dir = Path(platformdirs.user_data_dir("sleepcoach", appauthor=False))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{data_dir / 'sleepcoach.db'}"
+    """SQLite in the user's data directory (created owner-only when missing)."""
+    return f"sqlite:///{data_dir() / 'sleepcoach.db'}"
 
 
 def engine_url(url: str) -> str:
@@ -397,7 +395,9 @@ class Storage:
                 raise StorageError(msg)
             sa_url = sa_url.difference_update_query(["synchronous"])
             if sa_url.database not in (None, "", ":memory:"):
-                Path(sa_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                database = Path(sa_url.database).expanduser()
+                database.parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite(database)  # health data: owner-only, its -wal and -shm too
         try:
             engine = create_engine(sa_url, pool_pre_ping=sa_url.get_backend_name() != "sqlite")
         except (ArgumentError, ImportError) as err:

@@ -35,6 +35,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -167,6 +168,12 @@ def _assert_coached(seen: dict[str, Any]) -> None:
     assert errors[0]["error"]
 
     assert "sleepcoach/sleepcoach.db" in seen["data"]  # in $XDG_DATA_HOME/sleepcoach
+    # Health data: the directories owner-only, each file (databases, the broker's) too.
+    modes = seen["modes"]
+    dirs = {"sleepcoach", "sleepcoach/mosquitto"} & set(modes)
+    files = set(modes) - dirs
+    assert {p: modes[p] for p in dirs} == dict.fromkeys(dirs, "700"), modes
+    assert {p: modes[p] for p in files} == dict.fromkeys(files, "600"), modes
     assert seen["exit"] == 0, log
     assert seen["stop_s"] < 5.0, log
     assert seen["port_after"] == "free", "the broker the coach started outlived it"
@@ -310,6 +317,13 @@ def _data_files(home: Path) -> list[str]:
     return sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
 
 
+def _data_modes(home: Path) -> dict[str, str]:
+    """The mode of everything in the coach's data directory, and of that directory, in octal."""
+    data = home / "run" / "data"
+    mine = [data / "sleepcoach", *(data / "sleepcoach").rglob("*")]
+    return {str(p.relative_to(data)): f"{stat.S_IMODE(p.stat().st_mode):o}" for p in mine}
+
+
 def _publish(broker: Broker, payload: bytes) -> None:
     """One message from the example's coffee maker, acknowledged by the broker."""
     dev = publisher(broker, "coffee-maker")
@@ -409,6 +423,7 @@ def _nothing(home: Path, kind: str) -> dict[str, Any]:
         seen["exit"], seen["stop_s"] = daemon.sigterm()
         seen["port_after"] = _port_state()
         seen["data"] = _data_files(home)
+        seen["modes"] = _data_modes(home)
         return seen
     finally:
         if rec is not None:
