@@ -370,9 +370,7 @@ def record_decisions(
     """Every (event, now) the simulator hands to decide(), and the nudges by rule."""
     seen: list[tuple[Event, datetime]] = []
 
-    def recording(
-        state: CoachState, event: Event, now: datetime, cfg: Config
-    ) -> tuple[CoachState, list[Action]]:
+    def recording(state: CoachState, event: Event, now: datetime, cfg: Config) -> list[Action]:
         seen.append((event, now))
         return decide(state, event, now, cfg)
 
@@ -388,7 +386,7 @@ def decide_alone(config: Config, decisions: list[tuple[Event, datetime]]) -> int
     """The recorded sequence through decide() from a fresh state."""
     state = CoachState()
     for event, now in decisions:
-        state, _ = decide(state, event, now, config)
+        decide(state, event, now, config)
     return len(decisions)
 
 

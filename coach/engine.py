@@ -1,9 +1,9 @@
-"""The coaching engine: `decide(state, event, now, config) -> (state, actions)`.
+"""The coaching engine: `decide(state, event, now, config) -> actions`, changing `state` in place.
 
 How it works: the engine is a state machine with no I/O and no clock. The shell (daemon or
-simulator) turns every MQTT message, command and timer firing into an event and calls `decide`
-with the current time; `decide` updates the state it is given and returns it with a list of
-actions (publish a nudge, schedule a timer, publish the person's state, record a dropped nudge).
+simulator) turns every MQTT message, command and timer firing into an event and has it decided
+at the current time; `decide` updates the state it is given, in place, and returns the actions
+(publish a nudge, schedule a timer, publish the person's state, record a dropped nudge).
 
 - Duplicates (a message with the same device, timestamp and content) are ignored.
 - Rule families (one module each: caffeine, stimulant, alcohol, exercise, winddown, stress,
@@ -17,8 +17,9 @@ actions (publish a nudge, schedule a timer, publish the person's state, record a
 - Nudge ids are deterministic, and an id is sent at most once, so replays and restarts never
   repeat a nudge.
 
-`decide` mutates and returns the state it is given: callers that need the old state on a failure
-keep a copy (the daemon keeps the last stored JSON).
+`decide` changes the state it is given (copying it for every event would cost more than the
+decision). The shell does not call it directly: `coach.runner.Runner` owns the state, and puts it
+back as it was before an event on which `decide` raised.
 """
 
 from __future__ import annotations
@@ -89,17 +90,18 @@ TIMER_HANDLERS = MappingProxyType(
 SILENT_EVENTS = (MovementDetected, AccelSampled, HeartRateMeasured, StressMeasured)
 
 
-def decide(
-    state: CoachState, event: Event, now: datetime, config: Config
-) -> tuple[CoachState, list[Action]]:
-    """Apply one event at `now`; return the (updated) state and the actions to carry out."""
+def decide(state: CoachState, event: Event, now: datetime, config: Config) -> list[Action]:
+    """Apply one event at `now` to `state`, in place; return the actions to carry out.
+
+    On an exception `state` may be half changed: `coach.runner.Runner` rolls it back.
+    """
     if now.tzinfo is None:
         msg = "now must be timezone-aware"
         raise ValueError(msg)
     key = event.key
     seen = state.seen
     if key is not None and key in seen:
-        return state, []
+        return []
     t = event.ts.timestamp()
     if key is not None:
         if state.seen_in_order and seen and t < next(reversed(seen.values())):
@@ -117,10 +119,10 @@ def decide(
         for person in config.people:
             ctx = Ctx(config, tz, person, state.person(person.id), state, now, t, actions)
             _start(ctx)
-        return state, actions
+        return actions
     subject = config.people_by_id.get(event.person)
     if subject is None:
-        return state, [RefuseEvent(f"unknown person {event.person!r}")]
+        return [RefuseEvent(f"unknown person {event.person!r}")]
     ctx = Ctx(config, tz, subject, state.person(subject.id), state, now, t, actions)
     silent = False
     if isinstance(event, TimerFired):
@@ -134,7 +136,7 @@ def decide(
             _on_core_event(ctx, event)
     if actions or not silent:
         actions.append(UpdateState(subject.id, state_document(ctx)))
-    return state, actions
+    return actions
 
 
 def _on_core_event(ctx: Ctx, event: Event) -> None:

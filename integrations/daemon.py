@@ -8,8 +8,9 @@ Assistant, its button listener (commands). Nothing else touches the core's state
 1. each message is routed and parsed (natively, or by the device's profile) into an event or
    a refusal, by the step `sleepcoach simulate` shares (`coach.decode.decoder`); a refusal is
    logged and published on `<prefix>/errors` as `{"ts","topic","error"}`;
-2. each event goes through `decide(state, event, now, config)`; its actions are carried out:
-   timers are set or cancelled at once, nudges, states and errors are queued for after the commit;
+2. each event is decided by the core's `Runner` (which owns the state and calls `decide()`); its
+   actions are carried out: timers are set or cancelled at once, nudges, states and errors are
+   queued for after the commit;
 3. the batch (events, refusals, nudges sent or dropped, night summaries, and the journal of its
    decisions) is written in one transaction; only then are the batch's QoS 1 messages acknowledged
    to the broker and the nudges published. A crash before the commit loses nothing: the broker sends
@@ -22,15 +23,16 @@ Assistant, its button listener (commands). Nothing else touches the core's state
 The core's state is written as a snapshot, not at every commit (it holds the day's nudge records,
 and dumping and writing it cost ~1 ms a message): every `SNAPSHOT_EVERY_S` under load, after a
 quiet `SNAPSHOT_IDLE_S`, every `SNAPSHOT_MAX_DECISIONS` and on stop; the snapshot replaces the
-journal in the same transaction. On start the journal is replayed on top of the snapshot.
+journal in the same transaction, and is the runner's checkpoint. On start the journal is replayed
+on top of the snapshot.
 
 A nudge is stored as unpublished in the batch and marked published when the broker confirms it
 (PUBACK); on start, unpublished nudges of the last hour are sent again, under the same id.
 
-`decide` mutates the state it is given. When it raises, the consumer logs the event with the
-error, publishes an error record, and puts the state back as it was before that event: the last
-snapshot, replayed through the events decided since (decide is deterministic). The daemon
-keeps running.
+When `decide()` raises, the runner puts the state back as it was before that event (the last
+snapshot, replayed through the decisions since: decide is deterministic); the consumer logs the
+event with the error, publishes an error record, and keeps the event's duplicate key (the event is
+stored). The daemon keeps running.
 
 Shutdown (SIGTERM, SIGINT): the consumer stops taking messages, finishes the batch in hand, writes
 it, acknowledges it, and the link publishes `offline` and disconnects: well within 5 s. What was
@@ -57,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from pydantic import ValidationError
 
 from coach import dashboard as view
+from coach import engine
 from coach.action import (
     Action,
     CancelTimer,
@@ -70,9 +73,10 @@ from coach.action import (
 from coach.clock import local_iso
 from coach.decode.decoder import Decoder, Profiled, wake_id
 from coach.decode.refusal import PayloadError
-from coach.engine import HOUSEKEEPING_EVERY_S, SEEN_KEEP_S, decide
+from coach.engine import HOUSEKEEPING_EVERY_S, SEEN_KEEP_S
 from coach.event import CoachStarted, Event, Timer, TimerFired, dump_event, load_event
-from coach.state import CoachState, PersonState, dump_state, load_state, restore_seen
+from coach.runner import Decide, DecisionError, Runner
+from coach.state import CoachState, PersonState, load_state
 from integrations import discovery
 from integrations.broker import BrokerChoice, choose_broker, start_broker
 from integrations.config_file import EXAMPLE_CONFIG, ConfigError, ConfigFile, Problem, load_config
@@ -287,8 +291,10 @@ class Coach:
         sink: NudgeSink | None = None,
         inbox: Inbox | None = None,
         viewer: Viewer | None = None,
+        decide: Decide = engine.decide,
     ) -> None:
-        """Load the state from storage (or start fresh)."""
+        """Load the state from storage (or start fresh); `decide` is the core's unless a test
+        passes a wrapper."""
         #: The whole file, for the shell's settings.
         self.file = config
         #: What `decide()` is given: the coaching config alone, no broker settings or secrets.
@@ -306,12 +312,8 @@ class Coach:
         self.prefix = prefix
         self.birth_topic = discovery.birth_topic(config) if config.homeassistant else None
         raw = storage.load_state()
-        self.state = CoachState() if raw is None else load_state(raw)
-        self._stored_state = dump_state(self.state, seen=False) if raw is None else raw
-        # What was decided since `_stored_state` (the snapshot), and the duplicate keys learnt
-        # meanwhile: a failing decide() goes back to the snapshot and replays these.
-        self._decided: list[tuple[Event, datetime]] = []
-        self._new_keys: list[str] = []
+        #: The core's state, its checkpoint (the stored snapshot) and the decisions since.
+        self.runner = Runner(self.config, None if raw is None else load_state(raw), decide=decide)
         self._replay_journal()
         self._restore_seen()
         self._snapshot_at = time.monotonic()
@@ -343,18 +345,12 @@ class Coach:
             except ValueError as err:
                 log.error("skipped a journal entry that cannot be read (%s): %s", kind, err)
                 continue
-            key = event.key
-            learnt = key is not None and key not in self.state.seen
             try:
-                decide(self.state, event, now, self.config)
-            except Exception:
+                self.runner.decide(event, now)
+            except DecisionError:
                 log.exception("replaying %r failed; it is skipped", event)
-                self._restore(event if learnt else None)
-                continue
-            self._decided.append((event, now))
-            if learnt and key is not None:
-                self._new_keys.append(key)
-        log.info("replayed %d decisions made after the last stored state", len(self._decided))
+                self._keep_key(event)
+        log.info("replayed %d decisions made after the last stored state", len(self.runner.journal))
 
     def _restore_seen(self) -> None:
         """Give the core back its duplicate keys: they are stored with the events, not the state.
@@ -366,7 +362,18 @@ class Coach:
         now = self.clock().timestamp()
         last = min(self.state.clock or now, now)
         since = datetime.fromtimestamp(last - SEEN_KEEP_S - HOUSEKEEPING_EVERY_S, tz=UTC)
-        restore_seen(self.state, self.storage.dedup_keys(since))
+        self.runner.remember_keys(self.storage.dedup_keys(since))
+
+    @property
+    def state(self) -> CoachState:
+        """The core's state as it is now."""
+        return self.runner.state
+
+    def _keep_key(self, event: Event) -> None:
+        """An event that failed is stored with its key all the same: a repeat is a duplicate,
+        live as after a restart."""
+        if event.key is not None:
+            self.runner.remember_keys([(event.key, event.ts.timestamp())])
 
     # -- the consumer ---------------------------------------------------------------------------
 
@@ -391,7 +398,7 @@ class Coach:
             timeout = None
             if self._batch.published:
                 timeout = MARKS_WAIT_S
-            elif self._decided:
+            elif self.runner.journal:
                 timeout = SNAPSHOT_IDLE_S
             try:
                 first = inbox.get(timeout=timeout)
@@ -528,7 +535,7 @@ class Coach:
         fp: str | None,
         received_at: datetime | None = None,
     ) -> None:
-        if event.key is not None and event.key in self.state.seen:
+        if self.runner.is_duplicate(event):
             # The same fact again (a device repeating itself, a redelivery): the core ignores it,
             # and it is not stored twice.
             log.debug("ignored a duplicate %s from %s", type(event).__name__, topic)
@@ -573,18 +580,17 @@ class Coach:
         self._pending.errors.append({"ts": local_iso(at, self.tz), "topic": topic, "error": error})
 
     def _decide(self, event: Event, now: datetime, origin: str) -> None:
-        key = event.key
-        learnt = key is not None and key not in self.state.seen
         try:
-            _, actions = decide(self.state, event, now, self.config)
-        except Exception as err:
+            actions = self.runner.decide(event, now)
+        except DecisionError as failure:
             # A bug in the core: say which event, keep the state as it was, keep running.
+            err = failure.__cause__
             log.exception(
                 "decide() failed on %r from %s; the state is left as it was", event, origin
             )
-            # The event is stored (with its key), so a repeat of it is a duplicate, live as
-            # after a restart.
-            self._restore(event if learnt else None)
+            for lost in failure.skipped:
+                log.error("replaying %r failed; it is left out of the state", lost)
+            self._keep_key(event)
             self._pending.errors.append(
                 {
                     "ts": local_iso(now, self.tz),
@@ -593,7 +599,6 @@ class Coach:
                 }
             )
             return
-        self._decided.append((event, now))
         self._batch.journal.append(
             {
                 "now": now.timestamp(),
@@ -601,8 +606,6 @@ class Coach:
                 "event": dump_event(event).decode(),
             }
         )
-        if learnt and key is not None:
-            self._new_keys.append(key)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "decided %s for %s from %s: %s",
@@ -613,24 +616,6 @@ class Coach:
             )
         for action in actions:
             self._carry_out(action, now, origin)
-
-    def _restore(self, failed: Event | None) -> None:
-        """The state before the failing event: the stored one plus the events decided since."""
-        state = load_state(self._stored_state)
-        # The stored state has no duplicate keys: take the live ones, less those learnt since
-        # the commit, which the replay learns again.
-        seen = self.state.seen
-        for key in self._new_keys:
-            seen.pop(key, None)
-        restore_seen(state, seen.items())
-        for event, now in self._decided:
-            try:
-                decide(state, event, now, self.config)
-            except Exception:  # it did not fail the first time; be safe anyway
-                log.exception("replaying %r failed", event)
-        if failed is not None and failed.key is not None:
-            restore_seen(state, [(failed.key, failed.ts.timestamp())])
-        self.state = state
 
     def _carry_out(self, action: Action, now: datetime, origin: str) -> None:
         if isinstance(action, ScheduleTimer):
@@ -692,8 +677,9 @@ class Coach:
             log.error("retention purge failed: %s", err)
 
     def _snapshot_due(self) -> bool:
-        return bool(self._decided) and (
-            len(self._decided) >= SNAPSHOT_MAX_DECISIONS
+        journal = self.runner.journal
+        return bool(journal) and (
+            len(journal) >= SNAPSHOT_MAX_DECISIONS
             or time.monotonic() - self._snapshot_at >= SNAPSHOT_EVERY_S
         )
 
@@ -704,8 +690,9 @@ class Coach:
         snapshot is asked for or due, and then replaces the journal.
         """
         batch, pending = self._batch, self._pending
-        snapshot = (snapshot and bool(self._decided)) or self._snapshot_due()
-        state_bytes = dump_state(self.state, seen=False) if snapshot else None
+        snapshot = (snapshot and bool(self.runner.journal)) or self._snapshot_due()
+        # The runner's checkpoint is the snapshot: a later failure rolls back to what is stored.
+        state_bytes = self.runner.checkpoint() if snapshot else None
         batch.state = state_bytes
         if self._profiles_dirty:
             batch.profile_states = json.dumps(self.profile_states).encode()
@@ -725,9 +712,6 @@ class Coach:
             log.info("storage available again")
             self._storage_down = False
         if state_bytes is not None:
-            self._stored_state = state_bytes
-            self._decided.clear()
-            self._new_keys.clear()
             self._snapshot_at = time.monotonic()
         self._profiles_dirty = False
         self._batch = Batch()

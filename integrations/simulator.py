@@ -23,10 +23,9 @@ the device's profile with its per-device state) and `decide()`. The run ends at 
   matches, a payload the parser refuses, an event the core refuses) becomes an error record
   (`{"ts", "topic", "error"}`) and the run goes on.
 - A bug inside `decide()` for one event becomes an error record naming the event; the state goes
-  back to what it was before that event and the run goes on. Keeping a JSON snapshot before every
-  event would cost more than the core itself, so the simulator keeps a snapshot every few thousand
-  events plus the events decided since, and on a failure restores the snapshot and replays those
-  events (`decide` is deterministic), which yields exactly the state before the failing event.
+  back to what it was before that event and the run goes on. The core's `Runner` does that, as in
+  the daemon: it replays the decisions since its last checkpoint, which the simulator takes every
+  `CHECKPOINT_EVERY` decisions to bound that replay.
 
 Same input, byte-identical output: nothing here reads the wall clock or iterates an unordered set.
 """
@@ -38,7 +37,7 @@ import gc
 import heapq
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,7 +47,6 @@ from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from coach import engine
 from coach.action import (
-    Action,
     CancelTimer,
     DropNudge,
     PublishNudge,
@@ -61,14 +59,15 @@ from coach.decode.profile.registry import PROFILES, ProfileRegistry
 from coach.decode.refusal import PayloadError
 from coach.event import CoachStarted, Event, Timer, TimerFired
 from coach.nudge import Nudge
-from coach.state import CoachState, dump_state, load_state
+from coach.runner import Decide, DecisionError, Runner
+from coach.state import CoachState
 from integrations.config_file import ConfigError, ConfigFile, load_config
 from integrations.subcommand import Command, SubParsers, say
 
 #: The run goes on this long after the last message (CONTRACT §2), so morning timers fire.
 END_MARGIN: Final = timedelta(hours=12)
-#: Events decided between two state snapshots; a failure replays at most this many (well under a
-#: second), and a year of messages takes a few dozen snapshots.
+#: Decisions between two checkpoints of the state; a failure replays at most this many (well under
+#: a second), and a year of messages takes a few dozen checkpoints.
 CHECKPOINT_EVERY: Final = 50_000
 
 
@@ -87,8 +86,6 @@ class ErrorRecord:
 
 #: What a run yields, in virtual-time order: nudges sent, nudges dropped, errors.
 Output = Nudge | DropNudge | ErrorRecord
-#: The signature of `coach.engine.decide`.
-Decide = Callable[[CoachState, Event, datetime, Config], tuple[CoachState, list[Action]]]
 
 
 # Where an event came from, for its error records: the line's ts and topic and either the line's
@@ -175,12 +172,12 @@ class Simulation:
         profiles: ProfileRegistry = PROFILES,
     ) -> None:
         """A replay of `file`'s coaching config from `state` (a fresh one by default)."""
-        #: The core's decide(); tests and benchmarks may wrap it (to fail, or to record).
-        self.decide: Decide = decide if decide is not None else engine.decide
         #: What the core is given: the coaching config alone, no broker or storage settings.
         self.config = config = file.core
         self.tz = config.tz
-        self.state = state if state is not None else CoachState()
+        #: The core's state and its rollback; `decide` (tests and benchmarks may wrap the core's,
+        #: to fail or to record) is what it calls.
+        self.runner = Runner(config, state, decide=decide or engine.decide)
         #: The daemon's message step: routing, the native parser, profiles and their states.
         self.ingest = Decoder(config, file.mqtt.topic_prefix, profiles=profiles)
         self._message = self.ingest.message
@@ -190,12 +187,13 @@ class Simulation:
         self._clock_dt: datetime | None = None
         self._last_t = float("-inf")
         self._last_ts: datetime | None = None
-        self._checkpoint = dump_state(self.state)
-        # The events decided since the snapshot, and their nows (two lists: no tuple per event).
-        self._since_events: list[Event] = []
-        self._since_nows: list[datetime] = []
         #: Events decided so far (messages, timer firings and the start).
         self.events = 0
+
+    @property
+    def state(self) -> CoachState:
+        """The core's state as it is now."""
+        return self.runner.state
 
     # -- lines ---------------------------------------------------------------------------------
 
@@ -311,24 +309,20 @@ class Simulation:
 
     def _apply(self, event: Event, now: datetime, out: list[Output], origin: _Origin) -> None:
         """Decide one event and carry out its actions; a crash in the core restores the state."""
+        runner = self.runner
         try:
-            self.state, actions = self.decide(self.state, event, now, self.config)
-        except Exception as err:  # a bug in one event must not stop the run
-            self._restore()
+            actions = runner.decide(event, now)
+        except DecisionError as err:  # a bug in one event must not stop the run
+            cause = err.__cause__
             text = (
-                f"internal error in the coach on {event!r}: {type(err).__name__}: {err}; "
+                f"internal error in the coach on {event!r}: {type(cause).__name__}: {cause}; "
                 f"the event was skipped and the state restored"
             )
             out.append(_error(origin, text, self._local(now)))
             return
         self.events += 1
-        events = self._since_events
-        events.append(event)
-        self._since_nows.append(now)
-        if len(events) >= CHECKPOINT_EVERY:
-            self._checkpoint = dump_state(self.state)
-            events.clear()
-            self._since_nows.clear()
+        if len(runner.journal) >= CHECKPOINT_EVERY:
+            runner.checkpoint()
         for action in actions:
             if isinstance(action, ScheduleTimer):
                 self.timers.schedule(action.timer)
@@ -344,16 +338,6 @@ class Simulation:
 
     def _local(self, now: datetime) -> datetime:
         return now.astimezone(self.tz).replace(microsecond=0)
-
-    def _restore(self) -> None:
-        """Back to the state before the failing event: the last snapshot plus the events since."""
-        state = load_state(self._checkpoint)
-        for event, now in zip(self._since_events, self._since_nows, strict=True):
-            state, _ = self.decide(state, event, now, self.config)
-        self.state = state
-        self._checkpoint = dump_state(state)
-        self._since_events.clear()
-        self._since_nows.clear()
 
 
 def _record(line: str | bytes) -> tuple[dict[str, Any] | None, str]:

@@ -210,7 +210,7 @@ class Replay:
         if self.now is not None and at < self.now:
             at = self.now  # the clock never runs backwards
         self.now = at
-        self.state, actions = decide(self.state, event, at, self.config)
+        actions = decide(self.state, event, at, self.config)
         self.actions.extend(actions)
         self.timers.apply(actions)
         return actions

@@ -293,7 +293,7 @@ def test_a_snooze_id_with_a_non_numeric_tail_is_not_a_repeat() -> None:
 def test_a_snooze_timer_for_an_acked_or_forgotten_nudge_does_nothing() -> None:
     replay = run_day([snooze("21:46", WINDDOWN, 10)], hours=14.8)  # stops at 21:48
     # The ack reaches the core but the shell fires the snooze timer before cancelling it.
-    replay.state, _ = decide(replay.state, ack("21:50", WINDDOWN), t("21:50"), CONFIG)
+    decide(replay.state, ack("21:50", WINDDOWN), t("21:50"), CONFIG)
     replay.advance(t("22:00"))
     stray = Timer("snooze", "alex", t("22:10"), DAY, "caffeine.cutoff:alex:2026-11-24:0900")
     replay.decide(TimerFired(person="alex", ts=t("22:10"), timer=stray))

@@ -214,7 +214,7 @@ class Coach:
 
     def _consume(self) -> None:
         while (event := self.inbox.get()) is not None:
-            self.state, actions = decide(self.state, event, datetime.now(self.tz), self.config)
+            actions = decide(self.state, event, datetime.now(self.tz), self.config.core)
             for action in actions:
                 if isinstance(action, PublishNudge):
                     payload = action.nudge.to_payload(self.tz)

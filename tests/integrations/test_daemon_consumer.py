@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
-from coach.event import NudgeSnoozed, Timer
+from coach import engine
+from coach.config import Config
+from coach.event import Event, NudgeSnoozed, Timer
+from coach.runner import Decide
 from coach.state import CoachState, load_state
 from integrations import daemon as daemon_module
 from integrations.config_file import ConfigError, config_from_yaml
@@ -77,8 +80,18 @@ def storage(tmp_path: Path) -> Iterator[Storage]:
     s.close()
 
 
-def _coach(storage: Storage, link: FakeLink | None = None) -> Coach:
-    return Coach(CONFIG, storage, link or FakeLink(), FakeTimers(), clock=lambda: NOW)
+def _coach(storage: Storage, link: FakeLink | None = None, decide: Decide = engine.decide) -> Coach:
+    return Coach(
+        CONFIG, storage, link or FakeLink(), FakeTimers(), clock=lambda: NOW, decide=decide
+    )
+
+
+def failing_on_cold_brew(state: CoachState, event: Event, now: datetime, config: Config) -> Any:
+    """decide() with a bug: it changes the state, then raises, on a cold brew (the worst case)."""
+    actions = engine.decide(state, event, now, config)
+    if getattr(event, "drink", None) == "cold_brew":
+        raise ZeroDivisionError("boom")
+    return actions
 
 
 def _serve(coach: Coach, *items: Message) -> None:
@@ -137,22 +150,11 @@ def test_nothing_is_acknowledged_while_storage_fails_and_all_of_it_once_it_is_ba
     assert storage.count("events") == 2
 
 
-def test_a_bug_in_decide_is_reported_and_the_state_stays_as_it_was(
-    storage: Storage, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bug_in_decide_is_reported_and_the_state_stays_as_it_was(storage: Storage) -> None:
     link = FakeLink()
-    coach = _coach(storage, link)
-    real = daemon_module.decide
-
-    def buggy(state: Any, event: Any, now: datetime, config: Any) -> Any:
-        real(state, event, now, config)  # mutates, then fails: the worst case
-        if getattr(event, "drink", None) == "cold_brew":
-            raise ZeroDivisionError("boom")
-        return state, []
-
+    coach = _coach(storage, link, decide=failing_on_cold_brew)
     first = b'{"event": "brew", "drink": "espresso"}'
     second = b'{"event": "brew", "drink": "cold_brew"}'
-    monkeypatch.setattr(daemon_module, "decide", buggy)
     _serve(coach, _msg(1, first), _msg(2, second))
     errors = link.on("sleepcoach/errors")
     assert len(errors) == 1
@@ -306,20 +308,9 @@ def test_keys_the_core_had_forgotten_are_not_rebuilt(storage: Storage) -> None:
     assert list(_coach(storage).state.seen.values()) == [kept.timestamp()]
 
 
-def test_a_bug_in_decide_keeps_the_duplicate_keys_of_the_batch(
-    storage: Storage, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bug_in_decide_keeps_the_duplicate_keys_of_the_batch(storage: Storage) -> None:
     link = FakeLink()
-    coach = _coach(storage, link)
-    real = daemon_module.decide
-
-    def buggy(state: Any, event: Any, now: datetime, config: Any) -> Any:
-        real(state, event, now, config)
-        if getattr(event, "drink", None) == "cold_brew":
-            raise ZeroDivisionError("boom")
-        return state, []
-
-    monkeypatch.setattr(daemon_module, "decide", buggy)
+    coach = _coach(storage, link, decide=failing_on_cold_brew)
     cold_brew = b'{"event": "brew", "drink": "cold_brew", "ts": "2026-11-24T21:01:00+01:00"}'
     _serve(coach, _msg(1, ESPRESSO_WITH_TS), _msg(2, cold_brew))
     _serve(coach, _msg(3, ESPRESSO_WITH_TS), _msg(4, cold_brew))
@@ -452,17 +443,8 @@ def test_a_bug_in_decide_after_a_replay_keeps_what_was_replayed(
     first.inbox.deliver(_msg(1, ESPRESSO_WITH_TS))
     first._handle(first.inbox.queue.get_nowait())
     first._flush()  # stored and journaled, no snapshot: then the process dies
-    real = daemon_module.decide
-
-    def buggy(state: Any, event: Any, now: datetime, config: Any) -> Any:
-        real(state, event, now, config)
-        if getattr(event, "drink", None) == "cold_brew":
-            raise ZeroDivisionError("boom")
-        return state, []
-
     link = FakeLink()
-    coach = _coach(storage, link)  # replays the espresso
-    monkeypatch.setattr(daemon_module, "decide", buggy)
+    coach = _coach(storage, link, decide=failing_on_cold_brew)  # replays the espresso
     cold_brew = b'{"event": "brew", "drink": "cold_brew", "ts": "2026-11-24T21:01:00+01:00"}'
     _serve(coach, _msg(2, cold_brew), _msg(3, ESPRESSO_WITH_TS))
     assert len(link.on("sleepcoach/errors")) == 1
@@ -506,17 +488,8 @@ def test_a_journal_entry_that_fails_to_replay_is_skipped_and_the_rest_replayed(
         first.inbox.deliver(_msg(mid, payload))
         first._handle(first.inbox.queue.get_nowait())
     first._flush()  # journaled, no snapshot: then the process dies
-    real = daemon_module.decide
-
-    def buggy(state: Any, event: Any, now: datetime, config: Any) -> Any:
-        # As a newer sleepcoach with a bug might: it changes the state, then raises.
-        real(state, event, now, config)
-        if getattr(event, "drink", None) == "cold_brew":
-            raise ZeroDivisionError("boom")
-        return state, []
-
-    monkeypatch.setattr(daemon_module, "decide", buggy)
-    restarted = _coach(storage)
+    # As a newer sleepcoach with a bug might: it changes the state, then raises.
+    restarted = _coach(storage, decide=failing_on_cold_brew)
     assert "replaying" in caplog.text
     assert "ZeroDivisionError" in caplog.text
     # The espresso (63 mg) and the tea after the failing entry count; the cold brew does not.

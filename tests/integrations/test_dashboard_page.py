@@ -79,10 +79,10 @@ def fortnight() -> tuple[CoachState, list[dict[str, Any]]]:
 
     def deciding(
         state: CoachState, event: Event, now: datetime, config: Config
-    ) -> tuple[CoachState, list[Action]]:
-        state, actions = decide(state, event, now, config)
+    ) -> list[Action]:
+        actions = decide(state, event, now, config)
         recorded.extend(a.summary for a in actions if isinstance(a, RecordNight))
-        return state, actions
+        return actions
 
     sim = Simulation(FILE, decide=deciding)
     lines: list[tuple[float, str]] = []

@@ -28,8 +28,6 @@ from coach.state import CoachState
 from integrations.config_file import load_config
 from integrations.simulator import Simulation, write_run
 
-Decided = tuple[CoachState, list[Action]]
-
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 BED = "home/bedroom/bed"
 COMMAND = "sleepcoach/alex/command"
@@ -129,10 +127,10 @@ def test_each_night_the_simulator_closes_is_recorded_with_its_summary_figures(
     RecordNight the daemon stores, with the figures of that morning's summary."""
     records: list[RecordNight] = []
 
-    def recording(state: CoachState, event: Event, now: datetime, cfg: Config) -> Decided:
-        state, actions = decide(state, event, now, cfg)
+    def recording(state: CoachState, event: Event, now: datetime, cfg: Config) -> list[Action]:
+        actions = decide(state, event, now, cfg)
         records.extend(a for a in actions if isinstance(a, RecordNight))
-        return state, actions
+        return actions
 
     run = Simulation(config, decide=recording)
     outputs = []

@@ -385,9 +385,7 @@ def crashing_on(espresso_at: str) -> Any:
     real = engine.decide
     when = datetime.fromisoformat(espresso_at)
 
-    def decide(
-        state: CoachState, event: Event, now: datetime, config: Config
-    ) -> tuple[CoachState, list[Any]]:
+    def decide(state: CoachState, event: Event, now: datetime, config: Config) -> list[Any]:
         result = real(state, event, now, config)
         if isinstance(event, CoffeeBrewed) and event.ts == when:
             msg = "boom"

@@ -40,9 +40,7 @@ class Recorder:
     def __init__(self) -> None:
         self.seen: list[tuple[Event, datetime]] = []
 
-    def __call__(
-        self, state: CoachState, event: Event, now: datetime, cfg: Config
-    ) -> tuple[CoachState, list[Action]]:
+    def __call__(self, state: CoachState, event: Event, now: datetime, cfg: Config) -> list[Action]:
         """Record, then decide as the core does."""
         self.seen.append((event, now))
         return engine.decide(state, event, now, cfg)
