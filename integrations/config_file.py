@@ -10,7 +10,9 @@ so every problem names the file, the line, the YAML path and what is expected. S
 in the file: a literal `mqtt.password` or `homeassistant.token` is refused, and after validation
 they are filled from `SLEEPCOACH_MQTT_PASSWORD` / `SLEEPCOACH_HA_TOKEN` or from the files that
 `password_file` / `token_file` name (relative paths, like the TLS files', are relative to the
-config file).
+config file). `with_env_overrides` lets the deployment name the broker, the database and the
+dashboard's address (`SLEEPCOACH_MQTT_URL`, `SLEEPCOACH_STORAGE_URL`,
+`SLEEPCOACH_DASHBOARD_LISTEN`) over what the file says.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from coach.config import Config
 from coach.decode.profile.registry import PROFILES, ProfileRegistry
 from integrations.error import ProjectError
-from integrations.settings import Settings
+from integrations.settings import DashboardSettings, Settings
 
 YamlPath = tuple[str | int, ...]
 
@@ -459,3 +461,34 @@ def _read_secret_file(path: Path, noun: str) -> str:
         msg = f"the {noun} file {str(path)!r} is empty"
         raise ValueError(msg)
     return value
+
+
+def with_env_overrides(config: ConfigFile, env: Mapping[str, str]) -> ConfigFile:
+    """`SLEEPCOACH_MQTT_URL` and `SLEEPCOACH_STORAGE_URL` replace the file's URLs, and
+    `SLEEPCOACH_DASHBOARD_LISTEN` the dashboard's address.
+
+    For containers and service managers, where the broker's and the database's addresses and the
+    dashboard's belong to the deployment (docker-compose.yml sets the first and the last), not to
+    the coaching config.
+    """
+    mqtt_url = env.get("SLEEPCOACH_MQTT_URL")
+    storage_url = env.get("SLEEPCOACH_STORAGE_URL")
+    listen = env.get("SLEEPCOACH_DASHBOARD_LISTEN")
+    if mqtt_url:
+        config = config.model_copy(
+            update={"mqtt": config.mqtt.model_copy(update={"url": mqtt_url})}
+        )
+    if storage_url:
+        storage = config.storage.model_copy(update={"url": storage_url})
+        config = config.model_copy(update={"storage": storage})
+    if listen:
+        # Validated like the file's value: a bad address is a config error, not a crash.
+        try:
+            dashboard = DashboardSettings.model_validate(
+                {**config.dashboard.model_dump(), "listen": listen}
+            )
+        except ValidationError as err:
+            why = err.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError([Problem("SLEEPCOACH_DASHBOARD_LISTEN", None, "", why)]) from err
+        config = config.model_copy(update={"dashboard": dashboard})
+    return config

@@ -205,16 +205,72 @@ class StorageError(ProjectError):
     """The database could not be opened, migrated, read or written."""
 
 
+# -- rows ------------------------------------------------------------------------------------
+# What the consumer writes: one class per table, whose fields are the table's columns (a test
+# holds them equal), in the units stored: instants as POSIX seconds, documents as JSON text.
+# Plain dataclasses, not slotted: `Storage.write` hands each row's own `__dict__` to the insert,
+# so a typed row costs nothing over a dict.
+
+
+@dataclass
+class EventRow:
+    """A message the coach took in: an event it accepted, or a refused message and why."""
+
+    ts: float  # when it happened: the payload's ts, or its arrival
+    received_at: float
+    person: str | None
+    kind: str  # the event's class name, or "refused"
+    source: str
+    topic: str
+    data: str  # the event's own fields as JSON, or an excerpt of the refused payload
+    error: str | None = None
+    fingerprint: str | None = None  # recognises a QoS 1 redelivery of a stored message
+    dedup_key: str | None = None  # the core's duplicate key (a payload with its own ts)
+
+
+@dataclass
+class NudgeRow:
+    """A nudge decided: sent (its payload, published once the broker confirms), or dropped."""
+
+    id: str
+    person: str
+    rule: str
+    ts: float
+    severity: str | None
+    payload: str | None  # the nudge as published (JSON); None when dropped
+    dropped: str | None = None  # why it was not sent
+    published: bool = False
+
+
+@dataclass
+class NightRow:
+    """A night's summary (one per person and night; a later one replaces it)."""
+
+    person: str
+    night: str
+    ts: float
+    summary: str  # JSON
+
+
+@dataclass
+class JournalRow:
+    """One `decide()` input since the stored state: when it was decided, and the event."""
+
+    now: float
+    kind: str  # the event's class name
+    event: str  # `coach.event.dump_event`'s JSON
+
+
 @dataclass(slots=True)
 class Batch:
     """What one pass of the consumer wants stored, in one transaction."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
-    nudges: list[dict[str, Any]] = field(default_factory=list)
-    nights: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    events: list[EventRow] = field(default_factory=list)
+    nudges: list[NudgeRow] = field(default_factory=list)
+    nights: dict[tuple[str, str], NightRow] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
-    # decide() inputs since the last snapshot: {"now", "kind", "event"} rows.
-    journal: list[dict[str, Any]] = field(default_factory=list)
+    # decide() inputs since the last snapshot.
+    journal: list[JournalRow] = field(default_factory=list)
     # A snapshot of the core's state covering every decision so far: it replaces the journal.
     state: bytes | None = None
     profile_states: bytes | None = None
@@ -344,17 +400,17 @@ def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def _safe_row(row: dict[str, Any]) -> dict[str, Any]:
-    """An events row whose text PostgreSQL takes: what a publisher chose (a refused payload, the
-    error that quotes it, a topic) may hold NUL, which PostgreSQL refuses in text; one such row
-    failed every commit after it and held every acknowledgement."""
-    if row["error"] is None and "\x00" not in row["topic"]:
-        return row  # an accepted event: its data is JSON, where NUL is always escaped
+def _event_params(row: EventRow) -> dict[str, Any]:
+    """An events row as insert parameters, in text PostgreSQL takes: what a publisher chose (a
+    refused payload, the error that quotes it, a topic) may hold NUL, which PostgreSQL refuses in
+    text; one such row failed every commit after it and held every acknowledgement."""
+    if row.error is None and "\x00" not in row.topic:
+        return vars(row)  # an accepted event: its data is JSON, where NUL is always escaped
     return {
-        **row,
-        "topic": db_text(row["topic"]),
-        "data": db_text(row["data"]),
-        "error": None if row["error"] is None else db_text(row["error"]),
+        **vars(row),
+        "topic": db_text(row.topic),
+        "data": db_text(row.data),
+        "error": None if row.error is None else db_text(row.error),
     }
 
 
@@ -452,11 +508,11 @@ class Storage:
         try:
             with self.engine.begin() as conn:
                 if batch.events:
-                    conn.execute(events_table.insert(), [_safe_row(r) for r in batch.events])
+                    conn.execute(events_table.insert(), [_event_params(r) for r in batch.events])
                 if batch.nudges:
-                    conn.execute(self._upsert_nudge, batch.nudges)
+                    conn.execute(self._upsert_nudge, [vars(r) for r in batch.nudges])
                 if batch.nights:
-                    conn.execute(self._upsert_night, list(batch.nights.values()))
+                    conn.execute(self._upsert_night, [vars(r) for r in batch.nights.values()])
                 if batch.published:
                     conn.execute(
                         update(nudges_table)
@@ -468,7 +524,7 @@ class Storage:
                     conn.execute(delete(journal_table))
                     self._write_state(conn, CORE_STATE, batch.state)
                 elif batch.journal:
-                    conn.execute(journal_table.insert(), batch.journal)
+                    conn.execute(journal_table.insert(), [vars(r) for r in batch.journal])
                 if batch.profile_states is not None:
                     self._write_state(conn, PROFILE_STATES, batch.profile_states)
         except SQLAlchemyError as err:
@@ -489,12 +545,12 @@ class Storage:
         """The stored core state (JSON bytes), None on a first run."""
         return self._read_state(CORE_STATE)
 
-    def load_journal(self) -> list[tuple[datetime, str, str]]:
-        """What was decided on since the stored state: (now, event kind, event JSON), in order."""
+    def load_journal(self) -> list[JournalRow]:
+        """What was decided on since the stored state, in order."""
         query = select(journal_table.c.now, journal_table.c.kind, journal_table.c.event)
         with _reading(self.url), self.engine.connect() as conn:
             rows = conn.execute(query.order_by(journal_table.c.seq)).all()
-        return [(_ts(now), str(kind), str(event)) for now, kind, event in rows]
+        return [JournalRow(float(now), str(kind), str(event)) for now, kind, event in rows]
 
     def load_profile_states(self) -> dict[str, dict[str, Any]]:
         """The device profiles' states by device id ({} on a first run)."""

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from coach.config import Device
 from coach.decode.native import parse_command, parse_device_message
 from coach.state import load_state
-from integrations.storage import Batch, Storage
+from integrations.storage import Batch, JournalRow, Storage
 from tests.broker import Broker, broker_kind, free_port, make_workdir
 from tests.e2e.conftest import TZ, DaemonProcess, Recorder, config_yaml, publisher
 
@@ -362,10 +362,10 @@ def test_a_stored_decision_the_core_fails_on_is_rolled_back_on_start_and_the_res
     db_url, path = _db(tmp_path)
     now = datetime.now(ZoneInfo(TZ)).replace(microsecond=0)
 
-    def row(seconds_ago: int, drink: str, ts: str) -> dict[str, object]:
+    def row(seconds_ago: int, drink: str, ts: str) -> JournalRow:
         event = {"person": "alex", "ts": ts, "source": "coffee", "drink": drink}
         at = now - timedelta(seconds=seconds_ago)
-        return {"now": at.timestamp(), "kind": "CoffeeBrewed", "event": json.dumps(event)}
+        return JournalRow(at.timestamp(), "CoffeeBrewed", json.dumps(event))
 
     naive = (now - timedelta(seconds=20)).replace(tzinfo=None).isoformat()
     storage = Storage.open(db_url)

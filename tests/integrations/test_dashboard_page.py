@@ -77,9 +77,7 @@ def fortnight() -> tuple[CoachState, list[dict[str, Any]]]:
     the coach asked to store (`RecordNight`), as the daemon stores them."""
     recorded: list[dict[str, Any]] = []
 
-    def deciding(
-        state: CoachState, event: Event, now: datetime, config: Config
-    ) -> list[Action]:
+    def deciding(state: CoachState, event: Event, now: datetime, config: Config) -> list[Action]:
         actions = decide(state, event, now, config)
         recorded.extend(a.summary for a in actions if isinstance(a, RecordNight))
         return actions

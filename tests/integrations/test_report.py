@@ -9,7 +9,6 @@ import struct
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,9 +29,9 @@ from coach.limb_movement import NightSummary
 from coach.state import PersonState
 from integrations.cli import main
 from integrations.config_file import load_config
-from integrations.daemon import event_data
 from integrations.report import SCREENING_NOTE, caffeine_curve, make_report, plot_names
-from integrations.storage import Batch, Storage
+from integrations.storage import Batch, EventRow, NightRow, NudgeRow, Storage
+from integrations.writer import event_data
 
 TZ = ZoneInfo("Europe/Berlin")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -63,44 +62,42 @@ def _at(day: date, hh: int, mm: int = 0) -> datetime:
     return at_local(day, time(hh, mm), TZ).astimezone(TZ)
 
 
-def _event_row(event: Event) -> dict[str, Any]:
+def _event_row(event: Event) -> EventRow:
     """The row the daemon stores for an accepted event (its own `event_data` makes `data`)."""
-    return {
-        "ts": event.ts.timestamp(),
-        "received_at": event.ts.timestamp(),
-        "person": event.person,
-        "kind": type(event).__name__,
-        "source": "test",
-        "topic": "test/topic",
-        "data": event_data(event),
-        "error": None,
-        "fingerprint": None,
-    }
+    return EventRow(
+        ts=event.ts.timestamp(),
+        received_at=event.ts.timestamp(),
+        person=event.person,
+        kind=type(event).__name__,
+        source="test",
+        topic="test/topic",
+        data=event_data(event),
+    )
 
 
 def _nudge_row(
     nid: str, person: str, rule: str, at: datetime, dropped: str | None = None
-) -> dict[str, Any]:
+) -> NudgeRow:
     payload = None if dropped else json.dumps({"id": nid, "rule": rule, "person": person})
-    return {
-        "id": nid,
-        "person": person,
-        "rule": rule,
-        "ts": at.timestamp(),
-        "severity": None if dropped else "info",
-        "payload": payload,
-        "dropped": dropped,
-        "published": dropped is None,
-    }
+    return NudgeRow(
+        id=nid,
+        person=person,
+        rule=rule,
+        ts=at.timestamp(),
+        severity=None if dropped else "info",
+        payload=payload,
+        dropped=dropped,
+        published=dropped is None,
+    )
 
 
-def _night_row(person: str, evening: date, summary: NightSummary) -> dict[str, Any]:
-    return {
-        "person": person,
-        "night": evening.isoformat(),
-        "ts": summary.night_end,
-        "summary": json.dumps(summary.to_dict(TZ)),
-    }
+def _night_row(person: str, evening: date, summary: NightSummary) -> NightRow:
+    return NightRow(
+        person=person,
+        night=evening.isoformat(),
+        ts=summary.night_end,
+        summary=json.dumps(summary.to_dict(TZ)),
+    )
 
 
 def _summary(

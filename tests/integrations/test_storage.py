@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -9,10 +10,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Table, create_engine, text
 
 from integrations import storage as storage_module
-from integrations.storage import Batch, Storage, StorageError, fingerprint, safe_url
+from integrations.storage import (
+    Batch,
+    EventRow,
+    JournalRow,
+    NightRow,
+    NudgeRow,
+    Storage,
+    StorageError,
+    fingerprint,
+    safe_url,
+)
 
 NOW = datetime(2026, 11, 24, 21, 5, tzinfo=UTC)
 
@@ -31,19 +42,18 @@ def _event(
     fp: str | None = None,
     key: str | None = None,
     source: str = "coffee",
-) -> dict[str, object]:
-    return {
-        "ts": ts.timestamp(),
-        "received_at": ts.timestamp(),
-        "person": person,
-        "kind": "CoffeeBrewed",
-        "source": source,
-        "topic": "home/kitchen/coffee",
-        "data": json.dumps({"drink": "espresso", "n": n}),
-        "error": None,
-        "fingerprint": fp,
-        "dedup_key": key,
-    }
+) -> EventRow:
+    return EventRow(
+        ts=ts.timestamp(),
+        received_at=ts.timestamp(),
+        person=person,
+        kind="CoffeeBrewed",
+        source=source,
+        topic="home/kitchen/coffee",
+        data=json.dumps({"drink": "espresso", "n": n}),
+        fingerprint=fp,
+        dedup_key=key,
+    )
 
 
 def _key(source: str, at: datetime, digest: str = "0123456789abcdef") -> str:
@@ -51,17 +61,16 @@ def _key(source: str, at: datetime, digest: str = "0123456789abcdef") -> str:
     return f"{source}|{at.isoformat()}|{digest}"
 
 
-def _nudge(nudge_id: str, ts: datetime, *, dropped: str | None = None) -> dict[str, object]:
-    return {
-        "id": nudge_id,
-        "person": "alex",
-        "rule": "caffeine.cutoff",
-        "ts": ts.timestamp(),
-        "severity": "warning",
-        "payload": json.dumps({"id": nudge_id}),
-        "dropped": dropped,
-        "published": False,
-    }
+def _nudge(nudge_id: str, ts: datetime, *, dropped: str | None = None) -> NudgeRow:
+    return NudgeRow(
+        id=nudge_id,
+        person="alex",
+        rule="caffeine.cutoff",
+        ts=ts.timestamp(),
+        severity="warning",
+        payload=json.dumps({"id": nudge_id}),
+        dropped=dropped,
+    )
 
 
 def test_a_batch_is_stored_in_one_write_and_read_back_in_time_order(store: Storage) -> None:
@@ -94,37 +103,15 @@ def test_a_nudge_stored_twice_stays_one_row_and_publication_is_recorded(store: S
 
 def test_a_night_summary_is_updated_in_place(store: Storage) -> None:
     key = ("alex", "2026-11-24")
-    store.write(
-        Batch(
-            nights={
-                key: {
-                    "person": "alex",
-                    "night": "2026-11-24",
-                    "ts": 1.0,
-                    "summary": '{"twitches": 3}',
-                }
-            }
-        )
-    )
-    store.write(
-        Batch(
-            nights={
-                key: {
-                    "person": "alex",
-                    "night": "2026-11-24",
-                    "ts": 2.0,
-                    "summary": '{"twitches": 5}',
-                }
-            }
-        )
-    )
+    store.write(Batch(nights={key: NightRow("alex", "2026-11-24", 1.0, '{"twitches": 3}')}))
+    store.write(Batch(nights={key: NightRow("alex", "2026-11-24", 2.0, '{"twitches": 5}')}))
     nights = list(store.nights("alex"))
     assert [(n.night, n.summary) for n in nights] == [("2026-11-24", {"twitches": 5})]
 
 
 def test_nights_since_an_evening_leave_out_the_older_ones(store: Storage) -> None:
     rows = {
-        (person, night): {"person": person, "night": night, "ts": 1.0, "summary": "{}"}
+        (person, night): NightRow(person, night, 1.0, "{}")
         for person in ("alex", "sam")
         for night in ("2026-11-22", "2026-11-23", "2026-11-24")
     }
@@ -154,18 +141,8 @@ def test_purge_removes_what_is_older_than_keep_days(store: Storage) -> None:
             events=[_event(old, 1), _event(new, 2)],
             nudges=[_nudge("old", old), _nudge("new", new)],
             nights={
-                ("alex", "a"): {
-                    "person": "alex",
-                    "night": "a",
-                    "ts": old.timestamp(),
-                    "summary": "{}",
-                },
-                ("alex", "b"): {
-                    "person": "alex",
-                    "night": "b",
-                    "ts": new.timestamp(),
-                    "summary": "{}",
-                },
+                ("alex", "a"): NightRow("alex", "a", old.timestamp(), "{}"),
+                ("alex", "b"): NightRow("alex", "b", new.timestamp(), "{}"),
             },
         )
     )
@@ -266,7 +243,7 @@ def test_a_version_1_database_gets_its_duplicate_keys_from_the_stored_state(db_u
         conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema'"))
         conn.execute(
             storage_module.events_table.insert(),
-            [{k: v for k, v in r.items() if k != "dedup_key"} for r in rows],
+            [{k: v for k, v in vars(r).items() if k != "dedup_key"} for r in rows],
         )
         conn.execute(
             storage_module.state_table.insert().values(
@@ -342,24 +319,20 @@ def test_a_url_that_is_not_a_database_is_a_clear_error() -> None:
         Storage.open("not a url at all")
 
 
-def _decision(n: int) -> dict[str, object]:
-    return {"now": NOW.timestamp() + n, "kind": "CoffeeBrewed", "event": json.dumps({"n": n})}
+def _decision(n: int) -> JournalRow:
+    return JournalRow(NOW.timestamp() + n, "CoffeeBrewed", json.dumps({"n": n}))
 
 
 def test_the_journal_is_read_back_in_order_and_a_snapshot_replaces_it(store: Storage) -> None:
     store.write(Batch(journal=[_decision(0), _decision(1)]))
     store.write(Batch(events=[_event(NOW)], journal=[_decision(2)]))
-    assert [(now, json.loads(e)["n"]) for now, _kind, e in store.load_journal()] == [
-        (NOW, 0),
-        (NOW + timedelta(seconds=1), 1),
-        (NOW + timedelta(seconds=2), 2),
-    ]
+    assert store.load_journal() == [_decision(0), _decision(1), _decision(2)]
     # A state snapshot covers every decision so far, this batch's included.
     store.write(Batch(journal=[_decision(3)], state=b'{"version": 1}'))
     assert store.load_journal() == []
     assert store.load_state() == b'{"version": 1}'
     store.write(Batch(journal=[_decision(4)]))
-    assert [json.loads(e)["n"] for _now, _kind, e in store.load_journal()] == [4]
+    assert store.load_journal() == [_decision(4)]
 
 
 def test_a_version_2_database_gets_an_empty_journal(db_url: str) -> None:
@@ -375,3 +348,20 @@ def test_a_version_2_database_gets_an_empty_journal(db_url: str) -> None:
     migrated.write(Batch(journal=[_decision(0)]))
     assert len(migrated.load_journal()) == 1
     migrated.close()
+
+
+@pytest.mark.parametrize(
+    ("row", "table"),
+    [
+        pytest.param(EventRow, storage_module.events_table, id="events"),
+        pytest.param(NudgeRow, storage_module.nudges_table, id="nudges"),
+        pytest.param(NightRow, storage_module.nights_table, id="nights"),
+        pytest.param(JournalRow, storage_module.journal_table, id="journal"),
+    ],
+)
+def test_each_row_type_has_its_tables_columns(row: type, table: Table) -> None:
+    """A row's fields are what its insert writes: a column added to one must be added to both."""
+    generated = {c.name for c in table.columns if c.autoincrement is True}
+    assert [f.name for f in dataclasses.fields(row)] == [
+        c.name for c in table.columns if c.name not in generated
+    ]

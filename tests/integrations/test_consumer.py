@@ -18,11 +18,12 @@ from coach.config import Config
 from coach.event import Event, NudgeSnoozed, Timer
 from coach.runner import Decide
 from coach.state import CoachState, load_state
-from integrations import daemon as daemon_module
-from integrations.config_file import ConfigError, config_from_yaml
-from integrations.daemon import Coach, with_env_overrides
+from integrations import consumer as consumer_module
+from integrations import writer as writer_module
+from integrations.config_file import ConfigError, config_from_yaml, with_env_overrides
+from integrations.consumer import Consumer
 from integrations.mqtt import Message
-from integrations.storage import Batch, Storage, StorageError
+from integrations.storage import Batch, JournalRow, Storage, StorageError
 
 NOW = datetime(2026, 11, 24, 20, 5, tzinfo=UTC)  # 21:05 in Berlin, bedtime 22:30
 CONFIG = config_from_yaml(
@@ -80,8 +81,10 @@ def storage(tmp_path: Path) -> Iterator[Storage]:
     s.close()
 
 
-def _coach(storage: Storage, link: FakeLink | None = None, decide: Decide = engine.decide) -> Coach:
-    return Coach(
+def _consumer(
+    storage: Storage, link: FakeLink | None = None, decide: Decide = engine.decide
+) -> Consumer:
+    return Consumer(
         CONFIG, storage, link or FakeLink(), FakeTimers(), clock=lambda: NOW, decide=decide
     )
 
@@ -94,19 +97,19 @@ def failing_on_cold_brew(state: CoachState, event: Event, now: datetime, config:
     return actions
 
 
-def _serve(coach: Coach, *items: Message) -> None:
+def _serve(consumer: Consumer, *items: Message) -> None:
     for item in items:
-        coach.inbox.deliver(item)
-    coach.inbox.stop()
-    coach.serve()
+        consumer.inbox.deliver(item)
+    consumer.inbox.stop()
+    consumer.serve()
 
 
 def test_start_plans_timers_and_publishes_the_retained_state(storage: Storage) -> None:
     link = FakeLink()
-    coach = _coach(storage, link)
-    coach.start()
-    assert isinstance(coach.timers, FakeTimers)
-    assert any(t.startswith("winddown.stretch:alex") for t in coach.timers.timers)
+    consumer = _consumer(storage, link)
+    consumer.start()
+    assert isinstance(consumer.timers, FakeTimers)
+    assert any(t.startswith("winddown.stretch:alex") for t in consumer.timers.timers)
     states = [(t, r) for t, _p, r in link.published if t == "sleepcoach/alex/state"]
     assert states == [("sleepcoach/alex/state", True)]
 
@@ -115,8 +118,8 @@ def test_a_message_is_acknowledged_after_it_is_stored_and_its_nudge_is_published
     storage: Storage,
 ) -> None:
     link = FakeLink()
-    coach = _coach(storage, link)
-    _serve(coach, _msg(7, b'{"event": "brew", "drink": "espresso"}'))
+    consumer = _consumer(storage, link)
+    _serve(consumer, _msg(7, b'{"event": "brew", "drink": "espresso"}'))
     assert link.acked == [7]
     assert [n["rule"] for n in link.on("sleepcoach/alex/nudge")] == ["caffeine.cutoff"]
     assert storage.count("events") == 1
@@ -129,7 +132,7 @@ def test_nothing_is_acknowledged_while_storage_fails_and_all_of_it_once_it_is_ba
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     link = FakeLink()
-    coach = _coach(storage, link)
+    consumer = _consumer(storage, link)
     real_write = storage.write
     failures = {"left": 2}
 
@@ -141,37 +144,37 @@ def test_nothing_is_acknowledged_while_storage_fails_and_all_of_it_once_it_is_ba
         real_write(batch)
 
     monkeypatch.setattr(storage, "write", flaky)
-    monkeypatch.setattr(daemon_module, "STORAGE_RETRY_S", (0.01, 0.02))
-    coach.inbox.deliver(_msg(1, b'{"event": "brew", "drink": "tea"}'))
-    coach.inbox.deliver(_msg(2, b'{"event": "brew", "drink": "tea", "volume_ml": 100}'))
-    threading.Timer(0.3, coach.inbox.stop).start()
-    coach.serve()
+    monkeypatch.setattr(writer_module, "STORAGE_RETRY_S", (0.01, 0.02))
+    consumer.inbox.deliver(_msg(1, b'{"event": "brew", "drink": "tea"}'))
+    consumer.inbox.deliver(_msg(2, b'{"event": "brew", "drink": "tea", "volume_ml": 100}'))
+    threading.Timer(0.3, consumer.inbox.stop).start()
+    consumer.serve()
     assert link.acked == [1, 2]
     assert storage.count("events") == 2
 
 
 def test_a_bug_in_decide_is_reported_and_the_state_stays_as_it_was(storage: Storage) -> None:
     link = FakeLink()
-    coach = _coach(storage, link, decide=failing_on_cold_brew)
+    consumer = _consumer(storage, link, decide=failing_on_cold_brew)
     first = b'{"event": "brew", "drink": "espresso"}'
     second = b'{"event": "brew", "drink": "cold_brew"}'
-    _serve(coach, _msg(1, first), _msg(2, second))
+    _serve(consumer, _msg(1, first), _msg(2, second))
     errors = link.on("sleepcoach/errors")
     assert len(errors) == 1
     assert "internal error while deciding (ZeroDivisionError: boom)" in errors[0]["error"]
     assert errors[0]["topic"] == "home/kitchen/coffee"
     # The espresso (63 mg) counts, the cold brew that failed does not.
-    assert coach.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
+    assert consumer.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
     assert link.acked == [1, 2]  # acknowledged: a redelivery would fail the same way
 
 
 def test_a_redelivered_message_that_was_stored_is_skipped(storage: Storage) -> None:
     link = FakeLink()
     payload = b'{"event": "brew", "drink": "tea"}'
-    _serve(_coach(storage, link), _msg(5, payload))
+    _serve(_consumer(storage, link), _msg(5, payload))
     again = FakeLink()
-    coach = _coach(storage, again)
-    _serve(coach, _msg(5, payload, dup=True))
+    consumer = _consumer(storage, again)
+    _serve(consumer, _msg(5, payload, dup=True))
     assert again.acked == [5]
     assert storage.count("events") == 1
 
@@ -183,13 +186,13 @@ def test_a_redelivery_while_the_database_is_gone_is_held_not_a_crash(
     path = tmp_path / "c.db"
     storage = Storage.open(f"sqlite:///{path}")
     link = FakeLink()
-    coach = _coach(storage, link)
-    monkeypatch.setattr(daemon_module, "STORAGE_RETRY_S", (0.01, 0.02))
+    consumer = _consumer(storage, link)
+    monkeypatch.setattr(writer_module, "STORAGE_RETRY_S", (0.01, 0.02))
     storage.engine.dispose()
     path.rename(tmp_path / "moved.db")  # the next connection finds an empty file: no tables
-    coach.inbox.deliver(_msg(5, b'{"event": "brew", "drink": "tea"}', dup=True))
-    threading.Timer(0.3, coach.inbox.stop).start()
-    coach.serve()  # returns on the stop; nothing raised
+    consumer.inbox.deliver(_msg(5, b'{"event": "brew", "drink": "tea"}', dup=True))
+    threading.Timer(0.3, consumer.inbox.stop).start()
+    consumer.serve()  # returns on the stop; nothing raised
     assert link.acked == []  # held: the broker sends it again once the database is back
     storage.close()
 
@@ -197,7 +200,7 @@ def test_a_redelivery_while_the_database_is_gone_is_held_not_a_crash(
 def test_bad_input_is_refused_once_on_errors_and_stored_as_refused(storage: Storage) -> None:
     link = FakeLink()
     _serve(
-        _coach(storage, link),
+        _consumer(storage, link),
         _msg(1, b"\xff\x00"),
         _msg(2, b'{"command": "ack", "nudge_id": "x"}', topic="sleepcoach/nobody/command"),
         _msg(3, b'{"event": "brew"}', topic="not/ours"),
@@ -211,27 +214,27 @@ def test_bad_input_is_refused_once_on_errors_and_stored_as_refused(storage: Stor
 
 def test_an_unconfirmed_nudge_is_sent_again_on_start_under_the_same_id(storage: Storage) -> None:
     link = FakeLink()
-    _serve(_coach(storage, link), _msg(1, b'{"event": "brew", "drink": "espresso"}'))
+    _serve(_consumer(storage, link), _msg(1, b'{"event": "brew", "drink": "espresso"}'))
     (first,) = link.on("sleepcoach/alex/nudge")
     again = FakeLink()
-    _coach(storage, again).start()
+    _consumer(storage, again).start()
     assert [n["id"] for n in again.on("sleepcoach/alex/nudge")] == [first["id"]]
 
 
 def test_a_confirmed_nudge_is_not_sent_again(storage: Storage) -> None:
     link = FakeLink()
-    coach = _coach(storage, link)
-    coach.inbox.deliver(_msg(1, b'{"event": "brew", "drink": "espresso"}'))
-    coach.inbox.stop()
-    coach.serve()
+    consumer = _consumer(storage, link)
+    consumer.inbox.deliver(_msg(1, b'{"event": "brew", "drink": "espresso"}'))
+    consumer.inbox.stop()
+    consumer.serve()
     nudge_mid = next(
         mid for mid, (t, _p, _r) in enumerate(link.published, 1) if t.endswith("/nudge")
     )
-    coach.inbox.published(nudge_mid)
-    coach.inbox.stop()
-    coach.serve()
+    consumer.inbox.published(nudge_mid)
+    consumer.inbox.stop()
+    consumer.serve()
     again = FakeLink()
-    _coach(storage, again).start()
+    _consumer(storage, again).start()
     assert again.on("sleepcoach/alex/nudge") == []
 
 
@@ -261,14 +264,14 @@ def test_environment_overrides_the_dashboards_address_and_checks_it() -> None:
 
 def test_a_timer_firing_reaches_the_core(storage: Storage) -> None:
     link = FakeLink()
-    coach = _coach(storage, link)
-    coach.start()
-    assert isinstance(coach.timers, FakeTimers)
-    timer = next(t for t in coach.timers.timers.values() if t.kind == "winddown.stretch")
-    coach.clock = lambda: timer.at + timedelta(seconds=1)
-    coach.inbox.timer_due(timer)
-    coach.inbox.stop()
-    coach.serve()
+    consumer = _consumer(storage, link)
+    consumer.start()
+    assert isinstance(consumer.timers, FakeTimers)
+    timer = next(t for t in consumer.timers.timers.values() if t.kind == "winddown.stretch")
+    consumer.clock = lambda: timer.at + timedelta(seconds=1)
+    consumer.inbox.timer_due(timer)
+    consumer.inbox.stop()
+    consumer.serve()
     assert [n["rule"] for n in link.on("sleepcoach/alex/nudge")] == ["winddown.stretch"]
 
 
@@ -278,7 +281,7 @@ ESPRESSO_WITH_TS = b'{"event": "brew", "drink": "espresso", "ts": "2026-11-24T21
 def test_a_restart_rebuilds_duplicate_detection_from_the_stored_events(db_url: str) -> None:
     storage = Storage.open(db_url)
     link = FakeLink()
-    _serve(_coach(storage, link), _msg(1, ESPRESSO_WITH_TS))
+    _serve(_consumer(storage, link), _msg(1, ESPRESSO_WITH_TS))
     assert len(link.on("sleepcoach/alex/nudge")) == 1
     raw = storage.load_state()
     assert raw is not None
@@ -286,13 +289,13 @@ def test_a_restart_rebuilds_duplicate_detection_from_the_stored_events(db_url: s
     storage.close()
     storage = Storage.open(db_url)  # as a restarted process
     again = FakeLink()
-    coach = _coach(storage, again)
+    consumer = _consumer(storage, again)
     # The device sends the same reading again, as a new message (not a broker redelivery).
-    _serve(coach, _msg(7, ESPRESSO_WITH_TS))
+    _serve(consumer, _msg(7, ESPRESSO_WITH_TS))
     assert again.acked == [7]
     assert storage.count("events") == 1
     assert again.on("sleepcoach/alex/nudge") == []
-    assert coach.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
+    assert consumer.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
     storage.close()
 
 
@@ -303,21 +306,21 @@ def test_keys_the_core_had_forgotten_are_not_rebuilt(storage: Storage) -> None:
         b'{"event": "brew", "drink": "tea", "ts": "%s"}' % at.isoformat().encode()
         for at in (old, kept)
     ]
-    _serve(_coach(storage), _msg(1, readings[0]), _msg(2, readings[1]))
+    _serve(_consumer(storage), _msg(1, readings[0]), _msg(2, readings[1]))
     assert storage.count("events") == 2
-    assert list(_coach(storage).state.seen.values()) == [kept.timestamp()]
+    assert list(_consumer(storage).state.seen.values()) == [kept.timestamp()]
 
 
 def test_a_bug_in_decide_keeps_the_duplicate_keys_of_the_batch(storage: Storage) -> None:
     link = FakeLink()
-    coach = _coach(storage, link, decide=failing_on_cold_brew)
+    consumer = _consumer(storage, link, decide=failing_on_cold_brew)
     cold_brew = b'{"event": "brew", "drink": "cold_brew", "ts": "2026-11-24T21:01:00+01:00"}'
-    _serve(coach, _msg(1, ESPRESSO_WITH_TS), _msg(2, cold_brew))
-    _serve(coach, _msg(3, ESPRESSO_WITH_TS), _msg(4, cold_brew))
+    _serve(consumer, _msg(1, ESPRESSO_WITH_TS), _msg(2, cold_brew))
+    _serve(consumer, _msg(3, ESPRESSO_WITH_TS), _msg(4, cold_brew))
     # Both were stored once; their repeats are duplicates, and the espresso counts once.
     assert storage.count("events") == 2
     assert len(link.on("sleepcoach/errors")) == 1
-    assert coach.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
+    assert consumer.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
     assert link.acked == [1, 2, 3, 4]
 
 
@@ -330,16 +333,16 @@ def _same(a: CoachState, b: CoachState) -> bool:
     return all(getattr(a, n) == getattr(b, n) for n in names)
 
 
-def _serving(coach: Coach) -> threading.Thread:
+def _serving(consumer: Consumer) -> threading.Thread:
     """The consumer on a thread of its own, as in the daemon (stop it with `inbox.stop()`)."""
-    thread = threading.Thread(target=coach.serve, daemon=True)
+    thread = threading.Thread(target=consumer.serve, daemon=True)
     thread.start()
     return thread
 
 
-def _wait_processed(coach: Coach, n: int, storage: Storage, events: int) -> None:
+def _wait_processed(consumer: Consumer, n: int, storage: Storage, events: int) -> None:
     deadline = time.monotonic() + 10
-    while coach.processed < n or storage.count("events") < events:
+    while consumer.processed < n or storage.count("events") < events:
         assert time.monotonic() < deadline, "the consumer did not get through its inbox"
         time.sleep(0.01)
     time.sleep(0.05)  # the acks and publications after the commit
@@ -351,10 +354,10 @@ TEA_AT_2030 = b'{"event": "brew", "drink": "tea", "ts": "2026-11-24T20:30:00+01:
 def test_a_crash_between_snapshots_loses_no_decision(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(daemon_module, "SNAPSHOT_EVERY_S", 3600.0)
-    monkeypatch.setattr(daemon_module, "SNAPSHOT_IDLE_S", 3600.0)
+    monkeypatch.setattr(writer_module, "SNAPSHOT_EVERY_S", 3600.0)
+    monkeypatch.setattr(consumer_module, "SNAPSHOT_IDLE_S", 3600.0)
     live_link = FakeLink()
-    live = _coach(storage, live_link)
+    live = _consumer(storage, live_link)
     live.start()
     serving = _serving(live)
     for mid, payload in enumerate(
@@ -369,14 +372,14 @@ def test_a_crash_between_snapshots_loses_no_decision(
     _wait_processed(live, 3, storage, 4)
     assert live_link.acked == [1, 2, 3]
     # Nothing was written as a snapshot since the start: the decisions are in the journal.
-    assert [kind for _now, kind, _e in storage.load_journal()] == [
+    assert [row.kind for row in storage.load_journal()] == [
         "CoffeeBrewed",
         "CoffeeBrewed",
         "CoffeeBrewed",
         "NudgeSnoozed",
     ]
     # The process dies here (SIGKILL): a new one on the same database has the same state.
-    restarted = _coach(storage, FakeLink())
+    restarted = _consumer(storage, FakeLink())
     assert _same(restarted.state, live.state)
     assert restarted.state.people["alex"].nudges[nudge].snooze_until is not None
     restarted.start()
@@ -391,12 +394,12 @@ def test_a_crash_between_snapshots_loses_no_decision(
 def test_the_state_is_written_once_the_inbox_is_quiet(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(daemon_module, "SNAPSHOT_EVERY_S", 3600.0)
-    monkeypatch.setattr(daemon_module, "SNAPSHOT_IDLE_S", 0.05)
-    coach = _coach(storage)
-    coach.start()
-    serving = _serving(coach)
-    coach.inbox.deliver(_msg(1, ESPRESSO_WITH_TS))
+    monkeypatch.setattr(writer_module, "SNAPSHOT_EVERY_S", 3600.0)
+    monkeypatch.setattr(consumer_module, "SNAPSHOT_IDLE_S", 0.05)
+    consumer = _consumer(storage)
+    consumer.start()
+    serving = _serving(consumer)
+    consumer.inbox.deliver(_msg(1, ESPRESSO_WITH_TS))
     deadline = time.monotonic() + 10
     # Events first: the batch writes them with its journal in one transaction, so once they are
     # there an empty journal means the snapshot replaced it (read the other way round, the
@@ -407,72 +410,70 @@ def test_the_state_is_written_once_the_inbox_is_quiet(
     raw = storage.load_state()
     assert raw is not None
     assert load_state(raw).people["alex"].caffeine_days == {"2026-11-24": 63.0}
-    coach.inbox.stop()
+    consumer.inbox.stop()
     serving.join(5)
 
 
 def test_a_snapshot_is_written_after_so_many_decisions_under_load(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(daemon_module, "SNAPSHOT_EVERY_S", 3600.0)
-    monkeypatch.setattr(daemon_module, "SNAPSHOT_MAX_DECISIONS", 3)
-    coach = _coach(storage)
-    coach.start()
+    monkeypatch.setattr(writer_module, "SNAPSHOT_EVERY_S", 3600.0)
+    monkeypatch.setattr(writer_module, "SNAPSHOT_MAX_DECISIONS", 3)
+    consumer = _consumer(storage)
+    consumer.start()
     teas = [
         b'{"event": "brew", "drink": "tea", "ts": "2026-11-24T1%d:00:00+01:00"}' % h
         for h in range(5)
     ]
     for mid, payload in enumerate(teas, start=1):
-        coach.inbox.deliver(_msg(mid, payload))
-        coach._handle(coach.inbox.queue.get_nowait())
-        coach._flush()  # one commit each, as under steady load
+        consumer.inbox.deliver(_msg(mid, payload))
+        consumer.handle(consumer.inbox.queue.get_nowait())
+        consumer.commit()  # one commit each, as under steady load
     # Decisions 1-3 went into a snapshot at the third commit; 4 and 5 are journaled.
-    assert [json.loads(e)["ts"][11:16] for _n, _k, e in storage.load_journal()] == [
+    assert [json.loads(row.event)["ts"][11:16] for row in storage.load_journal()] == [
         "13:00",
         "14:00",
     ]
-    assert _same(_coach(storage).state, coach.state)
+    assert _same(_consumer(storage).state, consumer.state)
 
 
 def test_a_bug_in_decide_after_a_replay_keeps_what_was_replayed(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(daemon_module, "SNAPSHOT_EVERY_S", 3600.0)
-    first = _coach(storage)
+    monkeypatch.setattr(writer_module, "SNAPSHOT_EVERY_S", 3600.0)
+    first = _consumer(storage)
     first.start()
     first.inbox.deliver(_msg(1, ESPRESSO_WITH_TS))
-    first._handle(first.inbox.queue.get_nowait())
-    first._flush()  # stored and journaled, no snapshot: then the process dies
+    first.handle(first.inbox.queue.get_nowait())
+    first.commit()  # stored and journaled, no snapshot: then the process dies
     link = FakeLink()
-    coach = _coach(storage, link, decide=failing_on_cold_brew)  # replays the espresso
+    consumer = _consumer(storage, link, decide=failing_on_cold_brew)  # replays the espresso
     cold_brew = b'{"event": "brew", "drink": "cold_brew", "ts": "2026-11-24T21:01:00+01:00"}'
-    _serve(coach, _msg(2, cold_brew), _msg(3, ESPRESSO_WITH_TS))
+    _serve(consumer, _msg(2, cold_brew), _msg(3, ESPRESSO_WITH_TS))
     assert len(link.on("sleepcoach/errors")) == 1
     # The espresso decided before the crash is still counted, once; its repeat is a duplicate.
-    assert coach.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
+    assert consumer.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
     assert storage.count("events") == 2
 
 
 def test_an_unreadable_journal_entry_is_skipped_with_an_error(
     storage: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
-    coach = _coach(storage)
-    coach.start()
+    consumer = _consumer(storage)
+    consumer.start()
     storage.write(
         Batch(
             journal=[
-                {"now": NOW.timestamp(), "kind": "Sneezed", "event": "{}"},
-                {
-                    "now": NOW.timestamp(),
-                    "kind": "CoffeeBrewed",
-                    "event": json.dumps(
-                        {"person": "alex", "ts": NOW.isoformat(), "drink": "espresso"}
-                    ),
-                },
+                JournalRow(NOW.timestamp(), "Sneezed", "{}"),
+                JournalRow(
+                    NOW.timestamp(),
+                    "CoffeeBrewed",
+                    json.dumps({"person": "alex", "ts": NOW.isoformat(), "drink": "espresso"}),
+                ),
             ]
         )
     )
-    restarted = _coach(storage)
+    restarted = _consumer(storage)
     assert "unknown event kind 'Sneezed'" in caplog.text
     assert restarted.state.people["alex"].caffeine_days == {"2026-11-24": 63.0}
 
@@ -480,16 +481,16 @@ def test_an_unreadable_journal_entry_is_skipped_with_an_error(
 def test_a_journal_entry_that_fails_to_replay_is_skipped_and_the_rest_replayed(
     storage: Storage, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(daemon_module, "SNAPSHOT_EVERY_S", 3600.0)
-    first = _coach(storage)
+    monkeypatch.setattr(writer_module, "SNAPSHOT_EVERY_S", 3600.0)
+    first = _consumer(storage)
     first.start()
     cold_brew = b'{"event": "brew", "drink": "cold_brew", "ts": "2026-11-24T21:01:00+01:00"}'
     for mid, payload in enumerate([ESPRESSO_WITH_TS, cold_brew, TEA_AT_2030], start=1):
         first.inbox.deliver(_msg(mid, payload))
-        first._handle(first.inbox.queue.get_nowait())
-    first._flush()  # journaled, no snapshot: then the process dies
+        first.handle(first.inbox.queue.get_nowait())
+    first.commit()  # journaled, no snapshot: then the process dies
     # As a newer sleepcoach with a bug might: it changes the state, then raises.
-    restarted = _coach(storage, decide=failing_on_cold_brew)
+    restarted = _consumer(storage, decide=failing_on_cold_brew)
     assert "replaying" in caplog.text
     assert "ZeroDivisionError" in caplog.text
     # The espresso (63 mg) and the tea after the failing entry count; the cold brew does not.
