@@ -307,6 +307,30 @@ class ExerciseLateIntense(RuleSettings):
     hr_minutes: int = Field(10, ge=1, le=120, description="Minutes the heart rate must stay high.")
 
 
+class EncouragementExercise(RuleSettings):
+    """encouragement.exercise: days without a workout, for a tracker that reports workouts."""
+
+    days_without: int = Field(
+        4,
+        ge=2,
+        le=14,
+        description="On this many days after the day of the latest workout, one suggestion to "
+        "move today; then none for as long again. WHO 2020 (Bull et al., Br J Sports Med 54(24)): "
+        "150-300 min of moderate or 75-150 min of vigorous activity a week.",
+    )
+    check_at: LocalTime = Field(
+        time(11, 0), description="Local time of the daily check; before 18:00 (daytime only)."
+    )
+
+    @field_validator("check_at")
+    @classmethod
+    def _daytime(cls, v: time) -> time:
+        if not time(6, 0) <= v < time(18, 0):
+            msg = "the encouragement is a daytime suggestion: check_at from 06:00 to before 18:00"
+            raise ValueError(msg)
+        return v
+
+
 class WinddownStretch(RuleSettings):
     """winddown.stretch: time to wind down with light stretching and dim light."""
 
@@ -484,6 +508,11 @@ class Rules(Model):
         default_factory=ExerciseLateIntense,
         alias="exercise.late_intense",
         description=ExerciseLateIntense.__doc__,
+    )
+    encouragement_exercise: EncouragementExercise = Field(
+        default_factory=EncouragementExercise,
+        alias="encouragement.exercise",
+        description=EncouragementExercise.__doc__,
     )
     winddown_stretch: WinddownStretch = Field(
         default_factory=WinddownStretch,

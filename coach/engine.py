@@ -7,8 +7,8 @@ at the current time; `decide` updates the state it is given, in place, and retur
 
 - Duplicates (a message with the same device, timestamp and content) are ignored.
 - Rule families (one module each: caffeine, stimulant, alcohol, exercise, winddown, stress,
-  sunlight, and the bed-sensor nights) handle the events they care about, plan the timers of a
-  night, and handle those timers when they fire.
+  sunlight, activity, and the bed-sensor nights) handle the events they care about, plan the
+  timers of a night, and handle those timers when they fire.
 - A night's timers are planned when the coach starts and at each wake time for the next night;
   a changed bedtime re-plans the night under the same timer ids, so the shell replaces them.
 - Commands: `ack` stops repeats of a nudge, `snooze` sends it again after N minutes unless it
@@ -31,7 +31,17 @@ from itertools import islice
 from types import MappingProxyType
 from typing import Any
 
-from coach import alcohol, caffeine, exercise, night, stimulant, stress, sunlight, winddown
+from coach import (
+    activity,
+    alcohol,
+    caffeine,
+    exercise,
+    night,
+    stimulant,
+    stress,
+    sunlight,
+    winddown,
+)
 from coach.action import Action, CancelTimer, RefuseEvent, ScheduleTimer, UpdateState
 from coach.clock import Night, local_iso
 from coach.config import Config
@@ -61,6 +71,7 @@ FAMILIES: tuple[Family, ...] = (
     winddown.FAMILY,
     stress.FAMILY,
     sunlight.FAMILY,
+    activity.FAMILY,
     night.FAMILY,
 )
 
@@ -357,6 +368,7 @@ def _housekeeping(state: CoachState, now_s: float, config: Config) -> None:
         }
         ps.caffeine_days = {d: v for d, v in ps.caffeine_days.items() if d >= horizon_day}
         ps.sunlight = {d: v for d, v in ps.sunlight.items() if d >= horizon_day}
+        ps.active_minutes = {d: v for d, v in ps.active_minutes.items() if d >= horizon_day}
         ps.bedtime_overrides = {d: v for d, v in ps.bedtime_overrides.items() if d >= horizon_day}
         ps.evenings = {d: v for d, v in ps.evenings.items() if d >= horizon_day}
         ps.daytime_twitching = [d for d in ps.daytime_twitching if d >= horizon_day]

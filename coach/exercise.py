@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+from coach import activity
 from coach.action import CancelTimer, ScheduleTimer
 from coach.clock import Night, hhmm, local_iso
 from coach.event import HeartRateMeasured, Timer, WorkoutEnded, WorkoutStarted
@@ -150,6 +151,7 @@ def _last_hour_timer(ctx: Ctx, night: Night, workout: Workout) -> Timer | None:
 def on_workout_started(ctx: Ctx, event: WorkoutStarted) -> None:
     """A vigorous workout: the alert inside the last hour, the tip inside the 3 h before it."""
     workout = ctx.ps.workout = Workout(event.ts.timestamp(), event.activity, event.intensity)
+    ctx.ps.last_workout_at = max(ctx.ps.last_workout_at or 0.0, workout.started_at)
     rule = ctx.config.rules.exercise_late_intense
     if not rule.enabled or event.intensity != "vigorous":
         return
@@ -217,10 +219,12 @@ def plan(ctx: Ctx, night: Night) -> list[Timer]:
 
 
 def on_workout_ended(ctx: Ctx, event: WorkoutEnded) -> None:
-    """The workout is over: its last-hour check, if any, is not needed."""
+    """The workout is over: its minutes count for the week, its last-hour check is not needed."""
     workout = ctx.ps.workout
     ctx.ps.workout = None
     ctx.ps.hr_high_since = None
+    if workout is not None:
+        activity.record_workout(ctx, workout, event.ts)
     if workout is not None and workout.intensity == "vigorous":
         started = datetime.fromtimestamp(workout.started_at, ctx.tz)
         timer = _last_hour_timer(ctx, ctx.night_at(started), workout)

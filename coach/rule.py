@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from coach.action import Action, DropNudge, PublishNudge
-from coach.clock import Night, local_date, local_iso, night_of, tonight
+from coach.clock import Night, at_local, local_date, local_iso, night_of, tonight
 from coach.config import Config, Person
 from coach.event import Event, Timer
 from coach.nudge import Nudge, Severity
@@ -106,15 +106,15 @@ class Ctx:
         expires: datetime,
         scheduled: bool,
         cause: str = "",
-    ) -> None:
-        """Send a nudge once: its id is person, rule, local date and cause.
+    ) -> bool:
+        """Send a nudge once: its id is person, rule, local date and cause. True if it went out.
 
         A scheduled nudge (a timer came due) is dropped in quiet hours; one that answers what the
         person just did (a coffee, a workout) goes out, since they are evidently awake. A nudge
         whose moment has passed is dropped, never sent late.
         """
         nudge_id = f"{rule}:{self.person.id}:{day}" + (f":{cause}" if cause else "")
-        self.publish(
+        return self.publish(
             nudge_id,
             rule,
             night=night,
@@ -139,14 +139,15 @@ class Ctx:
         expires: datetime,
         scheduled: bool,
         remember: bool = True,
-    ) -> None:
-        """Send a nudge under an exact id, unless it was handled before, expired or is quiet.
+    ) -> bool:
+        """Send a nudge under an exact id, unless it was handled before, expired or is quiet;
+        True if it went out.
 
         `remember` keeps a record for ack and snooze; a snoozed repeat is answered under the
         original's record.
         """
         if nudge_id in self.state.sent:
-            return
+            return False
         now_s = self.now.timestamp()
         reason = None
         if self.now >= expires:
@@ -156,7 +157,7 @@ class Ctx:
         self.state.sent[nudge_id] = now_s
         if reason is not None:
             self.drop(nudge_id, rule, reason)
-            return
+            return False
         if remember:
             self.ps.nudges[nudge_id] = NudgeRecord(
                 rule=rule,
@@ -183,6 +184,7 @@ class Ctx:
                 )
             )
         )
+        return True
 
     def drop(self, nudge_id: str, rule: str, reason: str) -> None:
         """Record a nudge that is not sent, and why."""
@@ -216,6 +218,13 @@ def logged_evidence(
         "window_hours": window_hours,
         "source": source,
     }
+
+
+def daily_check(ctx: Ctx, night: Night, kind: str, *, enabled: bool, at: time) -> list[Timer]:
+    """The timer of a rule that checks once a day, at a local time of the night's evening date."""
+    if not enabled:
+        return []
+    return [Timer(kind, ctx.person.id, at_local(night.evening, at, ctx.tz), night.key)]
 
 
 def hours(value: float) -> timedelta:

@@ -161,6 +161,11 @@ class PersonState:
     # Local dates with daytime twitching logged.
     daytime_twitching: list[str] = field(default_factory=list)
     workout: Workout | None = None
+    # When the latest workout the tracker reported started (instant); None: it never reported one,
+    # so nothing is known about this person's exercise.
+    last_workout_at: float | None = None
+    # Minutes of moderate and of vigorous workouts per local date (of the workout's start).
+    active_minutes: dict[str, tuple[float, float]] = field(default_factory=dict)
     # What each evening held that a later rule asks about, by evening date (ISO).
     evenings: dict[str, Evening] = field(default_factory=dict)
     hr_high_since: float | None = None

@@ -1,9 +1,10 @@
 """Stress: a high stress level held in the evening gets a nudge to make time to relax.
 
 How it works: a stress reading ≥ 75 (0-100, as trackers report it) held for 20 minutes within
-4 h of tonight's bedtime gets one nudge that evening. Anxiety and stress are common triggers of
-hypnic jerks (AASM, via the article this coach is built on); the article's advice is to make time
-to relax, exercise regularly, get daylight and connect with others.
+4 h of tonight's bedtime gets one nudge that evening. The American Academy of Sleep Medicine lists
+stress and anxiety among the triggers of hypnic jerks. The nudge suggests ways to relax, time
+with someone close among them (connecting with others, as well as exercise and daylight, is the
+positive side of the same advice; the activity and daylight rules carry those).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def on_stress(ctx: Ctx, event: StressMeasured) -> None:
         title="Make time to relax",
         message=(
             "Your stress level has been high for a while this evening. Consider a short walk, "
-            "slow breathing, or a chat with someone close: stress and anxiety make night-time "
-            "twitches more likely."
+            "slow breathing, or time with someone close: stress and anxiety make twitches as you "
+            "fall asleep more likely."
         ),
         evidence={
             "stress_level": event.level,

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from coach.clock import Night, at_local
+from coach.clock import Night
 from coach.event import SunlightLogged, Timer
-from coach.rule import Ctx, Family
+from coach.rule import Ctx, Family, daily_check
 from coach.state import PersonState
 from coach.wording import count
 
@@ -49,10 +49,7 @@ def is_daylight_reached(ps: PersonState, day: str, min_minutes: float) -> bool |
 def plan(ctx: Ctx, night: Night) -> list[Timer]:
     """The afternoon check of the night's evening date."""
     rule = ctx.config.rules.sunlight_daily
-    if not rule.enabled:
-        return []
-    at = at_local(night.evening, rule.check_at, ctx.tz)
-    return [Timer("sunlight.daily", ctx.person.id, at, night.key)]
+    return daily_check(ctx, night, "sunlight.daily", enabled=rule.enabled, at=rule.check_at)
 
 
 def on_check(ctx: Ctx, timer: Timer) -> None:

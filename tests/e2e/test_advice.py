@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.broker import Broker
-from tests.e2e.conftest import DaemonProcess, Recorder, config_yaml, publisher
+from tests.e2e.conftest import TZ, DaemonProcess, Recorder, config_yaml, publisher
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
 
@@ -178,3 +179,93 @@ def test_a_coffee_in_the_night_belongs_to_the_night_until_the_person_is_up_for_t
         assert nudge["message"].startswith("That coffee (95 mg of caffeine) came after your")
     assert [n["rule"] for n in nudges(rec, "caffeine.")] == expected
     maker.loop_stop()
+
+
+# -- daytime checks: a zone where it is midday now ------------------------------------------------
+
+
+def midday_zone() -> ZoneInfo:
+    """A fixed-offset zone in which the local time now is between 12:00 and 13:00."""
+    offset = 12 - datetime.now(UTC).hour  # -11 .. 12; Etc/GMT names count the other way
+    return ZoneInfo(f"Etc/GMT{-offset:+d}")
+
+
+def midday_config(broker: Broker, tmp_path: Path, rules: str) -> str:
+    """A config in a zone where it is about noon, bedtime 6 h from now, and these rules, whose
+    `{check_at}` is 5 minutes ago: a daily check that fires at once when the coach starts."""
+    zone = midday_zone()
+    now = datetime.now(zone)
+    text = config_yaml(
+        broker,
+        f"sqlite:///{tmp_path / 'coach.db'}",
+        bedtime=(now + timedelta(hours=6)).strftime("%H:%M"),
+        wake=(now + timedelta(hours=14)).strftime("%H:%M"),
+    ).replace(f"timezone: {TZ}", f"timezone: {zone.key}")
+    check_at = (now - timedelta(minutes=5)).strftime("%H:%M")
+    return text + "rules:\n" + rules.format(check_at=check_at)
+
+
+def restart(daemon: DaemonProcess, rec: Recorder) -> None:
+    """Stop the coach and start it again on its stored state: its daily checks are re-planned,
+    and one due in the last 15 minutes fires at once."""
+    daemon.stop()
+    online = len([p for p in rec.on(f"{PREFIX}/status") if p == b"online"])
+    daemon.start()
+    assert rec.wait_for(lambda: rec.on(f"{PREFIX}/status").count(b"online") > online)
+
+
+def test_no_daylight_reading_is_unknown_and_a_reading_of_0_gets_the_nudge(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    rec = recorder_factory(broker, [f"{PREFIX}/#"])
+    daemon = daemon_factory(
+        midday_config(broker, tmp_path, '  sunlight.daily: {{check_at: "{check_at}"}}\n')
+    )
+    daemon.start()
+    # The check fired at start, with no daylight reading today: nothing.
+    assert rec.wait_for(lambda: rec.on(STATE)), daemon.log_text()
+    seen = len(rec.on(STATE))
+    watch = publisher(broker)
+    watch.publish("tracker/alex", b'{"event": "sunlight", "minutes": 0}', qos=1)
+    assert rec.wait_for(states_after(rec, seen + 1)), daemon.log_text()
+    assert nudges(rec, "sunlight.") == []
+    watch.loop_stop()
+    # Restarted, the check fires again, now with a reading of 0 minutes: the nudge.
+    restart(daemon, rec)
+    assert rec.wait_for(lambda: nudges(rec, "sunlight.")), daemon.log_text()
+    (nudge,) = nudges(rec, "sunlight.")
+    assert nudge["message"].startswith("Your tracker has counted no daylight today.")
+
+
+def test_four_days_without_a_workout_get_one_daytime_suggestion(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    rec = recorder_factory(broker, [f"{PREFIX}/#"])
+    rules = '  encouragement.exercise: {{check_at: "{check_at}"}}\n'
+    daemon = daemon_factory(midday_config(broker, tmp_path, rules))
+    daemon.start()
+    assert rec.wait_for(lambda: rec.on(STATE)), daemon.log_text()
+    seen = len(rec.on(STATE))
+    # The tracker reports a 40-minute run, five days ago.
+    started = datetime.now(midday_zone()) - timedelta(days=5)
+    watch = publisher(broker)
+    for doc in (
+        {"event": "workout_start", "activity": "running", "intensity": "moderate"},
+        {"event": "workout_end"},
+    ):
+        at = started if doc["event"] == "workout_start" else started + timedelta(minutes=40)
+        watch.publish("tracker/alex", json.dumps({**doc, "ts": at.isoformat()}).encode(), qos=1)
+    assert rec.wait_for(states_after(rec, seen + 2)), daemon.log_text()
+    assert nudges(rec, "encouragement.") == []  # the first check knew of no workout
+    watch.loop_stop()
+    restart(daemon, rec)
+    assert rec.wait_for(lambda: nudges(rec, "encouragement.")), daemon.log_text()
+    (nudge,) = nudges(rec, "encouragement.")
+    assert nudge["severity"] == "info"
+    assert nudge["message"].startswith("Your tracker hasn't recorded a workout for 5 days.")
