@@ -49,9 +49,35 @@ def start(
     return daemon, rec
 
 
-def states_after(rec: Recorder, count: int) -> Callable[[], bool]:
-    """True once the coach published at least `count` state documents for alex."""
-    return lambda: len(rec.on(STATE)) >= count
+class Barrier:
+    """Proof that the coach handled everything published before it: a 10 mg drink from the
+    coffee maker (below the 20 mg the caffeine rules look at), and the state that counts it.
+
+    The coach publishes a person's state once per batch of messages, so counting state messages
+    says nothing; the day's caffeine total does, as messages are handled in order.
+    """
+
+    def __init__(self, broker: Broker, rec: Recorder) -> None:
+        self.rec = rec
+        self.maker = publisher(broker, "barrier")
+        self.passed = 0
+
+    def wait(self, daemon: DaemonProcess) -> None:
+        """Publish the marker drink and wait until the state shows it."""
+        self.passed += 1
+        total = 10.0 * self.passed
+        self.maker.publish(
+            "home/kitchen/coffee",
+            b'{"event": "brew", "drink": "other", "caffeine_mg": 10}',
+            qos=1,
+        )
+        assert self.rec.wait_for(
+            lambda: any(json.loads(s)["caffeine_mg_today"] >= total for s in self.rec.on(STATE))
+        ), daemon.log_text()
+
+    def close(self) -> None:
+        """Disconnect the marker's publisher."""
+        self.maker.loop_stop()
 
 
 def nudges(rec: Recorder, prefix: str = "") -> list[dict[str, Any]]:
@@ -71,11 +97,10 @@ def test_alcohol_logged_two_hours_before_bed_gets_one_informational_nudge(
     daemon, rec = start(
         broker, daemon_factory, recorder_factory, tmp_path, bedtime_in=timedelta(hours=2)
     )
-    seen = len(rec.on(STATE))
     person = publisher(broker)
     for _ in range(2):
         person.publish(f"{PREFIX}/alex/command", b'{"command": "log", "what": "alcohol"}', qos=1)
-    assert rec.wait_for(states_after(rec, seen + 2)), daemon.log_text()
+    Barrier(broker, rec).wait(daemon)
     assert rec.wait_for(lambda: nudges(rec, "alcohol.")), daemon.log_text()
     (nudge,) = nudges(rec, "alcohol.")  # a second drink the same evening gets no second nudge
     assert (nudge["rule"], nudge["severity"]) == ("alcohol.late", "info")
@@ -132,14 +157,13 @@ def test_a_moderate_evening_walk_gets_nothing(
     daemon, rec = start(
         broker, daemon_factory, recorder_factory, tmp_path, bedtime_in=timedelta(minutes=30)
     )
-    seen = len(rec.on(STATE))
     watch = publisher(broker)
     watch.publish(
         "tracker/alex",
         b'{"event": "workout_start", "activity": "walking", "intensity": "moderate"}',
         qos=1,
     )
-    assert rec.wait_for(states_after(rec, seen + 1)), daemon.log_text()
+    Barrier(broker, rec).wait(daemon)
     assert nudges(rec, "exercise.") == []
     watch.loop_stop()
 
@@ -226,11 +250,11 @@ def test_no_daylight_reading_is_unknown_and_a_reading_of_0_gets_the_nudge(
     )
     daemon.start()
     # The check fired at start, with no daylight reading today: nothing.
-    assert rec.wait_for(lambda: rec.on(STATE)), daemon.log_text()
-    seen = len(rec.on(STATE))
+    barrier = Barrier(broker, rec)
+    barrier.wait(daemon)
     watch = publisher(broker)
     watch.publish("tracker/alex", b'{"event": "sunlight", "minutes": 0}', qos=1)
-    assert rec.wait_for(states_after(rec, seen + 1)), daemon.log_text()
+    barrier.wait(daemon)
     assert nudges(rec, "sunlight.") == []
     watch.loop_stop()
     # Restarted, the check fires again, now with a reading of 0 minutes: the nudge.
@@ -250,8 +274,8 @@ def test_four_days_without_a_workout_get_one_daytime_suggestion(
     rules = '  encouragement.exercise: {{check_at: "{check_at}"}}\n'
     daemon = daemon_factory(midday_config(broker, tmp_path, rules))
     daemon.start()
-    assert rec.wait_for(lambda: rec.on(STATE)), daemon.log_text()
-    seen = len(rec.on(STATE))
+    barrier = Barrier(broker, rec)
+    barrier.wait(daemon)
     # The tracker reports a 40-minute run, five days ago.
     started = datetime.now(midday_zone()) - timedelta(days=5)
     watch = publisher(broker)
@@ -261,7 +285,7 @@ def test_four_days_without_a_workout_get_one_daytime_suggestion(
     ):
         at = started if doc["event"] == "workout_start" else started + timedelta(minutes=40)
         watch.publish("tracker/alex", json.dumps({**doc, "ts": at.isoformat()}).encode(), qos=1)
-    assert rec.wait_for(states_after(rec, seen + 2)), daemon.log_text()
+    barrier.wait(daemon)
     assert nudges(rec, "encouragement.") == []  # the first check knew of no workout
     watch.loop_stop()
     restart(daemon, rec)
