@@ -1,4 +1,4 @@
-"""Benchmark: how well and how fast the coach scores nights (synthetic data, issue 5).
+"""Benchmark: how well and how fast the coach scores nights (synthetic data).
 
 Run: ``.venv/bin/python bench/nights.py [--nights 200] [--jobs N] [--seed 0]``.
 
@@ -47,7 +47,7 @@ ZONE = ZoneInfo("Europe/Berlin")
 #: The first night; 200 nights from here cross the end of summer time (2026-10-25).
 FIRST = datetime(2026, 5, 1, 22, 0, tzinfo=ZONE)
 NOISES = ("low", "medium", "high")
-INDEX_TOLERANCE = 2.0  # per hour (issue 5)
+INDEX_TOLERANCE = 2.0  # per hour: the accuracy target below
 JERK_MATCH_S = 2.0  # a detected jerk within 2 s of a true one is a hit
 
 

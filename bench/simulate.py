@@ -18,7 +18,7 @@ The in-process figures run with the collector settings `sleepcoach simulate` use
 (`simulator.tuned_collector`). Timings are wall-clock; CPU time is printed beside them because
 a shared machine's other work shows up as the difference.
 
-Targets (issue 2): ≥ 200,000 events/s through the core; the whole year in under 30 s.
+Targets: ≥ 200,000 events/s through the core; the whole year in under 30 s.
 """
 
 from __future__ import annotations

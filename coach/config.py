@@ -198,7 +198,8 @@ class Device(Model):
 
 
 # ---------------------------------------------------------------------------------------------
-# Rules. Each rule id of CONTRACT §5 has a settings model; `enabled` switches it off.
+# Rules. Each rule id (docs/contract.md, "Rule ids") has a settings model; `enabled` switches
+# it off.
 
 
 class RuleSettings(Model):
@@ -378,7 +379,7 @@ class TwitchNightSummary(RuleSettings):
         gt=0,
         le=60,
         description="Sleep onset is the start of the first this many minutes in bed without a "
-        "movement above `movement_threshold` (issue 5; the 10-minute figure matches "
+        "movement above `movement_threshold` (the 10-minute figure matches "
         "actigraphy's immobility criteria for sleep onset).",
     )
     movement_threshold: float = Field(
@@ -394,7 +395,7 @@ class TwitchNightSummary(RuleSettings):
         le=120,
         description="A hypnic jerk is an isolated strong movement within this many minutes of "
         "sleep onset (sleep starts happen at the sleep-onset transition; ICSD-3 isolated "
-        "symptoms and normal variants; issue 5: 30 min).",
+        "symptoms and normal variants).",
     )
     hypnic_min_intensity: float = Field(
         0.5,
@@ -408,14 +409,14 @@ class TwitchNightSummary(RuleSettings):
         ge=0,
         le=12,
         description="Getting up ends the night (and sends the summary before wake time) only "
-        "after this many hours in bed (issue 5).",
+        "after this many hours in bed.",
     )
     got_up_before_wake_min: int = Field(
         60,
         ge=0,
         le=360,
         description="... and only when it is at most this many minutes before the wake time; "
-        "an earlier trip out of bed is a night-time waking (issue 5: wake - 1 h).",
+        "an earlier trip out of bed is a night-time waking.",
     )
 
 
@@ -425,7 +426,7 @@ class TwitchFrequent(RuleSettings):
     plm_index: float = Field(15.0, ge=0, description="ICSD-3: PLMS index > 15/h in adults.")
     nights: int = Field(3, ge=1, le=7, description="Nights above the index, of the last 7.")
     repeat_days: int = Field(
-        7, ge=1, le=90, description="At most one such nudge in this many days (issue 5)."
+        7, ge=1, le=90, description="At most one such nudge in this many days."
     )
 
 
@@ -434,7 +435,7 @@ class TwitchDaytime(RuleSettings):
 
     days: int = Field(2, ge=1, le=7, description="Days with daytime twitching, of the last 7.")
     repeat_days: int = Field(
-        14, ge=1, le=90, description="At most one such nudge in this many days (issue 5)."
+        14, ge=1, le=90, description="At most one such nudge in this many days."
     )
 
 
@@ -446,10 +447,10 @@ class InsightCorrelation(RuleSettings):
         5,
         ge=3,
         description="An exposure is compared only with at least this many nights with it and "
-        "this many without (issue 5).",
+        "this many without.",
     )
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
-        "sun", description="Day of the week of the weekly insight (issue 5: Sunday)."
+        "sun", description="Day of the week of the weekly insight."
     )
     check_at: LocalTime = Field(time(10, 0), description="Local time of the weekly insight.")
     permutations: int = Field(

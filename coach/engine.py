@@ -290,7 +290,7 @@ def _start(ctx: Ctx) -> None:
 
 
 def state_document(ctx: Ctx) -> dict[str, Any]:
-    """The person's retained state (CONTRACT §5): caffeine, next bedtime, last night, …"""
+    """The person's retained state (docs/contract.md): caffeine, next bedtime, last night, …"""
     night = ctx.tonight
     tz = ctx.tz
     rules = ctx.config.rules

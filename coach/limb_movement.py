@@ -69,7 +69,8 @@ PlmRules = Literal["wasm", "aasm"]
 
 # --- The night ---------------------------------------------------------------------------------
 
-#: Sleep onset: the first 10 minutes in bed without a movement above a low threshold (issue 5).
+#: Sleep onset: the first 10 minutes in bed without a movement above a low threshold (project
+#: default; actigraphy scores sleep onset after a comparable stretch of immobility).
 SLEEP_ONSET_QUIET_S: Final = 600.0
 #: "A low threshold" for that quiet window (project default, configurable): on the 0..1 scale a
 #: device or the raw detector reports, 0.1 is a small fidget; sleep twitches mostly stay below.
@@ -81,13 +82,15 @@ QUIET_MAX_INTENSITY: Final = 0.1
 #: let the night start early and count as PLMS (project choice; set False for the plain rule).
 QUIET_IGNORES_SERIES: Final = True
 #: Hypnic jerks happen at the sleep-onset transition; the coach looks 30 min either side of the
-#: detected onset (sleep-science notes C.3: "the first about 15-30 min"; issue 5: 30 min). Either
+#: detected onset (sleep starts come in about the first 15-30 min; ICSD-3 lists them under
+#: isolated symptoms and normal variants). Either
 #: side, because a jerk at the transition itself breaks the quiet window and so precedes the
 #: detected onset.
 HYPNIC_WINDOW_S: Final = 1800.0
 #: A hypnic jerk is a strong, whole-body start (project default, configurable).
 HYPNIC_MIN_INTENSITY: Final = 0.5
-#: The night ends at the last bed exit after wake − 2 h, or at wake + 3 h (issue 5).
+#: The night ends at the last bed exit after wake − 2 h, or at wake + 3 h (project choice:
+#: a morning bathroom trip near wake ends the night; a late sleeper's night ends by wake + 3 h).
 NIGHT_END_EXIT_AFTER_WAKE_S: Final = -2 * 3600.0
 NIGHT_END_LATEST_AFTER_WAKE_S: Final = 3 * 3600.0
 #: Where a night begins when the caller does not say: 12 h before wake (project choice: later
@@ -97,9 +100,9 @@ NIGHT_START_BEFORE_WAKE_S: Final = 12 * 3600.0
 # --- The raw-acceleration detector -------------------------------------------------------------
 
 #: High-pass corner: keep the 0.5-10 Hz movement band, drop gravity and breathing at 0.2-0.3 Hz
-#: (sleep-science notes D.2, suggested detector step 1).
+#: (as ankle-actigraphy PLM detectors do; see docs/nights.md, "The raw detector").
 HIGHPASS_HZ: Final = 0.5
-#: RMS envelope window (notes D.2 step 2).
+#: RMS envelope window (docs/nights.md, "The raw detector", step 2).
 ENVELOPE_S: Final = 0.25
 #: Bursts, and movement events, closer than this merge: an LM ends at the start of >= 0.5 s
 #: below threshold (AASM 2018, WASM 2016).
@@ -147,7 +150,8 @@ MIN_MOVEMENT_S: Final = 0.05
 PROCESS_EVERY_S: Final = 60.0
 #: A chunk whose start is more than 1 s off the sample clock starts a new stream.
 MAX_CLOCK_GAP_S: Final = 1.0
-#: A 0.5 s LM cannot be resolved below 10 Hz (notes D.1, "typical sample rates").
+#: A 0.5 s LM cannot be resolved below 10 Hz (Nyquist: 0.5 s bursts need ≥ 4 samples
+#: each, and research accelerometers sample at 30-100 Hz).
 MIN_RATE_HZ: Final = 10.0
 #: The high-pass subtracts a boxcar of T seconds applied three times (a quadratic B-spline
 #: low-pass): its -3 dB corner lies at about 0.478 / T, and above 1 Hz less than 0.05 % of a

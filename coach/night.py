@@ -9,7 +9,7 @@ so the hot path is a comparison and an append. Both lists are capped, so a chatt
 grow the state without bound.
 
 A night closes at its wake time (a timer), or earlier when the person gets up after at least 3 h
-in bed and no more than 1 h before wake (issue 5). Closing scores it with
+in bed and no more than 1 h before wake. Closing scores it with
 `coach.limb_movement.summarize_night` (WASM 2016 or AASM 2018 series rules, a PLM index per hour
 asleep, hypnic jerks near sleep onset), records which exposures the evening had (caffeine at
 bedtime above the limit, a late intense workout, a high-stress evening, late nicotine: the
@@ -107,7 +107,7 @@ MAX_OCCUPANCY: Final = 1_000
 HISTORY_NIGHTS: Final = 60
 #: A night is collected from wake − 12 h (coach.limb_movement's default), or bedtime − 2 h.
 START_BEFORE_BED_S: Final = 2 * 3600.0
-#: The window of the weekly rules (issue 5: "the last 7 nights", "the last 7 days").
+#: The window of the weekly rules ("the last 7 nights", "the last 7 days").
 WEEK_DAYS: Final = 7
 #: The stored night's timeline keeps at most this many movements (about 44 KB of JSON): the
 #: jerks and the LMs of counted series first, then the strongest of the rest. A night in bed

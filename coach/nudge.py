@@ -1,4 +1,4 @@
-"""The nudge: what the coach tells a person, with the evidence behind it (CONTRACT §5)."""
+"""The nudge: what the coach tells a person, with the evidence behind it (docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Nudge:
     expires: datetime | None = None
 
     def to_payload(self, tz: ZoneInfo) -> dict[str, Any]:
-        """The JSON payload of CONTRACT §5, `ts` in local time with its offset."""
+        """The JSON payload of docs/contract.md ("Nudges"), `ts` in local time with its offset."""
         return {
             "id": self.id,
             "person": self.person,

@@ -8,7 +8,7 @@ whenever Home Assistant announces itself (`homeassistant/status` = `online`); th
 the topics it published and clears (empty retained payload) those the current configuration no
 longer produces, so a person removed from the config loses their device cleanly.
 
-Every entity reads the person's retained state document `<prefix>/<person>/state` (CONTRACT §5)
+Every entity reads the person's retained state document `<prefix>/<person>/state` (docs/contract.md)
 through a `value_template`, is unavailable while `<prefix>/status` says `offline` (the coach's
 last will), and carries a unique id, a device class, a unit and a state class where Home
 Assistant's history and long-term statistics need them. Schema: the MQTT sensor, binary sensor,

@@ -145,7 +145,7 @@ def notify_services(ha: HomeAssistantSettings) -> list[str]:
 
 
 def notification_calls(ha: HomeAssistantSettings, nudge: dict[str, Any]) -> list[NotifyCall]:
-    """The notify calls for a nudge (CONTRACT §5 payload): one per configured service."""
+    """The notify calls for a nudge (docs/contract.md payload): one per configured service."""
     tag = base_id(nudge)
     calls = []
     for service in notify_services(ha):
@@ -180,7 +180,7 @@ class ButtonPress:
     nudge_id: str
 
     def command_payload(self) -> bytes:
-        """The command as the MQTT command topic would carry it (CONTRACT §4)."""
+        """The command as the MQTT command topic would carry it (docs/contract.md, commands)."""
         body: dict[str, Any] = {"command": self.command, "nudge_id": self.nudge_id}
         if self.command == "snooze":
             body["minutes"] = discovery.SNOOZE_MINUTES
@@ -559,7 +559,7 @@ class HomeAssistantBridge:
     # -- daemon-facing API ------------------------------------------------------------------
 
     def deliver(self, nudge: dict[str, Any], expires_at: datetime | float | None = None) -> None:
-        """Queue a nudge (CONTRACT §5 payload) for every notify service; durable on return.
+        """Queue a nudge (docs/contract.md payload) for every notify service; durable on return.
 
         `expires_at` is when it stops being worth sending (the core's NudgeRecord.expires_at);
         without it, DEFAULT_TTL_S after the nudge's `ts`.

@@ -1,7 +1,7 @@
 """Seeded synthetic nights with ground truth: raw bed acceleration and native bed events.
 
-No public data set pairs bed or ankle acceleration with scored limb movements (sleep-science
-notes, "Data for tests"), so the tests, the benchmark and the rule scenarios use this generator.
+No public data set pairs bed or ankle acceleration with scored limb movements (none was found
+for this project), so the tests, the benchmark and the rule scenarios use this generator.
 It is deliberately independent of ``coach``: the truth it reports comes from its own small
 implementation of the WASM 2016 / AASM 2018 series rules applied to the movements it placed, so
 the coach's scorer is checked against a second implementation, not against itself.
@@ -612,7 +612,7 @@ def _burst(rng: np.random.Generator, m: int, rate: float, kind: str) -> NDArray[
 def scenario_lines(
     night: SynthNight, topic: str, *, include_accel: bool = False, accel_chunk_s: float = 1.0
 ) -> list[dict[str, Any]]:
-    """The night as scenario lines ``{"ts", "topic", "payload"}`` in time order (CONTRACT §2).
+    """The night as `simulate` scenario lines ``{"ts", "topic", "payload"}`` in time order.
 
     With ``include_accel`` the raw samples go along as ``accel`` payloads of ``accel_chunk_s``
     seconds, rounded to 10 µg (far below any sensor's noise); an 8 h night is then about 60 MB.

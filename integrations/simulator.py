@@ -1,10 +1,10 @@
 """`sleepcoach simulate`: replay a scenario through the very same core under a virtual clock.
 
 How it works: a scenario is a JSON-lines file of timestamped MQTT messages
-(`{"ts": "2026-11-24T21:05:00+01:00", "topic": "home/kitchen/coffee", "payload": {...}}`, CONTRACT
-§2). The first valid `ts` starts a virtual clock and the coach (`CoachStarted`). Before each line,
-every timer due at or before its `ts` fires, in time order, each at its own due time; then the line
-goes through the daemon's own message step (`coach.decode.decoder.Decoder`: the native parser, or
+(`{"ts": "2026-11-24T21:05:00+01:00", "topic": "home/kitchen/coffee", "payload": {...}}`, see
+docs/contract.md). The first valid `ts` starts a virtual clock and the coach (`CoachStarted`).
+Before each line, every timer due at or before its `ts` fires, in time order, each at its own due
+time; then the line goes through the daemon's own message step (`coach.decode.decoder.Decoder`: the native parser, or
 the device's profile with its per-device state) and `decide()`. The run ends at the last `ts` plus
 12 hours, firing everything due until then, so wind-downs and morning plans happen.
 
@@ -64,7 +64,7 @@ from coach.state import CoachState
 from integrations.config_file import ConfigError, ConfigFile, load_config
 from integrations.subcommand import Command, SubParsers, say
 
-#: The run goes on this long after the last message (CONTRACT §2), so morning timers fire.
+#: The run goes on this long after the last message (docs/contract.md), so morning timers fire.
 END_MARGIN: Final = timedelta(hours=12)
 #: Decisions between two checkpoints of the state; a failure replays at most this many (well under
 #: a second), and a year of messages takes a few dozen checkpoints.
@@ -73,7 +73,7 @@ CHECKPOINT_EVERY: Final = 50_000
 
 @dataclass(frozen=True, slots=True)
 class ErrorRecord:
-    """A refused line or message: the `{"ts", "topic", "error"}` record of CONTRACT §5."""
+    """A refused line or message: the `{"ts", "topic", "error"}` record of docs/contract.md."""
 
     ts: str | None
     topic: str | None
@@ -415,7 +415,7 @@ def simulate(
 
 
 def nudge_line(nudge: Nudge, config: Config) -> str:
-    """One nudge as the JSON line `sleepcoach simulate` writes (CONTRACT §5 payload)."""
+    """One nudge as the JSON line `sleepcoach simulate` writes (docs/contract.md's payload)."""
     return json.dumps(nudge.to_payload(config.tz), ensure_ascii=False)
 
 

@@ -119,7 +119,7 @@ nudges_table = Table(
     Column("rule", String(64), nullable=False),
     Column("ts", Float, nullable=False),
     Column("severity", String(16), nullable=True),
-    Column("payload", Text, nullable=True),  # the CONTRACT §5 JSON as published
+    Column("payload", Text, nullable=True),  # the nudge JSON as published (docs/contract.md)
     Column("dropped", String(64), nullable=True),
     Column("published", Boolean, nullable=False, default=False),
     Index("ix_nudges_person_ts", "person", "ts"),

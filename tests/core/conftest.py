@@ -79,7 +79,7 @@ def make_config(
 
 CONFIG = make_config()
 
-# The coach never tells anyone what or how much to take (sleep-science notes: no dosing advice).
+# The coach never tells anyone what or how much to take (screening language: no dosing advice).
 _DOSING = re.compile(
     r"\b(take|taking|dose|doses|dosage|supplements?|pills?|tablets?|magnesium|iron|melatonin)\b",
     re.IGNORECASE,

@@ -41,7 +41,7 @@ NOW = datetime(2026, 11, 24, 21, 5, tzinfo=UTC)
 
 
 def nudge(nudge_id: str = "caffeine.cutoff:alex:2026-11-24:2105", **extra: Any) -> dict[str, Any]:
-    """A nudge payload as the core publishes it (CONTRACT §5)."""
+    """A nudge payload as the core publishes it (docs/contract.md)."""
     return {
         "id": nudge_id,
         "person": "alex",
