@@ -1,12 +1,13 @@
 """`sleepcoach simulate`: replay a scenario through the very same core under a virtual clock.
 
-How it works: a scenario is a JSON-lines file of timestamped MQTT messages
-(`{"ts": "2026-11-24T21:05:00+01:00", "topic": "home/kitchen/coffee", "payload": {...}}`, see
+How it works: a scenario is a JSON-lines file of timestamped MQTT messages (`{"ts":
+"2026-11-24T21:05:00+01:00", "topic": "home/kitchen/coffee", "payload": {...}}`, see
 docs/contract.md). The first valid `ts` starts a virtual clock and the coach (`CoachStarted`).
 Before each line, every timer due at or before its `ts` fires, in time order, each at its own due
-time; then the line goes through the daemon's own message step (`coach.decode.decoder.Decoder`: the native parser, or
-the device's profile with its per-device state) and `decide()`. The run ends at the last `ts` plus
-12 hours, firing everything due until then, so wind-downs and morning plans happen.
+time; then the line goes through the daemon's own message step (`coach.decode.decoder.Decoder`: the
+native parser, or the device's profile with its per-device state) and `decide()`. The run ends at
+the last `ts` plus 12 hours, firing everything due until then, so wind-downs and morning plans
+happen.
 
 - The timer queue is a heap keyed by (due time, scheduling order); `ScheduleTimer` replaces a
   pending timer with the same id and `CancelTimer` removes it (stale heap entries are skipped).
