@@ -28,7 +28,6 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from types import MappingProxyType
 from typing import Any
 
 from coach import (
@@ -60,7 +59,7 @@ from coach.event import (
     Timer,
     TimerFired,
 )
-from coach.rule import Ctx, Family
+from coach.rule import Ctx, Family, Rulebook
 from coach.state import CoachState, set_seen
 
 FAMILIES: tuple[Family, ...] = (
@@ -85,24 +84,19 @@ DAYS_KEEP = 14
 HOUSEKEEPING_EVERY_S = 3600.0
 
 
-def _handlers() -> MappingProxyType[type[Event], tuple[Any, ...]]:
-    table: dict[type[Event], list[Any]] = {}
-    for family in FAMILIES:
-        for kind, handler in family.events.items():
-            table.setdefault(kind, []).append(handler)
-    return MappingProxyType({k: tuple(v) for k, v in table.items()})
+#: The coach's rules; `decide(..., rules=...)` runs another set.
+RULES = Rulebook(FAMILIES)
 
-
-EVENT_HANDLERS = _handlers()
-TIMER_HANDLERS = MappingProxyType(
-    {kind: handler for family in FAMILIES for kind, handler in family.timers.items()}
-)
 # Frequent readings that refresh the published state only when they led to an action.
 SILENT_EVENTS = (MovementDetected, AccelSampled, HeartRateMeasured, StressMeasured)
 
 
-def decide(state: CoachState, event: Event, now: datetime, config: Config) -> list[Action]:
+def decide(
+    state: CoachState, event: Event, now: datetime, config: Config, rules: Rulebook = RULES
+) -> list[Action]:
     """Apply one event at `now` to `state`, in place; return the actions to carry out.
+
+    `rules` are the rule families that handle it: the coach's own unless a caller says otherwise.
 
     On an exception `state` may be half changed: `coach.runner.Runner` rolls it back.
     """
@@ -129,7 +123,7 @@ def decide(state: CoachState, event: Event, now: datetime, config: Config) -> li
     if isinstance(event, CoachStarted):
         for person in config.people:
             ctx = Ctx(config, tz, person, state.person(person.id), state, now, t, actions)
-            _start(ctx)
+            _start(ctx, rules)
         return actions
     subject = config.people_by_id.get(event.person)
     if subject is None:
@@ -137,20 +131,20 @@ def decide(state: CoachState, event: Event, now: datetime, config: Config) -> li
     ctx = Ctx(config, tz, subject, state.person(subject.id), state, now, t, actions)
     silent = False
     if isinstance(event, TimerFired):
-        _on_timer(ctx, event.timer)
+        _on_timer(ctx, event.timer, rules)
     else:
-        for handler in EVENT_HANDLERS.get(type(event), ()):
+        for handler in rules.events.get(type(event), ()):
             handler(ctx, event)
         # Readings (nine messages in ten) are none of the kinds the engine handles itself.
         silent = isinstance(event, SILENT_EVENTS)
         if not silent:
-            _on_core_event(ctx, event)
+            _on_core_event(ctx, event, rules)
     if actions or not silent:
         actions.append(UpdateState(subject.id, state_document(ctx)))
     return actions
 
 
-def _on_core_event(ctx: Ctx, event: Event) -> None:
+def _on_core_event(ctx: Ctx, event: Event, rules: Rulebook) -> None:
     if isinstance(event, OccupancyChanged):
         ps = ctx.ps
         if event.occupied and not ps.in_bed:
@@ -164,7 +158,7 @@ def _on_core_event(ctx: Ctx, event: Event) -> None:
         _snooze(ctx, event.nudge_id, event.minutes)
     elif isinstance(event, BedtimeChanged):
         before = ctx.tonight
-        _replan(ctx, before, ctx.move_bedtime(event.time))
+        _replan(ctx, rules, before, ctx.move_bedtime(event.time))
     elif isinstance(event, SubstanceLogged) and event.what == "daytime_twitching":
         day = ctx.local_day(event.ts)
         if day not in ctx.ps.daytime_twitching:
@@ -231,28 +225,28 @@ def _resend(ctx: Ctx, timer: Timer) -> None:
     record.sent_at = ctx.now.timestamp()
 
 
-def _on_timer(ctx: Ctx, timer: Timer) -> None:
+def _on_timer(ctx: Ctx, timer: Timer, rules: Rulebook) -> None:
     if timer.kind == "plan":
-        _schedule(ctx, _plan(ctx, ctx.tonight), grace=timedelta(0))
+        _schedule(ctx, _plan(ctx, rules, ctx.tonight), grace=timedelta(0))
         return
     if timer.kind == "snooze":
         _resend(ctx, timer)
         return
-    handler = TIMER_HANDLERS.get(timer.kind)
+    handler = rules.timers.get(timer.kind)
     if handler is not None:
         handler(ctx, timer)
 
 
-def _plan(ctx: Ctx, night: Night) -> list[Timer]:
+def _plan(ctx: Ctx, rules: Rulebook, night: Night) -> list[Timer]:
     """Every timer of a night, and the one that plans the next night at wake."""
     timers = [Timer("plan", ctx.person.id, night.wake, night.key)]
-    for family in FAMILIES:
+    for family in rules.families:
         if family.plan is not None:
             timers.extend(family.plan(ctx, night))
     return timers
 
 
-def _replan(ctx: Ctx, before: Night, after: Night) -> None:
+def _replan(ctx: Ctx, rules: Rulebook, before: Night, after: Night) -> None:
     """Move a night's timers to its new bedtime, under the same ids so the shell replaces them.
 
     A timer whose new moment has passed while its old one has not is still pending in the shell
@@ -260,8 +254,8 @@ def _replan(ctx: Ctx, before: Night, after: Night) -> None:
     its wind-down at the old 21:45, and one moved to 21:30 never had it: 21:45 fell in the new
     quiet hours.) A timer whose two moments have both passed has fired already.
     """
-    pending_at = {timer.id: timer.at for timer in _plan(ctx, before)}
-    for timer in _plan(ctx, after):
+    pending_at = {timer.id: timer.at for timer in _plan(ctx, rules, before)}
+    for timer in _plan(ctx, rules, after):
         if timer.at > ctx.now or timer.kind == "plan":
             ctx.actions.append(ScheduleTimer(timer))
         elif pending_at.get(timer.id, ctx.now) > ctx.now:
@@ -275,10 +269,10 @@ def _schedule(ctx: Ctx, timers: Iterable[Timer], grace: timedelta) -> None:
             ctx.actions.append(ScheduleTimer(timer))
 
 
-def _start(ctx: Ctx) -> None:
+def _start(ctx: Ctx, rules: Rulebook) -> None:
     """Plan tonight (the night in progress or the next) and re-arm pending snoozes."""
     night = ctx.tonight
-    timers = _plan(ctx, night)
+    timers = _plan(ctx, rules, night)
     # Between midnight and a wake time, yesterday's daytime timers are long gone; the next
     # night's daytime timers (sunlight at 15:00) are planned at wake.
     _schedule(ctx, timers, grace=START_GRACE)

@@ -7,9 +7,10 @@ they append actions to the context. They never read the clock: `ctx.now` is the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -205,6 +206,43 @@ class Family:
     events: dict[type[Event], EventHandler] = field(default_factory=dict)
     timers: dict[str, TimerHandler] = field(default_factory=dict)
     plan: Planner | None = None
+
+
+#: Timer kinds the engine handles itself.
+ENGINE_TIMERS = frozenset({"plan", "snooze"})
+
+
+class Rulebook:
+    """The rule families the engine runs, with the tables `decide()` looks handlers up in.
+
+    `coach.engine.RULES` holds the coach's own families; `decide(..., rules=...)` runs another
+    set (a new rule under test, say). A timer kind belongs to one family only.
+    """
+
+    __slots__ = ("events", "families", "timers")
+
+    def __init__(self, families: Sequence[Family]) -> None:
+        self.families: tuple[Family, ...] = tuple(families)
+        events: dict[type[Event], list[EventHandler]] = {}
+        timers: dict[str, TimerHandler] = {}
+        for family in self.families:
+            for kind, handler in family.events.items():
+                events.setdefault(kind, []).append(handler)
+            for name, timer_handler in family.timers.items():
+                if name in timers or name in ENGINE_TIMERS:
+                    msg = f"timer kind {name!r} of family {family.name!r} is taken"
+                    raise ValueError(msg)
+                timers[name] = timer_handler
+        #: Per event type, its handlers in family order.
+        self.events: Mapping[type[Event], tuple[EventHandler, ...]] = MappingProxyType(
+            {kind: tuple(handlers) for kind, handlers in events.items()}
+        )
+        #: Per timer kind, its one handler.
+        self.timers: Mapping[str, TimerHandler] = MappingProxyType(timers)
+
+    def with_family(self, family: Family) -> Rulebook:
+        """These families and one more, after them."""
+        return Rulebook((*self.families, family))
 
 
 def logged_evidence(
