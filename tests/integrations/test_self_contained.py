@@ -68,3 +68,38 @@ def test_the_pattern_catches_what_it_is_meant_to() -> None:
         assert FORBIDDEN.search(bad), bad
     for good in ["docs/contract.md", "github.com/Koenkk/zigbee2mqtt/issues/21432", "footnotes"]:
         assert not FORBIDDEN.search(good), good
+
+
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to dashes."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    return {
+        _anchor(line.lstrip("#"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("#")
+    }
+
+
+def test_every_relative_link_in_the_docs_leads_somewhere() -> None:
+    """A link to a file of the repository, or to a heading in one, finds it."""
+    broken = []
+    for path in _tracked_text_files():
+        if path.suffix != ".md":
+            continue
+        for target in _LINK.findall(path.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue  # http:, https:, mailto:
+            name, _, anchor = target.partition("#")
+            linked = (path.parent / name).resolve() if name else path
+            if not linked.exists():
+                broken.append(f"{path.relative_to(ROOT)}: {target} (no such file)")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+                broken.append(f"{path.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
