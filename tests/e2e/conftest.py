@@ -29,6 +29,11 @@ from tests.broker import ROOT, Broker, free_port
 
 TZ = "Europe/Berlin"
 
+#: How long a command that starts, checks and exits (`run --check`, a refused start) may take
+#: before a test gives up on it: a deadline, not a speed target. Importing the daemon alone took
+#: 5.6 s on a shared 2-core machine at load 15 (0.5 s idle).
+EXIT_DEADLINE_S = 45.0
+
 
 def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Whether `predicate` comes true within `timeout` seconds (asked every 20 ms)."""

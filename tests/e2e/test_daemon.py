@@ -22,7 +22,14 @@ from coach.decode.native import parse_command, parse_device_message
 from coach.state import load_state
 from integrations.storage import Batch, JournalRow, Storage
 from tests.broker import Broker, broker_kind, free_port, make_workdir
-from tests.e2e.conftest import TZ, DaemonProcess, Recorder, config_yaml, publisher
+from tests.e2e.conftest import (
+    EXIT_DEADLINE_S,
+    TZ,
+    DaemonProcess,
+    Recorder,
+    config_yaml,
+    publisher,
+)
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
 
@@ -259,7 +266,7 @@ def test_a_wrong_password_is_refused_with_the_broker_reason_and_the_coach_says_s
     cfg = config_yaml(auth_broker, db_url, extra_mqtt="  username: coach\n")
     daemon = daemon_factory(cfg, env={"SLEEPCOACH_MQTT_PASSWORD": "wrong-password"})
     daemon.start(wait=False)
-    assert daemon.wait(20) == 1
+    assert daemon.wait(EXIT_DEADLINE_S) == 1
     log = daemon.log_text()
     assert "refused the connection" in log
     assert "reason code 134" in log or "reason code 135" in log, log
@@ -313,7 +320,7 @@ def test_check_reports_config_storage_and_broker(
     db_url, _ = _db(tmp_path)
     ok = daemon_factory(config_yaml(broker, db_url), "--check")
     ok.start(wait=False)
-    assert ok.wait(20) == 0, ok.log_text()
+    assert ok.wait(EXIT_DEADLINE_S) == 0, ok.log_text()
     out = ok.out.read_text()
     assert "storage: OK" in out
     assert f"broker: OK (mqtt://127.0.0.1:{broker.port})" in out
@@ -321,7 +328,7 @@ def test_check_reports_config_storage_and_broker(
     broker.stop()
     down = daemon_factory(config_yaml(broker, db_url), "--check")
     down.start(wait=False)
-    assert down.wait(20) == 1
+    assert down.wait(EXIT_DEADLINE_S) == 1
     assert "broker: FAILED" in down.out.read_text()
 
 

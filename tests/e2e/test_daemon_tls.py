@@ -27,7 +27,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.broker import Broker, free_port, make_workdir, mosquitto_or_skip
-from tests.e2e.conftest import DaemonProcess, config_yaml, eventually
+from tests.e2e.conftest import EXIT_DEADLINE_S, DaemonProcess, config_yaml, eventually
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(120)]
 
@@ -370,7 +370,7 @@ def test_user_and_password_from_the_environment_over_tls_work_and_never_reach_th
 
     wrong = daemon_factory(cfg, env={"SLEEPCOACH_MQTT_PASSWORD": "not-" + PASSWORD})
     wrong.start(wait=False)
-    assert wrong.wait(20) == 1
+    assert wrong.wait(EXIT_DEADLINE_S) == 1
     log = wrong.log_text() + wrong.out.read_text()
     assert "refused the connection" in log, log
     assert "reason code 134" in log or "reason code 135" in log, log
@@ -386,13 +386,13 @@ def test_check_names_the_certificate_error_of_a_wrong_ca_and_a_good_ca_passes(
     db_url = f"sqlite:///{tmp_path / 'coach.db'}"
     good = daemon_factory(config_yaml(cert_broker, db_url, extra_mqtt=_tls_lines(pki)), "--check")
     good.start(wait=False)
-    assert good.wait(20) == 0, good.log_text()
+    assert good.wait(EXIT_DEADLINE_S) == 0, good.log_text()
     assert f"broker: OK (mqtts://127.0.0.1:{cert_broker.port})" in good.out.read_text()
 
     cfg = config_yaml(cert_broker, db_url, extra_mqtt=_tls_lines(pki, ca=pki.other_ca))
     bad = daemon_factory(cfg, "--check")
     bad.start(wait=False)
-    assert bad.wait(20) == 1
+    assert bad.wait(EXIT_DEADLINE_S) == 1
     out = bad.out.read_text()
     line = next(line for line in out.splitlines() if line.startswith("broker: FAILED"))
     assert "CERTIFICATE_VERIFY_FAILED" in line, out  # not "no answer"
@@ -413,7 +413,7 @@ def test_a_missing_certificate_file_stops_the_coach_at_start_naming_the_option_a
     )
     daemon = daemon_factory(cfg)
     daemon.start(wait=False)
-    assert daemon.wait(20) == 1
+    assert daemon.wait(EXIT_DEADLINE_S) == 1
     log = daemon.log_text()
     assert f"mqtt.ca_file {missing}: no such file" in log, log
     assert "Traceback" not in log, log
