@@ -61,6 +61,19 @@ class RecordNight:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordCheckin:
+    """A day's check-in answers as they now stand: store them (one row per person and day,
+    replaced when more answers come the same day)."""
+
+    person: str
+    day: str
+    ts: datetime
+    rested: int | None
+    daytime_twitching: bool | None
+    rls: dict[str, bool]
+
+
+@dataclass(frozen=True, slots=True)
 class RefuseEvent:
     """The event was well-formed but cannot be applied (an unknown nudge id): report it."""
 
@@ -68,5 +81,12 @@ class RefuseEvent:
 
 
 Action = (
-    PublishNudge | ScheduleTimer | CancelTimer | UpdateState | DropNudge | RecordNight | RefuseEvent
+    PublishNudge
+    | ScheduleTimer
+    | CancelTimer
+    | UpdateState
+    | DropNudge
+    | RecordNight
+    | RecordCheckin
+    | RefuseEvent
 )

@@ -34,6 +34,7 @@ from coach import (
     activity,
     alcohol,
     caffeine,
+    checkin,
     exercise,
     night,
     stimulant,
@@ -72,6 +73,7 @@ FAMILIES: tuple[Family, ...] = (
     sunlight.FAMILY,
     activity.FAMILY,
     night.FAMILY,
+    checkin.FAMILY,
 )
 
 # Timers planned at start-up this late are still scheduled (the shell fires them at once).
@@ -221,6 +223,7 @@ def _resend(ctx: Ctx, timer: Timer) -> None:
         expires=datetime.fromtimestamp(record.expires_at, tz=ctx.tz),
         scheduled=True,
         remember=False,  # the repeat is answered under the original id
+        actions=record.actions,
     )
     record.sent_at = ctx.now.timestamp()
 
@@ -366,6 +369,7 @@ def _housekeeping(state: CoachState, now_s: float, config: Config) -> None:
         ps.bedtime_overrides = {d: v for d, v in ps.bedtime_overrides.items() if d >= horizon_day}
         ps.evenings = {d: v for d, v in ps.evenings.items() if d >= horizon_day}
         ps.daytime_twitching = [d for d in ps.daytime_twitching if d >= horizon_day]
+        ps.checkins = {d: v for d, v in ps.checkins.items() if d >= horizon_day}
         ps.nicotine = [t for t in ps.nicotine if now_s - t < DAYS_KEEP * 86400]
         ps.alcohol = [t for t in ps.alcohol if now_s - t < DAYS_KEEP * 86400]
         ps.once = {k: t for k, t in ps.once.items() if now_s - t < SENT_KEEP_S}

@@ -118,6 +118,22 @@ class SubstanceLogged(Event):
     caffeine_mg: float | None = None
 
 
+#: The four essential criteria of restless legs syndrome (Allen et al. 2014, IRLSSG consensus,
+#: Sleep Med 15(8):860-873) that a person can answer: the keys of a check-in's `rls` answers.
+RLS_CRITERIA: tuple[str, ...] = ("urge_to_move", "worse_at_rest", "better_moving", "worse_evening")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckinAnswered(Event):
+    """The person answered the morning check-in: any of how rested they feel (1-5), whether
+    they had twitching while awake, and yes/no answers to the restless-legs questions (keyed by
+    `RLS_CRITERIA`)."""
+
+    rested: int | None = None
+    daytime_twitching: bool | None = None
+    rls: dict[str, bool] | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BedtimeChanged(Event):
     """The person moved tonight's bedtime to a local HH:MM."""

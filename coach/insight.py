@@ -89,6 +89,7 @@ FACTORS: Final[tuple[Factor, ...]] = (
     Factor("late_workout", "a late intense workout"),
     Factor("stress_evening", "a high-stress evening"),
     Factor("late_nicotine", "nicotine close to bed"),
+    Factor("alcohol_evening", "alcohol close to bed"),
 )
 
 #: The outcomes compared. The minimum effects are the project's choice of a difference a sleeper
@@ -116,6 +117,15 @@ OUTCOMES: Final[tuple[Outcome, ...]] = (
         "{:.0f} min",
         min_effect=600.0,
         scale=1 / 60,
+    ),
+    # How rested the person said they felt the morning after (the check-in, 1-5); a night
+    # without an answer is left out. One step of the scale is the smallest difference reported.
+    Outcome(
+        "rested",
+        "feeling more rested the morning after",
+        "feeling less rested the morning after",
+        "{:.1f} of 5",
+        min_effect=1.0,
     ),
 )
 

@@ -43,15 +43,17 @@ and reads it through its `to_dict` and `from_dict`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from coach import caffeine, insight
+from coach import activity, caffeine, insight, sunlight
 from coach.action import RecordNight, RefuseEvent
 from coach.clock import Night, at_local, local_iso, night_of
 from coach.config import WEEKDAYS
 from coach.event import (
+    RLS_CRITERIA,
     AccelSampled,
     BedtimeChanged,
     MovementDetected,
@@ -66,8 +68,10 @@ from coach.limb_movement import (
     NightSummary,
     summarize_night,
 )
+from coach.nudge import Severity
 from coach.rule import Ctx, Family, hours
-from coach.state import Exposures, NightRecord, NightsState, OpenNight
+from coach.state import Exposures, NightRecord, NightsState, OpenNight, PersonState
+from coach.wording import count
 
 # --- Sources ------------------------------------------------------------------------------------
 
@@ -76,11 +80,17 @@ SOURCE_SCORING = (
     "Scoring Manual 2.5, 2018 (limb movements 0.5-10 s, series of at least 4)"
 )
 SOURCE_PLMS = "ICSD-3 (AASM 2014): PLMS index above 15/h in adults"
-SOURCE_HYPNIC = "ICSD-3: hypnic jerks (sleep starts) are a benign normal variant"
-SOURCE_RLS = (
-    "RLS Foundation: up to 7-10 % of the U.S. population (rls.org); Ohayon et al. 2012, "
-    "Sleep Med Rev 16(4):283-295"
+SOURCE_PLMS_COMMON = (
+    "Leary et al. 2018, Clin Neurophysiol 129(11):2306-2314 (Wisconsin Sleep Cohort, 1,084 "
+    "adults: PLM index of 15/h or more in 25.3 %, rising with age; sleepiness differed only with "
+    "restless-legs symptoms); Haba-Rubio et al. 2016, Ann Neurol 79(3):464-474 (HypnoLaus, 2,162 "
+    "adults aged 40-80, mean 58: PLMS index above 15/h in 28.6 %)"
 )
+SOURCE_RLS_CRITERIA = (
+    "Allen et al. 2014, Sleep Med 15(8):860-873 (IRLSSG consensus: the essential criteria of "
+    "restless legs syndrome)"
+)
+SOURCE_HYPNIC = "ICSD-3: hypnic jerks (sleep starts) are a benign normal variant"
 SOURCE_DEVICE = (
     "Home sensors are screening tools: PAM-RL against polysomnography, sensitivity 0.88 and "
     "specificity 0.76 (Sforza et al. 2005, Sleep Med)"
@@ -376,16 +386,20 @@ def _close(ctx: Ctx, cur: OpenNight, end: float, trigger: str) -> None:
         time_in_bed_s=summary.time_in_bed_s,
         limb_movements=summary.limb_movements,
         exposures=exposures,
+        rested=rested_after(ctx.ps, key),
     )
+    previous = [h for h in nights.history if h.night < key][-USUAL_NIGHTS:]
     history = [h for h in nights.history if h.night != key]
     history.append(entry)
     history.sort(key=lambda h: h.night)
     nights.history = history[-HISTORY_NIGHTS:]
     at = datetime.fromtimestamp(end, tz)
     scheduled = trigger == "wake"
-    _send_summary(ctx, night, doc, at, scheduled=scheduled)
-    _check_frequent(ctx, night, scheduled=scheduled)
-    _check_daytime(ctx, ctx.local_day(), scheduled=scheduled)
+    _send_summary(
+        ctx, night, doc, at, scheduled=scheduled, entry=entry, usual=previous, at_bed=at_bed
+    )
+    check_frequent(ctx, night.key, scheduled=scheduled)
+    check_daytime(ctx, ctx.local_day(), scheduled=scheduled)
 
 
 def timeline(
@@ -469,6 +483,7 @@ def _exposures(ctx: Ctx, night: Night, end: float, at_bed: float) -> Exposures:
         late_workout=evening is not None and evening.late_workout,
         stress_evening=evening is not None and evening.stress_high,
         late_nicotine=any(nicotine_from <= t <= end for t in ps.nicotine),
+        alcohol_evening=evening is not None and evening.alcohol_late,
     )
 
 
@@ -480,51 +495,201 @@ def _minutes(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds / 60.0:.0f} min"
 
 
+# --- How a night compares with the person's own ---------------------------------------------------
+
+#: The person's own nights a night is compared with (the latest ones before it).
+USUAL_NIGHTS: Final = 14
+#: Fewest earlier nights before anything is called usual or not.
+USUAL_MIN_NIGHTS: Final = 5
+
+
+def twitches_per_hour(entry: NightRecord) -> float | None:
+    """Limb movements per hour in bed of a stored night; None without time in bed."""
+    hours_in_bed = entry.time_in_bed_s / 3600.0
+    if hours_in_bed <= 0:
+        return None
+    return entry.limb_movements / hours_in_bed
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    """First quartile, median and third quartile (linear interpolation between ranks)."""
+    ordered = sorted(values)
+    last = len(ordered) - 1
+
+    def at(q: float) -> float:
+        pos = q * last
+        low = int(pos)
+        high = min(low + 1, last)
+        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+    return at(0.25), at(0.5), at(0.75)
+
+
+def compare_with_usual(value: float, earlier: list[float]) -> str | None:
+    """ "more", "about" or "less" than usual against the person's earlier nights; None with
+    fewer than `USUAL_MIN_NIGHTS` of them.
+
+    Usual is the middle half of the earlier nights (first to third quartile), widened by a
+    margin of a fifth of the median and at least 1 an hour, so that a night just outside that
+    range on a calm week is still "about usual".
+    """
+    if len(earlier) < USUAL_MIN_NIGHTS:
+        return None
+    low, median, high = _quartiles(earlier)
+    margin = max(1.0, 0.2 * median)
+    if value > high + margin:
+        return "more"
+    if value < low - margin:
+        return "less"
+    return "about"
+
+
+def _usual_line(entry_rate: float | None, earlier: list[NightRecord]) -> tuple[str, dict[str, Any]]:
+    """The sentence on how last night's twitches compare, and its evidence."""
+    rates = [r for r in (twitches_per_hour(h) for h in earlier) if r is not None]
+    if entry_rate is None:
+        return "", {"compared_nights": len(rates)}
+    verdict = compare_with_usual(entry_rate, rates)
+    rate = f"{_rate(entry_rate)} an hour in bed"
+    evidence: dict[str, Any] = {
+        "twitches_per_hour": round(entry_rate, 1),
+        "compared_nights": len(rates),
+        "compared_with_usual": verdict,
+    }
+    if verdict is None:
+        return (
+            f"Twitches (limb movements): {rate}. With {_count(len(rates), 'earlier night')} "
+            f"it is too soon to say what is usual for you (the coach compares from "
+            f"{USUAL_MIN_NIGHTS}).",
+            evidence,
+        )
+    low, _, high = _quartiles(rates)
+    evidence["usual_range_per_hour"] = [round(low, 1), round(high, 1)]
+    words = {"more": "more than usual", "about": "about usual", "less": "less than usual"}
+    usual = _rate(low) if _rate(low) == _rate(high) else f"{_rate(low)}-{_rate(high)}"
+    return (
+        f"Twitches (limb movements): {rate}, {words[verdict]} for you (usually {usual} an hour "
+        f"over your last {_count(len(rates), 'night')}).",
+        evidence,
+    )
+
+
+def _rate(per_hour: float) -> str:
+    """A rate an hour as people read it: one decimal under 10 ("0.4"), whole numbers above."""
+    return f"{per_hour:.1f}" if per_hour < 9.95 else f"{per_hour:.0f}"
+
+
+def _plm_line(ctx: Ctx, plm: float | None, series: int) -> str:
+    """The PLM index, never without what it means."""
+    if plm is None:
+        return ""
+    limit = ctx.config.rules.twitch_frequent.plm_index
+    if series == 0:
+        return "No periodic leg movements (no run of 4 or more at regular intervals)."
+    index = f"Periodic leg movements: {plm:.1f} an hour asleep (the PLM index)"
+    if plm <= limit:
+        return f"{index}, within the {limit:g} an hour that sleep medicine uses as the adult limit."
+    return (
+        f"{index}, above the {limit:g} an hour that sleep medicine uses as the adult limit. About "
+        f"a quarter of middle-aged and older adults are above it, it is often harmless on its "
+        f"own, and one night says little."
+    )
+
+
+# --- The morning digest: the evening before, and the day's encouragements ------------------------
+
+
+def _evening_lines(ctx: Ctx, exposures: Exposures, at_bed: float) -> list[str]:
+    """One line for each factor the coach saw on the evening before the night."""
+    rules = ctx.config.rules
+    lines = []
+    if exposures.caffeine_at_bedtime:
+        lines.append(
+            f"The evening before: caffeine still in your body at bedtime (about {at_bed:.0f} mg)."
+        )
+    if exposures.late_workout:
+        lines.append("The evening before: vigorous exercise close to bedtime.")
+    if exposures.stress_evening:
+        lines.append("The evening before: stress stayed high in the hours before bed.")
+    if exposures.alcohol_evening:
+        window = rules.alcohol_late.hours_before_bed
+        lines.append(f"The evening before: alcohol within {_hours(window)} of bedtime.")
+    if exposures.late_nicotine:
+        window = rules.stimulant_late.hours_before_bed
+        lines.append(f"The evening before: nicotine within {_hours(window)} of bedtime.")
+    return lines
+
+
+def _hours(value: float) -> str:
+    return f"{value:g} hour" if value == 1 else f"{value:g} hours"
+
+
+def _encouragements(ctx: Ctx, day: str) -> tuple[list[str], dict[str, Any]]:
+    """The day's encouragements: daylight reached, and the WHO's weekly activity reached."""
+    ps = ctx.ps
+    lines = []
+    min_daylight = ctx.config.rules.sunlight_daily.min_minutes
+    daylight = sunlight.daylight_minutes(ps, day)
+    active = activity.active_minutes_week(ps, day)
+    if sunlight.is_daylight_reached(ps, day, min_daylight) and daylight is not None:
+        lines.append(f"Well done: {count(math.floor(daylight), 'minute')} of daylight yesterday.")
+    if activity.is_active_week(ps, day) and active is not None:
+        lines.append(
+            f"Well done: {count(active, 'active minute')} over the last 7 days, the "
+            f"{activity.WEEKLY_TARGET_MIN:.0f} a week the WHO recommends."
+        )
+    evidence = {
+        "daylight_minutes": None if daylight is None else round(daylight, 1),
+        "daylight_target_minutes": min_daylight,
+        "active_minutes_7_days": None if active is None else round(active),
+        "active_target_minutes": activity.WEEKLY_TARGET_MIN,
+    }
+    return lines, evidence
+
+
 def _send_summary(
-    ctx: Ctx, night: Night, doc: dict[str, Any], at: datetime, *, scheduled: bool
+    ctx: Ctx,
+    night: Night,
+    doc: dict[str, Any],
+    at: datetime,
+    *,
+    scheduled: bool,
+    entry: NightRecord,
+    usual: list[NightRecord],
+    at_bed: float,
 ) -> None:
     rule = ctx.config.rules.twitch_night_summary
     if not rule.enabled:
         return
     plm = doc["plm_index"]
     jerks = doc["hypnic_jerks"]
+    rate = twitches_per_hour(entry)
     in_bed_h = doc["time_in_bed_s"] / 3600.0
-    parts = [f"Last night you were in bed {in_bed_h:.1f} h"]
+    first = f"Last night you were in bed {in_bed_h:.1f} h"
     if doc["time_to_settle_s"] is None:
-        parts[0] += " and the sensor found no settled stretch of sleep"
+        first += " and the sensor found no settled stretch of sleep."
     elif doc["time_to_settle_s"] < 60:
-        parts[0] += " and settled at once"
+        first += " and settled at once."
     else:
-        parts[0] += f" and settled after {_minutes(doc['time_to_settle_s'])}"
-    parts.append(
-        f"The sensor counted {_count(doc['twitches'], 'twitch', 'twitches')} "
-        f"({_count(doc['limb_movements'], 'limb movement')}) and "
-        f"{_count(doc['posture_changes'], 'posture change')}"
-    )
-    if plm is not None:
-        parts.append(
-            f"Periodic limb movements: {doc['plm_count']} in "
-            f"{_count(doc['series'], 'series', 'series')}, a PLM-like index of {plm:.1f} per "
-            f"hour asleep"
-        )
+        first += f" and settled after {_minutes(doc['time_to_settle_s'])}."
+    compared, usual_evidence = _usual_line(rate, usual)
+    lines = [first, compared, _plm_line(ctx, plm, doc["series"])]
     if jerks:
-        parts.append(
-            f"{_count(jerks, 'hypnic jerk')} at sleep onset, a common and harmless 'sleep start'"
+        lines.append(
+            f"{_count(jerks, 'hypnic jerk')} at sleep onset, a common and harmless 'sleep start'."
         )
-    message = ". ".join(parts) + "."
-    if plm is not None and plm > ctx.config.rules.twitch_frequent.plm_index:
-        message += (
-            f" That index is above {ctx.config.rules.twitch_frequent.plm_index:g}/h; one night "
-            f"says little, as it varies from night to night. If it keeps happening, consider "
-            f"talking to your doctor."
-        )
-    message += f" {SCREENING}"
+    exposures = entry.exposures
+    lines += _evening_lines(ctx, exposures, at_bed)
+    cheers, cheers_evidence = _encouragements(ctx, night.key)
+    lines += cheers
+    lines.append(SCREENING)
+    message = "\n".join(line for line in lines if line)
     ctx.send(
         "twitch.night_summary",
         day=night.key,
         night=night.key,
         severity="info",
-        title="Last night's movements",
+        title="Last night",
         message=message,
         evidence={
             "night": night.key,
@@ -541,9 +706,14 @@ def _send_summary(
             "plm_rules": doc["plm_rules"],
             "hypnic_jerks": jerks,
             "ended_by": doc["ended_by"],
+            **usual_evidence,
+            "evening": {"caffeine_mg_at_bedtime": round(at_bed, 1), **asdict(exposures)},
+            "encouragements": cheers_evidence,
             "source": SOURCE_SCORING,
             "source_plms": SOURCE_PLMS,
+            "source_plms_common": SOURCE_PLMS_COMMON,
             "source_hypnic": SOURCE_HYPNIC,
+            "source_encouragement": f"{activity.SOURCE}; {sunlight.SOURCE}",
             "screening": SOURCE_DEVICE,
         },
         expires=max(at, night.wake) + SUMMARY_VALID,
@@ -552,6 +722,17 @@ def _send_summary(
 
 
 # --- twitch.frequent and twitch.daytime -----------------------------------------------------------
+
+#: The restless-legs answers count for this many days (the check-ins kept).
+RLS_ANSWERS_DAYS: Final = 14
+#: The questions the check-in asks, by `RLS_CRITERIA` key (IRLSSG essential criteria 1-4).
+RLS_QUESTIONS: Final = {
+    "urge_to_move": "Do you have an urge to move your legs, usually with unpleasant feelings "
+    "in them?",
+    "worse_at_rest": "Does it start or get worse while you rest, sitting or lying down?",
+    "better_moving": "Does moving, walking or stretching ease it, at least while you move?",
+    "worse_evening": "Is it worse in the evening or at night than during the day?",
+}
 
 
 def _week_of_nights(ctx: Ctx, last_key: str) -> list[NightRecord]:
@@ -570,100 +751,177 @@ def _was_sent(ctx: Ctx, nudge_id: str) -> bool:
     return nudge_id in ctx.ps.nudges
 
 
-def _check_frequent(ctx: Ctx, night: Night, *, scheduled: bool) -> None:
+def _days_back(today: str, days: int) -> str:
+    """The first local date of the `days` days ending `today`."""
+    return (date.fromisoformat(today) - timedelta(days=days - 1)).isoformat()
+
+
+def rested_after(ps: PersonState, night_key: str) -> int | None:
+    """How rested the person said they felt the morning after the night `night_key`."""
+    morning = (date.fromisoformat(night_key) + timedelta(days=1)).isoformat()
+    answer = ps.checkins.get(morning)
+    return None if answer is None else answer.rested
+
+
+def rls_answers(ps: PersonState, today: str) -> dict[str, bool]:
+    """The latest answer to each restless-legs question in the check-ins of the last
+    `RLS_ANSWERS_DAYS` days."""
+    first = _days_back(today, RLS_ANSWERS_DAYS)
+    answers: dict[str, bool] = {}
+    for day in sorted(d for d in ps.checkins if first <= d <= today):
+        answers.update(ps.checkins[day].rls)
+    return answers
+
+
+def is_rls_all_yes(ps: PersonState, today: str) -> bool:
+    """Yes to all four restless-legs questions (IRLSSG essential criteria 1-4)."""
+    answers = rls_answers(ps, today)
+    return all(answers.get(k) is True for k in RLS_CRITERIA)
+
+
+def unrested_mornings(ps: PersonState, today: str, rested_max: int) -> list[str]:
+    """The mornings of the last 7 days the person felt rested at `rested_max` or less."""
+    first = _days_back(today, WEEK_DAYS)
+    return sorted(
+        d
+        for d, a in ps.checkins.items()
+        if first <= d <= today and a.rested is not None and a.rested <= rested_max
+    )
+
+
+def check_frequent(ctx: Ctx, night_key: str, *, scheduled: bool) -> None:
+    """twitch.frequent for the week ending with the night `night_key`.
+
+    The pattern alone gets a short check-in and no specialist; the pattern with restless-legs
+    symptoms (yes to all four questions) or unrefreshing sleep (rested at most 2 on 3 of the last
+    7 mornings) suggests a sleep specialist. Each goes out at most once in `repeat_days`.
+    """
     rule = ctx.config.rules.twitch_frequent
     nights = ctx.ps.nights
-    if not rule.enabled or not _is_due(ctx, nights.frequent_sent_at, rule.repeat_days):
+    if not rule.enabled:
         return
-    week = _week_of_nights(ctx, night.key)
+    week = _week_of_nights(ctx, night_key)
     high = [h for h in week if h.plm_index is not None and h.plm_index > rule.plm_index]
     if len(high) < rule.nights:
         return
-    ctx.send(
-        "twitch.frequent",
-        day=night.key,
-        night=night.key,
-        severity="warning",
-        title="A limb-movement pattern on several nights",
-        message=(
-            f"On {len(high)} of the last {WEEK_DAYS} nights your PLM-like index was above "
-            f"{rule.plm_index:g} per hour, a pattern of periodic leg movements in sleep. It is "
-            f"common (restless legs affects up to 1 in 10 people) and can be checked properly: "
-            f"consider seeing a sleep specialist, and talk to your doctor about how you sleep "
-            f"and feel in the evenings. {SCREENING}"
-        ),
-        evidence={
-            "nights_above": len(high),
-            "nights_with_data": len(week),
-            "window_nights": WEEK_DAYS,
-            "plm_index_limit": rule.plm_index,
-            "nights_needed": rule.nights,
-            "plm_index_by_night": {
-                h.night: round(h.plm_index, 1) for h in high if h.plm_index is not None
-            },
-            "source": SOURCE_PLMS,
-            "source_prevalence": SOURCE_RLS,
-            "screening": SOURCE_DEVICE,
+    today = ctx.local_day()
+    all_yes = is_rls_all_yes(ctx.ps, today)
+    unrested = unrested_mornings(ctx.ps, today, rule.rested_max)
+    specialist = all_yes or len(unrested) >= rule.unrested_mornings
+    last_sent = nights.specialist_sent_at if specialist else nights.frequent_sent_at
+    if not _is_due(ctx, last_sent, rule.repeat_days):
+        return
+    pattern = (
+        f"On {len(high)} of the last {WEEK_DAYS} nights the sensor counted more than "
+        f"{rule.plm_index:g} periodic leg movements an hour asleep."
+    )
+    answers = rls_answers(ctx.ps, today)
+    evidence: dict[str, Any] = {
+        "nights_above": len(high),
+        "nights_with_data": len(week),
+        "window_nights": WEEK_DAYS,
+        "plm_index_limit": rule.plm_index,
+        "nights_needed": rule.nights,
+        "plm_index_by_night": {
+            h.night: round(h.plm_index, 1) for h in high if h.plm_index is not None
         },
+        "rls_answers": answers,
+        "rls_all_yes": all_yes,
+        "unrested_mornings": unrested,
+        "rested_max": rule.rested_max,
+        "unrested_mornings_needed": rule.unrested_mornings,
+        "specialist": specialist,
+        "source": SOURCE_PLMS,
+        "source_prevalence": SOURCE_PLMS_COMMON,
+        "source_rls": SOURCE_RLS_CRITERIA,
+        "screening": SOURCE_DEVICE,
+    }
+    if specialist:
+        if all_yes:
+            why = "and you answered yes to all four restless-legs questions"
+        else:
+            why = (
+                f"and you felt poorly rested ({rule.rested_max} or less of 5) on "
+                f"{len(unrested)} of the last {WEEK_DAYS} mornings"
+            )
+        message = (
+            f"{pattern[:-1]}, {why}. Together these are worth having checked: consider seeing "
+            f"a sleep specialist, or talk to your doctor first. {SCREENING}"
+        )
+        title = "Leg movements worth having checked"
+        severity: Severity = "warning"
+        cause = "specialist"
+    else:
+        questions = " ".join(RLS_QUESTIONS.values())
+        message = (
+            f"{pattern} That is common: about a quarter of middle-aged and older adults are "
+            f"above {rule.plm_index:g} an hour, and on its own it is often harmless. What matters "
+            f"is how you feel, so a short check-in helps. {questions} And how rested do you feel "
+            f"this morning, from 1 to 5? Answer yes or no in the morning check-in. {SCREENING}"
+        )
+        title = "Leg movements on several nights"
+        severity = "info"
+        cause = ""
+    sent = ctx.send(
+        "twitch.frequent",
+        day=night_key,
+        night=night_key,
+        severity=severity,
+        title=title,
+        message=message,
+        evidence=evidence,
         expires=ctx.now + SUMMARY_VALID,
         scheduled=scheduled,
+        cause=cause,
     )
-    if _was_sent(ctx, f"twitch.frequent:{ctx.person.id}:{night.key}"):
-        nights.frequent_sent_at = ctx.now.timestamp()
+    if sent:
+        if specialist:
+            nights.specialist_sent_at = ctx.now.timestamp()
+        else:
+            nights.frequent_sent_at = ctx.now.timestamp()
 
 
-def _is_twitching(entry: NightRecord) -> bool:
-    """A night with twitching: a periodic limb-movement series or a hypnic jerk."""
-    return bool(entry.series or entry.hypnic_jerks)
+def check_daytime(ctx: Ctx, today: str, *, scheduled: bool, also: str | None = None) -> None:
+    """twitch.daytime on `today` (local date); `also` is a day being reported right now.
 
-
-def _check_daytime(ctx: Ctx, today: str, *, scheduled: bool, also: str | None = None) -> None:
-    """twitch.daytime on `today` (local date); `also` is a day being logged right now."""
+    It counts the days with twitching while awake, reported by a log or a check-in; twitching
+    at night (hypnic jerks, limb movements) is not daytime twitching and does not count.
+    """
     rule = ctx.config.rules.twitch_daytime
     nights = ctx.ps.nights
     if not rule.enabled or not _is_due(ctx, nights.daytime_sent_at, rule.repeat_days):
         return
-    first = (date.fromisoformat(today) - timedelta(days=WEEK_DAYS - 1)).isoformat()
+    first = _days_back(today, WEEK_DAYS)
     days = {d for d in ctx.ps.daytime_twitching if first <= d <= today}
     if also is not None:
         days.add(also)
     if len(days) < rule.days:
         return
-    # Nights of the same week: evenings from a week before today up to last night.
-    last_night = (date.fromisoformat(today) - timedelta(days=1)).isoformat()
-    week = [h for h in _week_of_nights(ctx, last_night) if _is_twitching(h)]
-    if not week:
-        return
     night = ctx.tonight
-    ctx.send(
+    if ctx.send(
         "twitch.daytime",
         day=today,
         night=night.key,
         severity="warning",
-        title="Twitching by day and by night",
+        title="Twitching while awake",
         message=(
-            f"You logged twitching during the day on {len(days)} of the last {WEEK_DAYS} days, "
-            f"and the bed sensor saw twitching at night this week. Consider asking your doctor "
-            f"whether a blood test makes sense: clinicians often check vitamin D, B12, "
-            f"magnesium and calcium, and ferritin when restless legs is a question. Please "
-            f"don't self-diagnose or start treating it on your own; talk to your doctor. "
-            f"{SCREENING}"
+            f"You reported twitching while awake on {_count(len(days), 'day')} of the last "
+            f"{WEEK_DAYS}. Muscle twitches are common and usually harmless, but when they keep "
+            f"coming, consider asking your doctor whether a blood test makes sense: clinicians "
+            f"often check vitamin D, B12, magnesium and calcium, and ferritin when restless legs "
+            f"is a question. Please don't self-diagnose or start treating it on your own; talk "
+            f"to your doctor. {SCREENING}"
         ),
         evidence={
             "daytime_twitching_days": sorted(days),
             "days_needed": rule.days,
             "window_days": WEEK_DAYS,
-            "twitching_nights": {
-                h.night: {"plm_series": h.series, "hypnic_jerks": h.hypnic_jerks} for h in week
-            },
             "tests_clinicians_check": ["vitamin D", "B12", "magnesium", "calcium", "ferritin"],
             "source": SOURCE_BLOOD,
-            "screening": SOURCE_DEVICE,
         },
         expires=ctx.now + SUMMARY_VALID,
         scheduled=scheduled,
-    )
-    if _was_sent(ctx, f"twitch.daytime:{ctx.person.id}:{today}"):
+    ):
         nights.daytime_sent_at = ctx.now.timestamp()
 
 
@@ -672,7 +930,7 @@ def on_logged(ctx: Ctx, event: SubstanceLogged) -> None:
     if event.what != "daytime_twitching":
         return
     day = ctx.local_day(event.ts)
-    _check_daytime(ctx, max(day, ctx.local_day()), scheduled=False, also=day)
+    check_daytime(ctx, max(day, ctx.local_day()), scheduled=False, also=day)
 
 
 # --- insight.correlation --------------------------------------------------------------------------

@@ -107,6 +107,7 @@ class Ctx:
         expires: datetime,
         scheduled: bool,
         cause: str = "",
+        actions: tuple[str, ...] = ("ack", "snooze"),
     ) -> bool:
         """Send a nudge once: its id is person, rule, local date and cause. True if it went out.
 
@@ -125,6 +126,7 @@ class Ctx:
             evidence=evidence,
             expires=expires,
             scheduled=scheduled,
+            actions=actions,
         )
 
     def publish(
@@ -140,6 +142,7 @@ class Ctx:
         expires: datetime,
         scheduled: bool,
         remember: bool = True,
+        actions: tuple[str, ...] = ("ack", "snooze"),
     ) -> bool:
         """Send a nudge under an exact id, unless it was handled before, expired or is quiet;
         True if it went out.
@@ -169,6 +172,7 @@ class Ctx:
                 evidence=evidence,
                 sent_at=now_s,
                 expires_at=expires.timestamp(),
+                actions=actions,
             )
         self.actions.append(
             PublishNudge(
@@ -181,6 +185,7 @@ class Ctx:
                     title=title,
                     message=message,
                     evidence=evidence,
+                    actions=actions,
                     expires=expires,
                 )
             )

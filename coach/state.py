@@ -39,6 +39,8 @@ class NudgeRecord:
     snoozes: int = 0
     # When a snoozed nudge is due again (instant), None when not snoozed.
     snooze_until: float | None = None
+    # The commands that answer it (the nudge's `actions`), for a snoozed repeat.
+    actions: tuple[str, ...] = ("ack", "snooze")
 
 
 @dataclass(slots=True)
@@ -91,6 +93,7 @@ class Exposures:
     late_workout: bool = False
     stress_evening: bool = False
     late_nicotine: bool = False
+    alcohol_evening: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -106,6 +109,8 @@ class NightRecord:
     time_in_bed_s: float
     limb_movements: int
     exposures: Exposures = field(default_factory=Exposures)
+    #: How rested the person said they felt the morning after (1-5), None when not answered.
+    rested: int | None = None
 
 
 def _load_detector(value: Any) -> LimbMovementDetector:
@@ -145,6 +150,22 @@ class NightsState:
     #: When `twitch.frequent` and `twitch.daytime` last went out (instants), for their repeat.
     frequent_sent_at: float | None = None
     daytime_sent_at: float | None = None
+    #: When `twitch.frequent` last suggested a sleep specialist (instant), for its own repeat.
+    specialist_sent_at: float | None = None
+
+
+@dataclass(slots=True)
+class Checkin:
+    """A day's check-in answers; a later answer the same day replaces only what it gives."""
+
+    #: How rested the person feels, 1 (not at all) to 5.
+    rested: int | None = None
+    #: Twitching while awake.
+    daytime_twitching: bool | None = None
+    #: The restless-legs questions answered, by `coach.event.RLS_CRITERIA` key.
+    rls: dict[str, bool] = field(default_factory=dict)
+    #: When the latest answer came (instant).
+    at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -184,6 +205,8 @@ class PersonState:
     once: dict[str, float] = field(default_factory=dict)
     # Bed-sensor scoring state and night summaries.
     nights: NightsState = field(default_factory=NightsState)
+    # Morning check-in answers by local date.
+    checkins: dict[str, Checkin] = field(default_factory=dict)
 
     def evening(self, key: str) -> Evening:
         """The record of the evening `key` (ISO date), created on first use."""

@@ -9,12 +9,12 @@ the core's state. It takes what is waiting in the inbox (`integrations.inbox`), 
 2. each event is decided by the core's `Runner` (which owns the state and calls `decide()`); the
    actions are carried out: timers are set or cancelled at once, nudges, states and errors go to
    the publisher, rows to the storage writer;
-3. the writer stores the batch (events, refusals, nudges sent or dropped, night summaries, the
-   journal of its decisions or a snapshot of the state) in one transaction; only then does the
-   publisher acknowledge the batch's QoS 1 messages to the broker and publish. A crash before the
-   commit loses nothing: the broker sends the unacknowledged messages again. A redelivery of a
-   message that was stored (its fingerprint is known) is acknowledged and skipped, and the core
-   drops a duplicate that carries its own `ts`.
+3. the writer stores the batch (events, refusals, nudges sent or dropped, night summaries,
+   check-ins, the journal of its decisions or a snapshot of the state) in one transaction; only
+   then does the publisher acknowledge the batch's QoS 1 messages to the broker and publish. A
+   crash before the commit loses nothing: the broker sends the unacknowledged messages again. A
+   redelivery of a message that was stored (its fingerprint is known) is acknowledged and
+   skipped, and the core drops a duplicate that carries its own `ts`.
 
 A nudge is stored as unpublished and marked published when the broker confirms it (PUBACK); on
 start, unpublished nudges of the last hour are sent again, under the same id.
@@ -43,6 +43,7 @@ from coach.action import (
     CancelTimer,
     DropNudge,
     PublishNudge,
+    RecordCheckin,
     RecordNight,
     RefuseEvent,
     ScheduleTimer,
@@ -335,6 +336,8 @@ class Consumer:
         elif isinstance(action, RecordNight):
             self.writer.night(action)
             self.publisher.night(action.person, action.summary)
+        elif isinstance(action, RecordCheckin):
+            self.writer.checkin(action)
         elif isinstance(action, DropNudge):
             self.writer.dropped(action)
             log.info("dropped nudge %s: %s", action.nudge_id, action.reason)
@@ -362,4 +365,6 @@ def _describe(action: Action) -> str:
         return f"drop {action.nudge_id} ({action.reason})"
     if isinstance(action, RecordNight):
         return f"night {action.night} of {action.person}"
+    if isinstance(action, RecordCheckin):
+        return f"check-in {action.day} of {action.person}"
     return f"refuse ({action.reason})"

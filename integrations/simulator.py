@@ -335,7 +335,7 @@ class Simulation:
                 out.append(action)
             elif isinstance(action, RefuseEvent):
                 out.append(_error(origin, action.reason, self._local(now)))
-            # UpdateState and RecordNight: the simulator publishes and stores nothing.
+            # UpdateState, RecordNight, RecordCheckin: the simulator publishes and stores nothing.
 
     def _local(self, now: datetime) -> datetime:
         return now.astimezone(self.tz).replace(microsecond=0)

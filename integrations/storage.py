@@ -64,7 +64,7 @@ from integrations.error import ProjectError
 log = logging.getLogger(__name__)
 
 #: The schema this code writes. Bump it and append a step to `MIGRATIONS` to change the schema.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -148,6 +148,20 @@ journal_table = Table(
     Column("event", Text, nullable=False),
 )
 
+# The morning check-in's answers, one row per person and local day (a later answer the same day
+# is merged into it by the core, and the row replaced): how rested (1-5), twitching while awake,
+# and the restless-legs answers as a JSON object of yes/no by question (schema 4).
+checkins_table = Table(
+    "checkins",
+    metadata,
+    Column("person", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("ts", Float, nullable=False),  # the latest answer of the day
+    Column("rested", Integer, nullable=True),
+    Column("daytime_twitching", Boolean, nullable=True),
+    Column("rls", Text, nullable=False),  # JSON: {"urge_to_move": true, ...}, {} when none
+)
+
 # The core's state (`coach.state.dump_state`) in row 1, the device profiles' states in row 2.
 CORE_STATE = 1
 PROFILE_STATES = 2
@@ -196,9 +210,19 @@ def _add_journal(conn: Connection) -> None:
     journal_table.create(conn)
 
 
+def _add_checkins(conn: Connection) -> None:
+    """Version 3 -> 4: the `checkins` table (empty: there were no check-ins before)."""
+    checkins_table.create(conn)
+
+
 #: MIGRATIONS[0] creates the current schema in an empty database; MIGRATIONS[n] takes a database
 #: from version n to n + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create, _add_dedup_keys, _add_journal]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _create,
+    _add_dedup_keys,
+    _add_journal,
+    _add_checkins,
+]
 
 
 class StorageError(ProjectError):
@@ -253,6 +277,18 @@ class NightRow:
 
 
 @dataclass
+class CheckinRow:
+    """A day's check-in answers as they stand (one per person and day; a later one replaces it)."""
+
+    person: str
+    day: str
+    ts: float
+    rested: int | None
+    daytime_twitching: bool | None
+    rls: str  # JSON
+
+
+@dataclass
 class JournalRow:
     """One `decide()` input since the stored state: when it was decided, and the event."""
 
@@ -268,6 +304,7 @@ class Batch:
     events: list[EventRow] = field(default_factory=list)
     nudges: list[NudgeRow] = field(default_factory=list)
     nights: dict[tuple[str, str], NightRow] = field(default_factory=dict)
+    checkins: dict[tuple[str, str], CheckinRow] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
     # decide() inputs since the last snapshot.
     journal: list[JournalRow] = field(default_factory=list)
@@ -280,6 +317,7 @@ class Batch:
             len(self.events)
             + len(self.nudges)
             + len(self.nights)
+            + len(self.checkins)
             + len(self.published)
             + len(self.journal)
         )
@@ -315,6 +353,18 @@ class StoredNudge:
     payload: dict[str, Any] | None
     dropped: str | None
     published: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckin:
+    """A day's check-in answers read back from storage."""
+
+    person: str
+    day: str
+    ts: datetime
+    rested: int | None
+    daytime_twitching: bool | None
+    rls: dict[str, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +481,7 @@ class Storage:
         self.engine = engine
         self.url = url
         self.keep_days = keep_days
-        self._upsert_nudge, self._upsert_night = _upserts(engine.dialect.name)
+        self._upsert_nudge, self._upsert_night, self._upsert_checkin = _upserts(engine.dialect.name)
 
     @classmethod
     def open(cls, url: str | None, keep_days: int = 365) -> Storage:
@@ -513,6 +563,8 @@ class Storage:
                     conn.execute(self._upsert_nudge, [vars(r) for r in batch.nudges])
                 if batch.nights:
                     conn.execute(self._upsert_night, [vars(r) for r in batch.nights.values()])
+                if batch.checkins:
+                    conn.execute(self._upsert_checkin, [vars(r) for r in batch.checkins.values()])
                 if batch.published:
                     conn.execute(
                         update(nudges_table)
@@ -655,9 +707,34 @@ class Storage:
             for row in conn.execute(query):
                 yield StoredNight(row.person, row.night, _ts(row.ts), json.loads(row.summary))
 
+    def checkins(
+        self, person: str | None = None, since: str | None = None
+    ) -> Iterator[StoredCheckin]:
+        """Stored check-ins, oldest day first; `since` a local date (ISO), inclusive."""
+        query = select(checkins_table).order_by(checkins_table.c.day, checkins_table.c.person)
+        if person is not None:
+            query = query.where(checkins_table.c.person == person)
+        if since is not None:
+            query = query.where(checkins_table.c.day >= since)
+        with _reading(self.url), self.engine.connect() as conn:
+            for row in conn.execute(query):
+                yield StoredCheckin(
+                    person=row.person,
+                    day=row.day,
+                    ts=_ts(row.ts),
+                    rested=row.rested,
+                    daytime_twitching=row.daytime_twitching,
+                    rls=json.loads(row.rls),
+                )
+
     def count(self, table: str = "events") -> int:
         """How many rows a table holds (for tests, benchmarks and `--check`)."""
-        tables = {"events": events_table, "nudges": nudges_table, "nights": nights_table}
+        tables = {
+            "events": events_table,
+            "nudges": nudges_table,
+            "nights": nights_table,
+            "checkins": checkins_table,
+        }
         with _reading(self.url), self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(tables[table])).scalar_one())
 
@@ -684,6 +761,9 @@ class Storage:
                 ).rowcount
                 removed += conn.execute(
                     delete(nights_table).where(nights_table.c.ts < cutoff)
+                ).rowcount
+                removed += conn.execute(
+                    delete(checkins_table).where(checkins_table.c.ts < cutoff)
                 ).rowcount
         except SQLAlchemyError as err:
             raise StorageError(f"cannot purge {safe_url(self.url)}: {_reason(err)}") from err
@@ -713,30 +793,30 @@ def _write_version(conn: Connection, version: int) -> None:
         conn.execute(meta_table.insert().values(key="schema", value=str(version)))
 
 
-def _upserts(dialect: str) -> tuple[Any, Any]:
-    """Insert statements that tolerate a row already there (a replay after a crash)."""
+def _upserts(dialect: str) -> tuple[Any, Any, Any]:
+    """Insert statements that tolerate a row already there (a replay after a crash); a night's
+    summary and a day's check-in replace the stored one."""
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: PLC0415
-
-        nudge = pg_insert(nudges_table).on_conflict_do_nothing(index_elements=["id"])
-        night = pg_insert(nights_table)
-        night = night.on_conflict_do_update(
-            index_elements=["person", "night"],
-            set_={"ts": night.excluded.ts, "summary": night.excluded.summary},
-        )
-        return nudge, night
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
-
-        lite_nudge = sqlite_insert(nudges_table).on_conflict_do_nothing(index_elements=["id"])
-        lite_night = sqlite_insert(nights_table)
-        lite_night = lite_night.on_conflict_do_update(
-            index_elements=["person", "night"],
-            set_={"ts": lite_night.excluded.ts, "summary": lite_night.excluded.summary},
-        )
-        return lite_nudge, lite_night
-    msg = f"unsupported database {dialect!r}: use SQLite or PostgreSQL"
-    raise StorageError(msg)
+        from sqlalchemy.dialects.postgresql import insert  # noqa: PLC0415
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # noqa: PLC0415
+    else:
+        msg = f"unsupported database {dialect!r}: use SQLite or PostgreSQL"
+        raise StorageError(msg)
+    nudge = insert(nudges_table).on_conflict_do_nothing(index_elements=["id"])
+    night = insert(nights_table)
+    night = night.on_conflict_do_update(
+        index_elements=["person", "night"],
+        set_={"ts": night.excluded.ts, "summary": night.excluded.summary},
+    )
+    checkin = insert(checkins_table)
+    checkin = checkin.on_conflict_do_update(
+        index_elements=["person", "day"],
+        set_={
+            name: checkin.excluded[name] for name in ("ts", "rested", "daytime_twitching", "rls")
+        },
+    )
+    return nudge, night, checkin
 
 
 def _reason(err: SQLAlchemyError) -> str:

@@ -1,7 +1,8 @@
 """The daemon's storage writer: a batch of typed rows, one commit per batch, the state's snapshot.
 
 How it works. The consumer adds rows as it goes: an event it accepted or a message it refused
-(`EventRow`), a nudge sent or dropped (`NudgeRow`), a night's summary (`NightRow`), each decision
+(`EventRow`), a nudge sent or dropped (`NudgeRow`), a night's summary (`NightRow`), a day's
+check-in answers (`CheckinRow`), each decision
 for the journal (`JournalRow`), a nudge the broker confirmed. `commit` writes them in one
 transaction and, while storage is down, waits and tries again ("storage unavailable" is logged
 once, "available again" once) until it succeeds or a stop is asked for: nothing is acknowledged
@@ -29,7 +30,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from coach.action import DropNudge, RecordNight
+from coach.action import DropNudge, RecordCheckin, RecordNight
 from coach.config import Config
 from coach.engine import HOUSEKEEPING_EVERY_S, SEEN_KEEP_S
 from coach.event import Event, dump_event, load_event
@@ -38,6 +39,7 @@ from coach.runner import Decide, DecisionError, Runner
 from coach.state import load_state
 from integrations.storage import (
     Batch,
+    CheckinRow,
     EventRow,
     JournalRow,
     NightRow,
@@ -213,6 +215,17 @@ class StorageWriter:
             summary=json.dumps(record.summary, default=str),
         )
 
+    def checkin(self, record: RecordCheckin) -> None:
+        """A day's check-in answers; a later one of the same day in the batch replaces it."""
+        self._batch.checkins[(record.person, record.day)] = CheckinRow(
+            person=record.person,
+            day=record.day,
+            ts=record.ts.timestamp(),
+            rested=record.rested,
+            daytime_twitching=record.daytime_twitching,
+            rls=json.dumps(record.rls, sort_keys=True),
+        )
+
     def published(self, nudge_id: str) -> None:
         """The broker confirmed a nudge's publication."""
         self._batch.published.append(nudge_id)
@@ -244,7 +257,12 @@ class StorageWriter:
         """Whether the batch holds anything but confirmed publications."""
         batch = self._batch
         return bool(
-            self._profiles_changed or batch.events or batch.nudges or batch.nights or batch.journal
+            self._profiles_changed
+            or batch.events
+            or batch.nudges
+            or batch.nights
+            or batch.checkins
+            or batch.journal
         )
 
     # -- the commit ---------------------------------------------------------------------------

@@ -30,13 +30,16 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 
 from coach.config import Device, DeviceKind, parse_hhmm
 from coach.decode.refusal import PayloadError, Wording, show
 from coach.event import (
+    RLS_CRITERIA,
     AccelSampled,
     BedtimeChanged,
+    CheckinAnswered,
     CoffeeBrewed,
     Drink,
     Event,
@@ -300,6 +303,65 @@ class BedtimeTonightCommand(_Payload):
         return BedtimeChanged(person=person, ts=ts, source=source, key=key, time=self.time)
 
 
+class RlsAnswers(BaseModel):
+    """The restless-legs questions of the check-in (IRLSSG essential criteria 1-4), yes or no;
+    any of them may be left out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    urge_to_move: bool | None = Field(
+        None, description="An urge to move the legs, usually with unpleasant feelings in them?"
+    )
+    worse_at_rest: bool | None = Field(
+        None, description="Does it start or get worse while resting, sitting or lying down?"
+    )
+    better_moving: bool | None = Field(
+        None, description="Does moving (walking, stretching) ease it, at least while moving?"
+    )
+    worse_evening: bool | None = Field(
+        None, description="Is it worse in the evening or at night than during the day?"
+    )
+
+
+class CheckinCommand(_Payload):
+    """Command `checkin`: the morning check-in's answers; at least one is given."""
+
+    command: Literal["checkin"]
+    rested: int | None = Field(
+        None, ge=1, le=5, description="How rested do you feel this morning? 1 (not at all) to 5."
+    )
+    daytime_twitching: bool | None = Field(
+        None, description="Twitching while awake (muscle twitches by day, not at falling asleep)."
+    )
+    rls: RlsAnswers | None = Field(None, description="The restless-legs questions, yes or no.")
+
+    @model_validator(mode="after")
+    def _answers_something(self) -> CheckinCommand:
+        rls_given = self.rls is not None and any(
+            getattr(self.rls, k) is not None for k in RLS_CRITERIA
+        )
+        if self.rested is None and self.daytime_twitching is None and not rls_given:
+            msg = "a check-in needs at least one answer: rested, daytime_twitching or rls"
+            raise ValueError(msg)
+        return self
+
+    def to_event(self, person: str, ts: datetime, source: str, key: str | None) -> Event:
+        """A CheckinAnswered."""
+        rls = None
+        if self.rls is not None:
+            given = {k: getattr(self.rls, k) for k in RLS_CRITERIA}
+            rls = {k: v for k, v in given.items() if v is not None} or None
+        return CheckinAnswered(
+            person=person,
+            ts=ts,
+            source=source,
+            key=key,
+            rested=self.rested,
+            daytime_twitching=self.daytime_twitching,
+            rls=rls,
+        )
+
+
 _KINDS: Final[dict[DeviceKind, tuple[type[_Payload], ...]]] = {
     "bed_motion": (MovementPayload, OccupancyPayload, AccelPayload),
     "coffee_maker": (BrewPayload,),
@@ -311,7 +373,13 @@ _KINDS: Final[dict[DeviceKind, tuple[type[_Payload], ...]]] = {
         SunlightPayload,
     ),
 }
-_COMMANDS: Final = (AckCommand, SnoozeCommand, LogCommand, BedtimeTonightCommand)
+_COMMANDS: Final = (
+    AckCommand,
+    SnoozeCommand,
+    LogCommand,
+    BedtimeTonightCommand,
+    CheckinCommand,
+)
 
 
 class _Parser:

@@ -12,6 +12,7 @@ from coach.event import (
     EVENT_KINDS,
     AccelSampled,
     BedtimeChanged,
+    CheckinAnswered,
     CoachStarted,
     CoffeeBrewed,
     Event,
@@ -48,6 +49,9 @@ SAMPLES = [
     NudgeSnoozed(person="alex", ts=TS, nudge_id="winddown.start:alex:2026-11-24", minutes=15),
     SubstanceLogged(person="alex", ts=TS, what="caffeine", caffeine_mg=80.0),
     BedtimeChanged(person="alex", ts=TS, time="23:15"),
+    CheckinAnswered(
+        person="alex", ts=TS, rested=2, rls={"urge_to_move": True, "worse_evening": False}
+    ),
     TimerFired(
         person="alex",
         ts=TS,

@@ -90,10 +90,24 @@ def test_a_version_1_state_is_migrated_and_its_open_night_goes_on() -> None:
     events = [load_event(e["kind"], json.dumps(e["event"])) for e in doc["events"]]
     replay.feed(events, until=t("07:00", "2026-11-25"))
     expected = doc["expected"]
-    assert [json.loads(json.dumps(n.to_payload(TZ))) for n in replay.nudges] == expected["nudges"]
+    # The summary's words changed since version 1 (it now compares the night with the person's
+    # usual and adds the evening before); what it reports, its id and its figures did not.
+    # The morning check-in (30 min after wake) is newer than version 1 and left aside.
+    got = [json.loads(json.dumps(n.to_payload(TZ))) for n in replay.nudges]
+    got = [n for n in got if n["rule"] != "checkin.morning"]
+    fields = ("id", "person", "rule", "ts", "severity")
+    assert [{k: n[k] for k in fields} for n in got] == [
+        {k: n[k] for k in fields} for n in expected["nudges"]
+    ]
+    for mine, theirs in zip(got, expected["nudges"], strict=True):
+        assert {k: mine["evidence"][k] for k in theirs["evidence"]} == theirs["evidence"]
     assert replay.documents[-1]["last_night"] == expected["last_night"]
     history = replay.state.people["alex"].nights.history
-    assert [asdict(h) for h in history] == expected["history"]
+    # Records gained fields since (alcohol in the evening, how rested the morning after): unknown.
+    assert [asdict(h) for h in history] == [
+        {**h, "rested": None, "exposures": {**h["exposures"], "alcohol_evening": False}}
+        for h in expected["history"]
+    ]
     assert history[-1].exposures == Exposures(
         caffeine_at_bedtime=True, late_workout=True, stress_evening=True, late_nicotine=False
     )

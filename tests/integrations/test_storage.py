@@ -15,6 +15,7 @@ from sqlalchemy import Table, create_engine, text
 from integrations import storage as storage_module
 from integrations.storage import (
     Batch,
+    CheckinRow,
     EventRow,
     JournalRow,
     NightRow,
@@ -237,6 +238,7 @@ def test_a_version_1_database_gets_its_duplicate_keys_from_the_stored_state(db_u
     seen = {coffee_key: at.timestamp(), watch_key: at.timestamp(), purged_key: 0.0}
     state = {"version": 1, "people": {}, "seen": seen, "sent": {}, "dropped": {}, "clock": 0}
     with engine.begin() as conn:
+        conn.execute(text("DROP TABLE checkins"))  # schema 4
         conn.execute(text("DROP TABLE journal"))  # schema 3
         conn.execute(text("DROP INDEX ix_events_ts_dedup_key"))
         conn.execute(text("ALTER TABLE events DROP COLUMN dedup_key"))
@@ -339,20 +341,56 @@ def test_a_version_2_database_gets_an_empty_journal(db_url: str) -> None:
     Storage.open(db_url).close()
     engine = create_engine(storage_module.engine_url(db_url))
     with engine.begin() as conn:
+        conn.execute(text("DROP TABLE checkins"))
         conn.execute(text("DROP TABLE journal"))
         conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema'"))
     engine.dispose()
     migrated = Storage.open(db_url)
-    assert migrated.schema_version() == storage_module.SCHEMA_VERSION == 3
+    assert migrated.schema_version() == storage_module.SCHEMA_VERSION == 4
     assert migrated.load_journal() == []
     migrated.write(Batch(journal=[_decision(0)]))
     assert len(migrated.load_journal()) == 1
     migrated.close()
 
 
+def _checkin(day: str, rested: int | None, **rls: bool) -> CheckinRow:
+    at = datetime.fromisoformat(f"{day}T07:00:00+01:00")
+    return CheckinRow("alex", day, at.timestamp(), rested, None, json.dumps(rls))
+
+
+def test_a_version_3_database_gets_an_empty_checkins_table(db_url: str) -> None:
+    Storage.open(db_url).close()
+    engine = create_engine(storage_module.engine_url(db_url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE checkins"))
+        conn.execute(text("UPDATE meta SET value = '3' WHERE key = 'schema'"))
+    engine.dispose()
+    migrated = Storage.open(db_url)
+    assert migrated.schema_version() == storage_module.SCHEMA_VERSION == 4
+    assert list(migrated.checkins()) == []
+    migrated.write(Batch(checkins={("alex", "2026-11-25"): _checkin("2026-11-25", 3)}))
+    assert [c.rested for c in migrated.checkins()] == [3]
+    migrated.close()
+
+
+def test_a_days_checkin_is_one_row_replaced_by_later_answers(store: Storage) -> None:
+    store.write(Batch(checkins={("alex", "2026-11-25"): _checkin("2026-11-25", 2)}))
+    store.write(Batch(checkins={("alex", "2026-11-26"): _checkin("2026-11-26", 4)}))
+    later = _checkin("2026-11-25", 2, urge_to_move=True, worse_evening=False)
+    store.write(Batch(checkins={("alex", "2026-11-25"): later}))
+    stored = list(store.checkins(person="alex"))
+    assert [(c.day, c.rested, c.rls) for c in stored] == [
+        ("2026-11-25", 2, {"urge_to_move": True, "worse_evening": False}),
+        ("2026-11-26", 4, {}),
+    ]
+    assert [c.day for c in store.checkins(since="2026-11-26")] == ["2026-11-26"]
+    assert store.count("checkins") == 2
+
+
 @pytest.mark.parametrize(
     ("row", "table"),
     [
+        pytest.param(CheckinRow, storage_module.checkins_table, id="checkins"),
         pytest.param(EventRow, storage_module.events_table, id="events"),
         pytest.param(NudgeRow, storage_module.nudges_table, id="nudges"),
         pytest.param(NightRow, storage_module.nights_table, id="nights"),

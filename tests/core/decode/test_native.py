@@ -24,6 +24,7 @@ from coach.decode.refusal import PayloadError
 from coach.event import (
     AccelSampled,
     BedtimeChanged,
+    CheckinAnswered,
     CoffeeBrewed,
     Event,
     HeartRateMeasured,
@@ -207,6 +208,42 @@ def test_native_payload_becomes_its_event(device: Device, payload: Any, expected
             {"command": "bedtime_tonight", "time": "9:05"},
             BedtimeChanged(**BASE, source="command:alex", time="09:05"),
             id="bedtime_tonight pads a one-digit hour so clock code can read it back",
+        ),
+        pytest.param(
+            {"command": "checkin", "rested": 2},
+            CheckinAnswered(**BASE, source="command:alex", rested=2),
+            id="a check-in may answer only how rested",
+        ),
+        pytest.param(
+            {
+                "command": "checkin",
+                "rested": 5,
+                "daytime_twitching": False,
+                "rls": {
+                    "urge_to_move": True,
+                    "worse_at_rest": True,
+                    "better_moving": False,
+                    "worse_evening": True,
+                },
+            },
+            CheckinAnswered(
+                **BASE,
+                source="command:alex",
+                rested=5,
+                daytime_twitching=False,
+                rls={
+                    "urge_to_move": True,
+                    "worse_at_rest": True,
+                    "better_moving": False,
+                    "worse_evening": True,
+                },
+            ),
+            id="a full check-in keeps every answer",
+        ),
+        pytest.param(
+            {"command": "checkin", "rls": {"urge_to_move": True, "worse_evening": None}},
+            CheckinAnswered(**BASE, source="command:alex", rls={"urge_to_move": True}),
+            id="restless-legs questions may be answered one at a time",
         ),
     ],
 )
@@ -447,12 +484,13 @@ def test_a_payload_one_byte_over_64_kib_is_refused() -> None:
         pytest.param(
             {"command": "nap"},
             'command: unknown command "nap"; a command topic sends one of '
-            "ack, snooze, log, bedtime_tonight",
+            "ack, snooze, log, bedtime_tonight, checkin",
             id="an unknown command lists the known ones",
         ),
         pytest.param(
             {"nudge_id": "n1"},
-            "command: missing; a command topic sends one of ack, snooze, log, bedtime_tonight",
+            "command: missing; a command topic sends one of ack, snooze, log, bedtime_tonight, "
+            "checkin",
             id="a command without its name is refused",
         ),
         pytest.param({"command": "ack"}, "nudge_id: missing (required)", id="ack without nudge id"),
@@ -484,6 +522,46 @@ def test_a_payload_one_byte_over_64_kib_is_refused() -> None:
             {"command": "bedtime_tonight", "time": 2315},
             "time: must be a string, got 2315",
             id="bedtime as a number is refused",
+        ),
+        pytest.param(
+            {"command": "checkin"},
+            "payload: a check-in needs at least one answer: rested, daytime_twitching or rls",
+            id="a check-in without an answer is refused",
+        ),
+        pytest.param(
+            {"command": "checkin", "rls": {}},
+            "payload: a check-in needs at least one answer: rested, daytime_twitching or rls",
+            id="a check-in with empty restless-legs answers is refused",
+        ),
+        pytest.param(
+            {"command": "checkin", "rested": 0},
+            "rested: must be between 1 and 5, got 0",
+            id="rested 0 is below the scale",
+        ),
+        pytest.param(
+            {"command": "checkin", "rested": 6},
+            "rested: must be between 1 and 5, got 6",
+            id="rested 6 is above the scale",
+        ),
+        pytest.param(
+            {"command": "checkin", "rested": 3.5},
+            "rested: must be a whole number, got 3.5",
+            id="rested is a whole number",
+        ),
+        pytest.param(
+            {"command": "checkin", "daytime_twitching": "yes"},
+            'daytime_twitching: must be true or false, got "yes"',
+            id="daytime twitching is true or false",
+        ),
+        pytest.param(
+            {"command": "checkin", "rls": {"urge_to_move": 1}},
+            "rls.urge_to_move: must be true or false, got 1",
+            id="a restless-legs answer is true or false",
+        ),
+        pytest.param(
+            {"command": "checkin", "rls": {"urge": True}},
+            "rls.urge: extra inputs are not permitted, got true",
+            id="an unknown restless-legs question is refused, not ignored",
         ),
     ],
 )
