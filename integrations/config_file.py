@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, PrivateAttr, SecretStr, ValidationError
 
 from coach.config import Config
 from coach.decode.profile.registry import PROFILES, ProfileRegistry
@@ -50,6 +50,14 @@ class ConfigFile(Settings, Config):
     The shell reads what it needs from here; the core is given `core`, which holds no broker,
     storage or Home Assistant setting, and so no secret.
     """
+
+    _path: Path | None = PrivateAttr(None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file it was loaded from (None for a config made from text): part of the
+        install's identity (`integrations.identity`)."""
+        return self._path
 
     @cached_property
     def core(self) -> Config:
@@ -284,7 +292,7 @@ def load_config(
     except UnicodeDecodeError as err:
         problem = Problem(file, None, "", f"the file is not UTF-8 text (byte {err.start})")
         raise ConfigError([problem]) from err
-    return config_from_yaml(
+    config = config_from_yaml(
         text,
         file=file,
         base_dir=Path(file).parent,
@@ -292,6 +300,8 @@ def load_config(
         resolve_secrets=resolve_secrets,
         profiles=profiles,
     )
+    config._path = Path(file).absolute()  # set once, where the file is read
+    return config
 
 
 def config_from_yaml(

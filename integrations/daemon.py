@@ -37,6 +37,7 @@ from integrations.config_file import (
 from integrations.consumer import Consumer
 from integrations.data_dir import data_dir
 from integrations.error import ProjectError
+from integrations.identity import identity, storage_url
 from integrations.inbox import Inbox
 from integrations.logs import setup_logging
 from integrations.mqtt import (
@@ -45,6 +46,7 @@ from integrations.mqtt import (
     BrokerRefusedError,
     LinkSettings,
     MqttError,
+    SessionTakenError,
 )
 from integrations.scheduler import TimerService
 from integrations.storage import Storage, StorageError, safe_url
@@ -56,6 +58,10 @@ if TYPE_CHECKING:  # the web server is imported only when the dashboard is on
 log = logging.getLogger(__name__)
 
 SHUTDOWN_LINK_S: Final = 1.5
+#: The exit status when another client took our MQTT session (the same client id, on the same
+#: broker): EX_CONFIG of sysexits.h, as the cure is a client id of its own. The systemd unit
+#: does not restart on it, which would only take the session back and forth.
+EXIT_SESSION_TAKEN: Final = 78
 
 
 def link_settings(config: ConfigFile, choice: BrokerChoice, *, probe: bool = False) -> LinkSettings:
@@ -65,16 +71,17 @@ def link_settings(config: ConfigFile, choice: BrokerChoice, *, probe: bool = Fal
     topics = list(dict.fromkeys([*(d.topic for d in config.devices), f"{prefix}/+/command"]))
     if config.homeassistant is not None:
         topics.append(discovery.birth_topic(config))  # re-send discovery when HA comes online
+    client_id = identity(config).client_id
     username = mqtt.username
     if choice.embedded and username is None:
         # amqtt persists only named sessions (an anonymous one loses what was queued).
-        username = mqtt.client_id
+        username = client_id
     password = mqtt.password.get_secret_value() if mqtt.password is not None else None
     return LinkSettings(
         host=choice.host,
         port=choice.port,
         tls=choice.tls,
-        client_id=f"{mqtt.client_id}-check" if probe else mqtt.client_id,
+        client_id=f"{client_id}-check" if probe else client_id,
         status_topic=f"{prefix}/status",
         subscriptions=[] if probe else topics,
         ca_file=mqtt.ca_file,
@@ -115,9 +122,11 @@ def _print_topics(config: ConfigFile, dashboard: Dashboard | None = None) -> Non
 
 
 def run_daemon(config: ConfigFile) -> int:
-    """Run until SIGTERM/SIGINT; 0 on a clean stop, 1 when the broker refused us."""
-    storage = Storage.open(config.storage.url, config.storage.keep_days)
+    """Run until SIGTERM/SIGINT; 0 on a clean stop, 1 when the broker refused us,
+    `EXIT_SESSION_TAKEN` when another client holds our session."""
+    storage = Storage.open(storage_url(config), config.storage.keep_days)
     log.info("storage: %s", safe_url(storage.url))
+    log.info("%s", identity(config).describe())
     choice, broker = start_broker(config, choose_broker(config), data_dir())
     bridge = None
     link: BrokerLink | None = None
@@ -126,7 +135,12 @@ def run_daemon(config: ConfigFile) -> int:
     try:
         inbox = Inbox()
         settings = link_settings(config, choice)
-        link = BrokerLink(settings, deliver=inbox.deliver, on_published=inbox.published)
+        link = BrokerLink(
+            settings,
+            deliver=inbox.deliver,
+            on_published=inbox.published,
+            on_session_lost=lambda _err: inbox.stop(),
+        )
         timers = TimerService(config.tz, fire=inbox.timer_due, housekeeping=inbox.housekeeping)
         if config.homeassistant is not None:
             from integrations.home_assistant import HomeAssistantBridge  # noqa: PLC0415
@@ -150,12 +164,18 @@ def run_daemon(config: ConfigFile) -> int:
             log.error("%s", err)
             say(f"error: {err}", err=True)
             return 1
+        except SessionTakenError as err:
+            say(f"error: {err}", err=True)
+            return EXIT_SESSION_TAKEN
         if bridge is not None:
             consumer.publisher.discovery()
             bridge.start()
         consumer.start()
         _print_topics(config, dashboard)
         consumer.serve()
+        if link.session_lost is not None:
+            say(f"error: {link.session_lost}", err=True)
+            return EXIT_SESSION_TAKEN
         log.info("stopped")
         return 0
     finally:
@@ -221,10 +241,11 @@ def _install_signals(inbox: Inbox) -> None:
 
 
 def check(config: ConfigFile) -> int:
-    """`run --check`: config, storage and broker, each said in one line; exit 1 on a failure."""
+    """`run --check`: config, storage, client id and broker, each said in one line; exit 1 on a
+    failure."""
     failed = False
     try:
-        storage = Storage.open(config.storage.url, config.storage.keep_days)
+        storage = Storage.open(storage_url(config), config.storage.keep_days)
         say(
             f"storage: OK ({safe_url(storage.url)}, schema {storage.schema_version()}, "
             f"{storage.count()} events)"
@@ -233,6 +254,7 @@ def check(config: ConfigFile) -> int:
     except StorageError as err:
         say(f"storage: FAILED: {err}")
         failed = True
+    say(identity(config).describe())
     try:
         choice = choose_broker(config)
     except MqttError as err:

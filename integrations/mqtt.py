@@ -19,6 +19,13 @@ Settings that were measured to matter (see docs/daemon.md):
 - Last will `<prefix>/status = offline` (retained); `online` is published once subscribed.
 - A connection counts as up only after a successful CONNACK; a refusal is reported with the
   broker's reason code. The state is logged once per transition, not per retry.
+- One client id, one coach. A second client connecting with our client id takes our session
+  (MQTT 5 tells us: DISCONNECT with reason 0x8E, session taken over; MQTT 3.1.1 just closes the
+  connection). A coach whose session is taken after it had held it for `TAKEOVER_GRACE_S` takes
+  it back once at once and says so; one whose session is taken within that time of connecting
+  (the newcomer, when the other takes it back), or whose connection the broker closed right
+  after accepting it `QUICK_DROPS` times in a row, stops and says why (`SessionTakenError`):
+  the two never fight over the session silently, and the coach that was there first goes on.
 
 Writes from other threads (publish, ack) are queued by paho and written by the network thread:
 registering a no-op `on_socket_register_write` stops paho from writing on the caller's thread,
@@ -66,6 +73,13 @@ UNSUPPORTED_PROTOCOL = 0x84
 # A broker that accepted the TCP connection but sent no CONNACK within this is given up on.
 CONNACK_TIMEOUT_S = 5.0
 FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C, 0x8F})
+# MQTT 5 DISCONNECT reason: another client connected with our client id.
+SESSION_TAKEN_OVER = 0x8E
+# A session taken within this many seconds of our CONNACK was taken back by a client that holds
+# on to it; so was one whose connection ended this soon, QUICK_DROPS times in a row (MQTT 3.1.1,
+# which gives no reason).
+TAKEOVER_GRACE_S = 10.0
+QUICK_DROPS = 3
 # paho's log lines for a failed socket read. A TLS alert from the broker (it wants a client
 # certificate, or does not trust ours) arrives this way: paho logs it at ERROR on every retry and
 # reports only "connection lost". The link puts it in its own "broker unavailable" line instead,
@@ -87,6 +101,21 @@ class BrokerRefusedError(MqttError):
         )
         self.code = code
         self.reason = reason
+
+
+class SessionTakenError(MqttError):
+    """Another client connects with our client id and holds on to the session."""
+
+    def __init__(self, client_id: str, where: str, how: str) -> None:
+        """Say what happened (`how`), whose session and the cure."""
+        super().__init__(
+            f"{how}: another client, most likely a second coach, connects to {where} with the "
+            f"same client id {client_id!r} and takes this coach's MQTT session and the messages "
+            "queued for it. This coach stops rather than fight over the session: give each "
+            "coach its own mqtt.client_id, or leave it unset for one derived from the host and "
+            "the config file"
+        )
+        self.client_id = client_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +205,19 @@ class BrokerLink:
         settings: LinkSettings,
         deliver: Callable[[Message], None],
         on_published: Callable[[int], None] | None = None,
+        on_session_lost: Callable[[SessionTakenError], None] | None = None,
     ) -> None:
-        """Prepare the client; `deliver` gets every message (on the network thread)."""
+        """Prepare the client; `deliver` gets every message (on the network thread),
+        `on_session_lost` the reason when another client took our session for good (the link
+        has stopped then)."""
         self.settings = settings
         self._deliver = deliver
         self._on_published = on_published
+        self._on_session_lost = on_session_lost
+        self._session_lost: SessionTakenError | None = None
+        self._taken_over = False  # an MQTT 5 DISCONNECT 0x8E on this connection
+        self._connected_at: float | None = None  # when this connection's CONNACK accepted us
+        self._quick_drops = 0
         self._stop = threading.Event()
         self._up = threading.Event()
         self._lock = threading.Lock()
@@ -259,6 +296,8 @@ class BrokerLink:
             refused = self._refused
             if refused is not None and refused.code in FATAL_CONNACK:
                 raise refused
+            if self._session_lost is not None:
+                raise self._session_lost
             left = end - time.monotonic()
             if left <= 0 or (cancel is not None and cancel.is_set()):
                 return self._up.is_set()
@@ -274,6 +313,11 @@ class BrokerLink:
     def last_error(self) -> str | None:
         """Why the link is not up (cannot connect, connection lost), when it is not."""
         return None if self._up.is_set() else self._last_error
+
+    @property
+    def session_lost(self) -> SessionTakenError | None:
+        """Why the link gave up: another client holds our session (None while it has not)."""
+        return self._session_lost
 
     @property
     def refused(self) -> BrokerRefusedError | None:
@@ -311,6 +355,8 @@ class BrokerLink:
                 continue
             rc = MQTTErrorCode.MQTT_ERR_SUCCESS
             self._connack = False
+            self._connected_at = None
+            self._taken_over = False
             self._socket_error = None
             asked = time.monotonic()
             while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -335,12 +381,62 @@ class BrokerLink:
                 self._client = self._make_client()
                 first = True
                 continue
+            lost = self._session_taken()
+            if lost is not None:
+                self._give_up(lost)
+                return
             if self._refused is None:
                 self._went_down(f"connection lost ({failed or paho.error_string(rc)})")
+            if self._taken_over:  # it was ours for a while: take it back at once
+                delay = BACKOFF_MIN_S
+                continue
             if self._was_up_recently():
                 delay = BACKOFF_MIN_S
             self._sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _session_taken(self) -> SessionTakenError | None:
+        """After a connection ended: whether another client holds on to our session."""
+        if self._connected_at is None:  # never accepted: a refusal or a broker going away
+            return None
+        held = time.monotonic() - self._connected_at
+        s = self.settings
+        if self._taken_over:
+            if held < TAKEOVER_GRACE_S:
+                how = (
+                    f"the broker handed this coach's session to another client {held:.1f} s "
+                    "after this coach connected (MQTT 5 disconnect reason 0x8E, session taken "
+                    "over)"
+                )
+                return SessionTakenError(s.client_id, s.where, how)
+            log.warning(
+                "another client connected to %s with this coach's client id %r and took its "
+                "session (MQTT 5 disconnect reason 0x8E, session taken over): taking it back; "
+                "a second coach with the same client id stops when it sees this",
+                s.where,
+                s.client_id,
+            )
+            self._quick_drops = 0
+            return None
+        if held >= TAKEOVER_GRACE_S:
+            self._quick_drops = 0
+            return None
+        self._quick_drops += 1
+        if self._quick_drops < QUICK_DROPS:
+            return None
+        how = (
+            f"the broker at {s.where} closed this coach's connection right after accepting it "
+            f"{self._quick_drops} times in a row (within {TAKEOVER_GRACE_S:g} s each)"
+        )
+        return SessionTakenError(s.client_id, s.where, how)
+
+    def _give_up(self, lost: SessionTakenError) -> None:
+        """Stop for good: another client holds our session."""
+        self._session_lost = lost
+        self._up.clear()
+        log.error("%s", lost)
+        if self._on_session_lost is not None:
+            self._on_session_lost(lost)
 
     def _was_up_recently(self) -> bool:
         with self._lock:
@@ -396,6 +492,7 @@ class BrokerLink:
             self._up.clear()
             return
         self._refused = None
+        self._connected_at = time.monotonic()
         with self._lock:
             self._connection += 1
         if self.settings.probe:
@@ -443,6 +540,8 @@ class BrokerLink:
     def _on_disconnect(
         self, _client: paho.Client, _u: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
+        if self.settings.mqtt5 and reason.value == SESSION_TAKEN_OVER:
+            self._taken_over = True
         if not self._stop.is_set() and self._up.is_set():
             self._went_down(f"disconnected ({reason})")
 

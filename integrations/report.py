@@ -37,12 +37,12 @@ from coach.config import Config, Person
 from coach.state import PersonState
 from integrations.config_file import EXAMPLE_CONFIG, ConfigError, ConfigFile, load_config
 from integrations.error import ProjectError
+from integrations.identity import storage_url
 from integrations.storage import (
     Storage,
     StorageError,
     StoredEvent,
     StoredNudge,
-    default_url,
     engine_url,
     safe_url,
 )
@@ -932,7 +932,7 @@ def make_report(
 ) -> int:
     """Read the history, print the tables and write the plots and page; the exit code."""
     people = select_people(config, person_id)
-    url = config.storage.url or default_url()
+    url = storage_url(config)
     missing = missing_sqlite_file(url)
     if missing is not None:
         say(f"No stored history yet: {missing} does not exist. `sleepcoach run` creates it.")

@@ -35,8 +35,12 @@ class MqttSettings(Model):
     topic_prefix: str = Field(
         "sleepcoach", pattern=r"^[^#+]+$", description="Prefix of every topic the coach publishes."
     )
-    client_id: str = Field(
-        "sleepcoach", description="MQTT client id (the persistent session's key)."
+    client_id: str | None = Field(
+        None,
+        min_length=1,
+        description="MQTT client id (the persistent session's key): one per coach on a broker. "
+        "Unset: sleepcoach-<host>-<key>, the key derived from the host name and the config "
+        "file's path, so each install and config has its own (run --check shows it).",
     )
     ca_file: str | None = Field(None, description="CA certificate for mqtts://.")
     cert_file: str | None = Field(None, description="Client certificate for mqtts://.")

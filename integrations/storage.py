@@ -58,7 +58,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from coach.engine import SEEN_KEEP_S
-from integrations.data_dir import data_dir, private_sqlite
+from integrations.data_dir import private_sqlite
 from integrations.error import ProjectError
 
 log = logging.getLogger(__name__)
@@ -409,11 +409,6 @@ def db_text(text: str) -> str:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def default_url() -> str:
-    """SQLite in the user's data directory (created owner-only when missing)."""
-    return f"sqlite:///{data_dir() / 'sleepcoach.db'}"
-
-
 def engine_url(url: str) -> str:
     """The SQLAlchemy URL for a config URL: `postgresql://` is driven by psycopg 3."""
     for plain in ("postgresql://", "postgres://"):
@@ -484,9 +479,11 @@ class Storage:
         self._upsert_nudge, self._upsert_night, self._upsert_checkin = _upserts(engine.dialect.name)
 
     @classmethod
-    def open(cls, url: str | None, keep_days: int = 365) -> Storage:
-        """Connect, migrate the schema forward, and return the storage."""
-        url = url or default_url()
+    def open(cls, url: str, keep_days: int = 365) -> Storage:
+        """Connect, migrate the schema forward, and return the storage.
+
+        The default database (no `storage.url`) is the config's own: `integrations.identity`.
+        """
         shown = safe_url(url)
         try:
             sa_url = make_url(engine_url(url))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from integrations.identity import default_database
 from tests.broker import Broker
 from tests.e2e.conftest import DaemonProcess, config_yaml
 
@@ -45,7 +46,8 @@ def test_a_data_directory_left_open_to_others_is_made_owner_only_and_said_once(
     daemon.wait()
     data.chmod(0o755)
     loose = sorted(p.name for p in data.iterdir())
-    assert loose == ["sleepcoach.db", "sleepcoach.db-shm", "sleepcoach.db-wal"]
+    db = default_database(daemon.config, data).name  # the config's own database
+    assert loose == [db, f"{db}-shm", f"{db}-wal"]
     for name in loose:
         (data / name).chmod(0o644)
 

@@ -48,12 +48,17 @@ from typing import Any
 
 import pytest
 
+from integrations.config_file import EXAMPLE_CONFIG
+from integrations.identity import default_database, derived_client_id
 from tests.broker import ROOT, Broker, mosquitto_or_skip, wait_port
 from tests.e2e.conftest import DaemonProcess, Recorder, publisher
 
 pytestmark = pytest.mark.timeout(60)
 
 PREFIX = "sleepcoach"
+# The example config's identity on this host: its client id and its database in the data dir.
+CLIENT_ID = derived_client_id(socket.gethostname(), EXAMPLE_CONFIG)
+DATABASE = f"sleepcoach/{default_database(EXAMPLE_CONFIG, Path()).name}"
 PERSON = "alex"  # the person of the coffee maker in config/example.yaml
 COFFEE_TOPIC = "home/kitchen/coffee"  # the example's coffee maker
 ESPRESSO = b'{"event": "brew", "drink": "espresso"}'  # 63 mg (coach/caffeine.py)
@@ -167,7 +172,10 @@ def _assert_coached(seen: dict[str, Any]) -> None:
     assert set(errors[0]) == {"ts", "topic", "error"}
     assert errors[0]["error"]
 
-    assert "sleepcoach/sleepcoach.db" in seen["data"]  # in $XDG_DATA_HOME/sleepcoach
+    # In $XDG_DATA_HOME/sleepcoach, the example config's own database; said at start-up with the
+    # client id, both derived from this install (the host and the config's path).
+    assert DATABASE in seen["data"], seen["data"]
+    assert f"client id: {CLIENT_ID} (derived from host {socket.gethostname()}" in log, log
     # Health data: the directories owner-only, each file (databases, the broker's) too.
     modes = seen["modes"]
     dirs = {"sleepcoach", "sleepcoach/mosquitto"} & set(modes)
@@ -262,11 +270,11 @@ def test_with_a_broker_on_1883_the_coach_uses_it_and_starts_none_of_its_own(
     assert seen["port_before"] == "mqtt"
     assert USING in log, log
     assert EMBEDDED not in log, log
-    assert "sleepcoach/sleepcoach.db" in seen["data"]
+    assert DATABASE in seen["data"], seen["data"]
     assert "sleepcoach/embedded-broker.db" not in seen["data"]
     assert seen["state"] is not None, f"no state with the espresso:\n{log}"
     assert seen["state"]["caffeine_mg_today"] == 63.0
-    assert " as sleepcoach " in seen["mosquitto_log"], seen["mosquitto_log"]
+    assert f" as {CLIENT_ID} " in seen["mosquitto_log"], seen["mosquitto_log"]
     assert seen["exit"] == 0, log
     assert seen["stop_s"] < 5.0, log
 

@@ -300,15 +300,6 @@ def test_what_was_written_survives_without_a_clean_close(tmp_path: Path) -> None
     s.close()
 
 
-def test_the_default_database_lives_in_the_user_data_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    s = Storage.open(None)
-    assert str(tmp_path / "xdg" / "sleepcoach" / "sleepcoach.db") in s.url
-    s.close()
-
-
 def test_errors_and_logs_never_show_the_database_password() -> None:
     assert "s3cret" not in safe_url("postgresql://coach:s3cret@db:5432/coach")
     with pytest.raises(StorageError) as err:
