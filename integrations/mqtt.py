@@ -77,8 +77,9 @@ FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C, 0x8F})
 SESSION_TAKEN_OVER = 0x8E
 # A session taken within this many seconds of our CONNACK was taken back by a client that holds
 # on to it; so was one whose connection ended this soon, QUICK_DROPS times in a row (MQTT 3.1.1,
-# which gives no reason).
-TAKEOVER_GRACE_S = 10.0
+# and brokers such as Mosquitto 2.0.11 that close the old connection without a reason). Two
+# clients taking a session back and forth hold it for the reconnect delay each (0.25-0.5 s).
+TAKEOVER_GRACE_S = 5.0
 QUICK_DROPS = 3
 # paho's log lines for a failed socket read. A TLS alert from the broker (it wants a client
 # certificate, or does not trust ours) arrives this way: paho logs it at ERROR on every retry and
@@ -187,6 +188,8 @@ class _PahoLog(logging.LoggerAdapter[logging.Logger]):
         if level >= logging.ERROR and isinstance(msg, str) and msg.startswith(SOCKET_ERRORS):
             self._link._socket_error = msg % args
             level = logging.DEBUG
+        elif self._link._taken_over:  # paho's complaints about the closed socket: said already
+            level = min(level, logging.DEBUG)
         super().log(level, msg, *args, **kwargs)
 
 
@@ -385,11 +388,13 @@ class BrokerLink:
             if lost is not None:
                 self._give_up(lost)
                 return
-            if self._refused is None:
-                self._went_down(f"connection lost ({failed or paho.error_string(rc)})")
-            if self._taken_over:  # it was ours for a while: take it back at once
+            if self._taken_over:  # it was ours for a while: take it back at once (said)
+                self._up.clear()
+                self._last_error = "the session was taken over by another client"
                 delay = BACKOFF_MIN_S
                 continue
+            if self._refused is None:
+                self._went_down(f"connection lost ({failed or paho.error_string(rc)})")
             if self._was_up_recently():
                 delay = BACKOFF_MIN_S
             self._sleep(delay)
@@ -541,7 +546,8 @@ class BrokerLink:
         self, _client: paho.Client, _u: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
         if self.settings.mqtt5 and reason.value == SESSION_TAKEN_OVER:
-            self._taken_over = True
+            self._taken_over = True  # the network thread says what it does about it
+            return
         if not self._stop.is_set() and self._up.is_set():
             self._went_down(f"disconnected ({reason})")
 
