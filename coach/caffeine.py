@@ -15,6 +15,8 @@ From that:
 - `caffeine.last_call`: 30 min before the cutoff, on a day that had caffeine, it says when the
   cutoff is; it informs, and never invites another drink.
 - `caffeine.bedtime_load`: 60 min before bedtime, when the amount predicted at bedtime is high.
+  When the wind-down falls within 30 min of it (by default 45 min before bed), the warning goes
+  out inside the wind-down instead, as one nudge (`load_joins_winddown`).
 - `caffeine.daily_limit`: the day's total passes 400 mg (EFSA 2015), once a day.
 """
 
@@ -199,8 +201,42 @@ def on_logged(ctx: Ctx, event: SubstanceLogged) -> None:
         add_dose(ctx, event.ts, mg, "caffeine")
 
 
+def bedtime_load_at(ctx: Ctx, night: Night) -> datetime:
+    """When this night's bedtime-load check is due."""
+    minutes = ctx.config.rules.caffeine_bedtime_load.minutes_before_bed
+    return night.bedtime - timedelta(minutes=minutes)
+
+
+def load_joins_winddown(ctx: Ctx, night: Night) -> bool:
+    """Whether the bedtime-load warning goes out inside the wind-down (one nudge, not two):
+    both rules on, and their times at most `nudge_budget.merge_within_min` apart."""
+    rules = ctx.config.rules
+    if not (rules.caffeine_bedtime_load.enabled and rules.winddown_stretch.enabled):
+        return False
+    apart = abs(rules.caffeine_bedtime_load.minutes_before_bed - rules.winddown_stretch.minutes_before_bed)
+    return apart <= rules.nudge_budget.merge_within_min
+
+
+def predicted_load(ctx: Ctx, night: Night) -> float | None:
+    """The caffeine (mg) predicted at bedtime when it is above the bedtime limit, else None."""
+    at_bed = caffeine_at(ctx.ps, night.bedtime, ctx.person.caffeine_half_life_h)
+    return at_bed if at_bed > ctx.config.rules.caffeine_bedtime_load.bedtime_limit_mg else None
+
+
+def load_evidence(ctx: Ctx, night: Night, at_bed: float) -> dict[str, object]:
+    """The evidence of a bedtime-load warning."""
+    return {
+        "predicted_mg_at_bedtime": round(at_bed, 1),
+        "bedtime_limit_mg": ctx.config.rules.caffeine_bedtime_load.bedtime_limit_mg,
+        "bedtime": local_iso(night.bedtime, ctx.tz),
+        "half_life_h": ctx.person.caffeine_half_life_h,
+        "model": SOURCE_MODEL,
+        "source": SOURCE_CUTOFF,
+    }
+
+
 def plan(ctx: Ctx, night: Night) -> list[Timer]:
-    """Last call before the cutoff and the bedtime-load check."""
+    """Last call before the cutoff and the bedtime-load check (unless the wind-down carries it)."""
     rules = ctx.config.rules
     timers = []
     if rules.caffeine_last_call.enabled:
@@ -208,8 +244,8 @@ def plan(ctx: Ctx, night: Night) -> list[Timer]:
             minutes=rules.caffeine_last_call.minutes_before_cutoff
         )
         timers.append(Timer("caffeine.last_call", ctx.person.id, at, night.key))
-    if rules.caffeine_bedtime_load.enabled:
-        at = night.bedtime - timedelta(minutes=rules.caffeine_bedtime_load.minutes_before_bed)
+    if rules.caffeine_bedtime_load.enabled and not load_joins_winddown(ctx, night):
+        at = bedtime_load_at(ctx, night)
         timers.append(Timer("caffeine.bedtime_load", ctx.person.id, at, night.key))
     return timers
 
@@ -246,11 +282,11 @@ def on_last_call(ctx: Ctx, timer: Timer) -> None:
 
 def on_bedtime_load(ctx: Ctx, timer: Timer) -> None:
     """An hour before bed: warn when the caffeine predicted at bedtime is still high."""
-    rule = ctx.config.rules.caffeine_bedtime_load
     night = ctx.tonight
-    half_life = ctx.person.caffeine_half_life_h
-    at_bed = caffeine_at(ctx.ps, night.bedtime, half_life)
-    if at_bed <= rule.bedtime_limit_mg:
+    if load_joins_winddown(ctx, night):
+        return  # a timer planned before the config changed: the wind-down carries it
+    at_bed = predicted_load(ctx, night)
+    if at_bed is None:
         return
     ctx.send(
         "caffeine.bedtime_load",
@@ -263,14 +299,7 @@ def on_bedtime_load(ctx: Ctx, timer: Timer) -> None:
             f"({hhmm(night.bedtime, ctx.tz)}). Consider a calm, screen-free wind-down; if this "
             f"happens often, an earlier last coffee may help you fall asleep."
         ),
-        evidence={
-            "predicted_mg_at_bedtime": round(at_bed, 1),
-            "bedtime_limit_mg": rule.bedtime_limit_mg,
-            "bedtime": local_iso(night.bedtime, ctx.tz),
-            "half_life_h": half_life,
-            "model": SOURCE_MODEL,
-            "source": SOURCE_CUTOFF,
-        },
+        evidence=load_evidence(ctx, night, at_bed),
         expires=night.bedtime,
         scheduled=True,
     )

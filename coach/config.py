@@ -515,6 +515,32 @@ class QuietHours(Model):
     after_bedtime_min: int = Field(15, ge=0, le=240, description="Minutes after bedtime.")
 
 
+class NudgeBudget(Model):
+    """Routine nudges (the caffeine last call and bedtime load, the wind-down, daylight and
+    encouragement: reminders the coach schedules itself) per person and evening. A nudge that
+    answers something the person just did (a late coffee, a workout, a drink) never counts and is
+    never held back."""
+
+    routine_per_evening: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="At most this many routine nudges a person gets per evening (the day up to "
+        "that night's bedtime); one more is dropped and recorded. The wind-down keeps its place.",
+    )
+    merge_within_min: int = Field(
+        30,
+        ge=0,
+        le=120,
+        description="The bedtime-load warning goes out inside the wind-down, as one nudge, when "
+        "their times are at most this many minutes apart.",
+    )
+
+
+#: Settings under `rules:` that are not rules (no rule id, no nudges of their own).
+NOT_RULES = frozenset({"quiet_hours", "nudge_budget"})
+
+
 class Rules(Model):
     """Per-rule settings, keyed by rule id; every default is the evidence-based one."""
 
@@ -588,6 +614,9 @@ class Rules(Model):
     )
     quiet_hours: QuietHours = Field(
         default_factory=QuietHours, alias="quiet_hours", description=QuietHours.__doc__
+    )
+    nudge_budget: NudgeBudget = Field(
+        default_factory=NudgeBudget, alias="nudge_budget", description=NudgeBudget.__doc__
     )
 
 

@@ -207,13 +207,15 @@ def planned(ctx: Ctx) -> list[dict[str, Any]]:
                 "light stretching after this",
             )
         )
-    if rules.caffeine_bedtime_load.enabled:
-        at = night.bedtime - timedelta(minutes=rules.caffeine_bedtime_load.minutes_before_bed)
+    joined = caffeine.load_joins_winddown(ctx, night)
+    if rules.caffeine_bedtime_load.enabled and not joined:
+        at = caffeine.bedtime_load_at(ctx, night)
         items.append(
             (at, "caffeine.bedtime_load", "Caffeine check", "when the bedtime amount is high")
         )
     if rules.winddown_stretch.enabled:
-        items.append((winddown.winddown_at(ctx, night), "winddown.stretch", "Wind-down", ""))
+        note = "with the caffeine check" if joined else ""
+        items.append((winddown.winddown_at(ctx, night), "winddown.stretch", "Wind-down", note))
     items.append((night.bedtime, "bedtime", "Bedtime", ""))
     items.append((night.wake, "wake", "Wake", ""))
     items.sort(key=lambda item: item[0])

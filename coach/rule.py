@@ -22,6 +22,23 @@ from coach.nudge import Nudge, Severity
 from coach.state import CoachState, NudgeRecord, PersonState
 
 
+#: The routine nudges: reminders the coach schedules itself. At most
+#: `rules.nudge_budget.routine_per_evening` of them go out per person and evening; every other
+#: nudge answers something the person just did (a late coffee, a workout, a drink) or a
+#: measurement of them, and is never held back by the budget.
+ROUTINE_RULES = frozenset(
+    {
+        "caffeine.last_call",
+        "caffeine.bedtime_load",
+        "winddown.stretch",
+        "sunlight.daily",
+        "encouragement.exercise",
+    }
+)
+#: The routine nudge that keeps its place in the budget: the evening's own.
+WINDDOWN = "winddown.stretch"
+
+
 @dataclass(slots=True)
 class Ctx:
     """Everything a rule needs to decide about one person at `now`."""
@@ -154,14 +171,19 @@ class Ctx:
             return False
         now_s = self.now.timestamp()
         reason = None
+        routine = remember and rule in ROUTINE_RULES
         if self.now >= expires:
             reason = "expired"
         elif scheduled and self.is_quiet():
             reason = "quiet_hours"
+        elif routine and not self._within_budget(rule, night):
+            reason = "budget"
         self.state.sent[nudge_id] = now_s
         if reason is not None:
             self.drop(nudge_id, rule, reason)
             return False
+        if routine:
+            self.ps.evening(night).routine.append(nudge_id)
         if remember:
             self.ps.nudges[nudge_id] = NudgeRecord(
                 rule=rule,
@@ -191,6 +213,25 @@ class Ctx:
             )
         )
         return True
+
+    def _within_budget(self, rule: str, night: str) -> bool:
+        """Whether one more routine nudge fits this evening's budget.
+
+        The wind-down keeps its place: until it has gone out (or its moment has passed), the
+        day's other routine nudges leave one slot free for it, so a busy afternoon (a last call,
+        too little daylight) never crowds out the evening's own reminder.
+        """
+        rules = self.config.rules
+        budget = rules.nudge_budget.routine_per_evening
+        used = self.ps.evenings[night].routine if night in self.ps.evenings else []
+        if rule != WINDDOWN and rules.winddown_stretch.enabled and self.tonight.key == night:
+            winddown_at = self.tonight.bedtime - timedelta(
+                minutes=rules.winddown_stretch.minutes_before_bed
+            )
+            winddown_id = f"{WINDDOWN}:{self.person.id}:{night}"
+            if self.now < winddown_at and winddown_id not in self.state.sent:
+                budget -= 1
+        return len(used) < budget
 
     def drop(self, nudge_id: str, rule: str, reason: str) -> None:
         """Record a nudge that is not sent, and why."""

@@ -65,6 +65,8 @@ class Evening:
     stress_high: bool = False
     #: Alcohol logged within the hours before bed (the condition of `alcohol.late`).
     alcohol_late: bool = False
+    #: The routine nudges sent for this evening (ids), against the nudge budget.
+    routine: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -5,12 +5,17 @@ stretching, dim the lights and put screens away; it says more about stretching o
 late workout. It is not sent when the person is already in bed. The article's advice on hypnic
 jerks: only light stretching before bed, and time to relax. Brown et al. 2022 (PLoS Biol
 20(3):e3001571) recommend ≤ 10 lx melanopic light in the 3 h before bed.
+
+When the caffeine bedtime-load check falls within 30 minutes of the wind-down (the defaults: 60
+and 45 minutes before bed), the wind-down carries it: on an evening with more than 50 mg of
+caffeine predicted at bedtime it says so, as a warning, and no separate caffeine nudge goes out.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from coach import caffeine
 from coach.clock import Night, hhmm, local_iso
 from coach.event import Timer
 from coach.rule import Ctx, Family
@@ -44,28 +49,40 @@ def on_winddown(ctx: Ctx, timer: Timer) -> None:
         return
     evening = ctx.ps.evenings.get(night.key)
     late_workout = evening is not None and evening.late_workout
+    load = caffeine.predicted_load(ctx, night) if caffeine.load_joins_winddown(ctx, night) else None
+    bedtime = hhmm(night.bedtime, ctx.tz)
+    if load is None:
+        opening = f"Bedtime is at {bedtime}."
+    else:
+        opening = (
+            f"Bedtime is at {bedtime}, and about {load:.0f} mg of caffeine will still be in your "
+            f"body then, which can make it harder to fall asleep."
+        )
     message = (
-        f"Bedtime is at {hhmm(night.bedtime, ctx.tz)}. Consider dimming the lights, putting "
-        f"screens away and doing a few minutes of light stretching to relax."
+        f"{opening} Consider dimming the lights, putting screens away and doing a few minutes "
+        f"of light stretching to relax."
     )
     if late_workout:
         message += (
             " After today's late workout, slow stretches for the legs, hips and back, held "
             "20–30 seconds each with calm breathing, help your body settle."
         )
+    evidence: dict[str, object] = {
+        "bedtime": local_iso(night.bedtime, ctx.tz),
+        "minutes_before_bed": ctx.config.rules.winddown_stretch.minutes_before_bed,
+        "late_workout_today": late_workout,
+        "source": SOURCE,
+    }
+    if load is not None:
+        evidence["caffeine.bedtime_load"] = caffeine.load_evidence(ctx, night, load)
     ctx.send(
         "winddown.stretch",
         day=night.key,
         night=night.key,
-        severity="info",
+        severity="info" if load is None else "warning",
         title="Time to wind down",
         message=message,
-        evidence={
-            "bedtime": local_iso(night.bedtime, ctx.tz),
-            "minutes_before_bed": ctx.config.rules.winddown_stretch.minutes_before_bed,
-            "late_workout_today": late_workout,
-            "source": SOURCE,
-        },
+        evidence=evidence,
         expires=night.bedtime + timedelta(minutes=ctx.config.rules.quiet_hours.after_bedtime_min),
         scheduled=True,
     )

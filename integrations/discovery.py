@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from coach.config import Config, Person, Rules
+from coach.config import NOT_RULES, Config, Person, Rules
 from integrations.config_file import ConfigFile
 
 #: Home Assistant publishes `online` here when it (re)starts; discovery is re-sent then.
@@ -275,7 +275,7 @@ def _command(command: str, minutes: int | None = None) -> str:
 def _event_types() -> list[str]:
     """Every rule id (the configuration's rule aliases): the event entity's `event_types`."""
     return sorted(
-        f.alias for name, f in Rules.model_fields.items() if f.alias and name != "quiet_hours"
+        f.alias for name, f in Rules.model_fields.items() if f.alias and name not in NOT_RULES
     )
 
 

@@ -213,7 +213,7 @@ def test_a_drink_of_the_new_day_counts_toward_its_night() -> None:
     # The 07:30 coffee is still in the body at Saturday's bedtime: it adds to that night's load.
     events = [in_bed("07:20", False, day=SAT), coffee("07:30", "other", mg=2000, day=SAT)]
     replay = run(events, config=WEEKEND, start=t("07:00", SAT), until=t("23:00", SAT))
-    assert "caffeine.bedtime_load:alex:2026-11-28" in replay.ids
+    assert "caffeine.bedtime_load" in replay.nudge("winddown.stretch:alex:2026-11-28").evidence
     assert "caffeine.daily_limit:alex:2026-11-28" in replay.ids
 
 
@@ -489,6 +489,10 @@ def test_last_call_minutes_are_configurable_and_it_can_be_switched_off() -> None
 
 # -- caffeine.bedtime_load -----------------------------------------------------------------------
 
+#: The bedtime-load check as a nudge of its own, not joined to the wind-down, and room for it
+#: beside the last call and the wind-down.
+LOAD_ALONE = {"nudge_budget": {"merge_within_min": 0, "routine_per_evening": 3}}
+
 
 @pytest.mark.parametrize(
     ("mg", "half_life_h", "expected_mg"),
@@ -500,7 +504,8 @@ def test_last_call_minutes_are_configurable_and_it_can_be_switched_off() -> None
     ],
 )
 def test_bedtime_load(mg: float, half_life_h: float, expected_mg: float | None) -> None:
-    config = make_config(caffeine_half_life_h=half_life_h)
+    """On its own (the wind-down far from it): a nudge 60 min before bed."""
+    config = make_config(caffeine_half_life_h=half_life_h, rules=LOAD_ALONE)
     replay = run_day([logged("12:30", "caffeine", mg=mg)], config=config)
     loads = [n for n in replay.nudges if n.rule == "caffeine.bedtime_load"]
     if expected_mg is None:
@@ -525,9 +530,46 @@ def test_bedtime_load(mg: float, half_life_h: float, expected_mg: float | None) 
     assert_no_dosing(nudge.message)
 
 
+@pytest.mark.parametrize(
+    ("mg", "half_life_h", "expected_mg"),
+    [
+        pytest.param(200, 5.0, None, id="exactly 50 mg at bedtime: a plain wind-down"),
+        pytest.param(240, 5.0, 60.0, id="60 mg at bedtime: the wind-down says so"),
+        pytest.param(102, 10.0, 51.0, id="51 mg at a 10 h half-life: the wind-down says so"),
+    ],
+)
+def test_bedtime_load_inside_the_wind_down(
+    mg: float, half_life_h: float, expected_mg: float | None
+) -> None:
+    """By default the check (60 min before bed) is 15 min from the wind-down: one nudge."""
+    config = make_config(caffeine_half_life_h=half_life_h)
+    replay = run_day([logged("12:30", "caffeine", mg=mg)], config=config)
+    assert [n.rule for n in replay.nudges if n.rule == "caffeine.bedtime_load"] == []
+    winddown = replay.nudge("winddown.stretch:alex:2026-11-24")
+    if expected_mg is None:
+        assert "caffeine" not in winddown.message
+        assert winddown.severity == "info"
+        return
+    assert winddown.severity == "warning"
+    assert winddown.evidence["caffeine.bedtime_load"] == {
+        "predicted_mg_at_bedtime": expected_mg,
+        "bedtime_limit_mg": 50.0,
+        "bedtime": "2026-11-24T22:30:00+01:00",
+        "half_life_h": half_life_h,
+        "model": caffeine.SOURCE_MODEL,
+        "source": caffeine.SOURCE_CUTOFF,
+    }
+    assert f"about {expected_mg:.0f} mg of caffeine will still be in your body" in (
+        winddown.message
+    )
+
+
 def test_bedtime_load_limit_and_minutes_are_configurable() -> None:
     config = make_config(
-        rules={"caffeine.bedtime_load": {"minutes_before_bed": 120, "bedtime_limit_mg": 10}}
+        rules={
+            "caffeine.bedtime_load": {"minutes_before_bed": 120, "bedtime_limit_mg": 10},
+            "nudge_budget": {"routine_per_evening": 3},
+        }
     )
     replay = run_day([logged("12:30", "caffeine", mg=50)], config=config)
     (nudge,) = [n for n in replay.nudges if n.rule == "caffeine.bedtime_load"]

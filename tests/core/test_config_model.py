@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from coach.config import Config, Person, WeeklyTime, parse_hhmm
+from coach.config import NOT_RULES, Config, Person, WeeklyTime, parse_hhmm
 from tests.core.conftest import make_config
 
 
@@ -120,8 +120,10 @@ def test_rule_defaults_are_the_evidence_based_numbers() -> None:
     assert rules.sunlight_daily.check_at == time(15, 0)
     assert rules.sunlight_daily.min_minutes == 15
     assert rules.quiet_hours.after_bedtime_min == 15
+    assert rules.nudge_budget.routine_per_evening == 2
+    assert rules.nudge_budget.merge_within_min == 30
     assert all(
-        getattr(rules, name).enabled for name in type(rules).model_fields if name != "quiet_hours"
+        getattr(rules, name).enabled for name in type(rules).model_fields if name not in NOT_RULES
     )
 
 

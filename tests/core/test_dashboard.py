@@ -177,7 +177,6 @@ def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple
                 ("caffeine.last_call", "13:00", False),
                 ("caffeine.cutoff", "13:30", False),
                 ("exercise.late_intense", "21:30", False),
-                ("caffeine.bedtime_load", "21:30", False),
                 ("winddown.stretch", "21:45", False),
                 ("bedtime", "22:30", False),
                 ("wake", "06:30", False),
@@ -192,7 +191,6 @@ def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple
                 ("caffeine.last_call", "13:00", True),
                 ("caffeine.cutoff", "13:30", False),
                 ("exercise.late_intense", "21:30", False),
-                ("caffeine.bedtime_load", "21:30", False),
                 ("winddown.stretch", "21:45", False),
                 ("bedtime", "22:30", False),
                 ("wake", "06:30", False),
@@ -207,7 +205,6 @@ def planned(now: datetime, config: Any = CONFIG, events: Any = ()) -> list[tuple
                 ("caffeine.last_call", "14:00", True),
                 ("caffeine.cutoff", "14:30", True),
                 ("exercise.late_intense", "22:30", False),
-                ("caffeine.bedtime_load", "22:30", False),
                 ("winddown.stretch", "22:45", False),
                 ("bedtime", "23:30", False),
                 ("wake", "06:30", False),
@@ -238,6 +235,16 @@ def test_planned(
     now: datetime, config: Any, events: list[Any], expected: list[tuple[str, str, bool]]
 ) -> None:
     assert planned(now, config, events) == expected
+
+
+def test_the_caffeine_check_is_planned_with_the_wind_down_or_on_its_own() -> None:
+    replay = run([], start=t("07:00"))
+    (winddown,) = [i for i in view(replay.state, t("12:00"))["planned"] if i["id"] == "winddown.stretch"]
+    assert winddown["note"] == "with the caffeine check"
+    alone = make_config(rules={"nudge_budget": {"merge_within_min": 0}})
+    items = planned(t("12:00"), alone)
+    assert ("caffeine.bedtime_load", "21:30", False) in items
+    assert ("winddown.stretch", "21:45", False) in items
 
 
 def test_after_midnight_the_night_in_progress_is_still_the_one_planned() -> None:

@@ -49,6 +49,10 @@ SNOOZE_TIMER = f"snooze:alex:2026-11-24:{WINDDOWN}"
 # own, pinned with that family.
 KINDS = {"plan", "snooze", "caffeine.last_call", "caffeine.bedtime_load", "winddown.stretch"}
 KINDS |= {"sunlight.daily"}
+#: Every nudge a day can hold: no budget, and the bedtime load as a nudge of its own.
+EVERY_NUDGE = make_config(
+    rules={"nudge_budget": {"routine_per_evening": 10, "merge_within_min": 0}}
+)
 
 
 def scheduled(actions: list[Action]) -> list[tuple[str, str]]:
@@ -135,7 +139,6 @@ def test_an_unknown_timer_kind_is_ignored() -> None:
 DAY_TIMERS = [
     ("plan:alex:2026-11-24", "2026-11-25T06:30:00+01:00"),
     ("caffeine.last_call:alex:2026-11-24", "2026-11-24T13:00:00+01:00"),
-    ("caffeine.bedtime_load:alex:2026-11-24", "2026-11-24T21:30:00+01:00"),
     ("winddown.stretch:alex:2026-11-24", "2026-11-24T21:45:00+01:00"),
     ("sunlight.daily:alex:2026-11-24", "2026-11-24T15:00:00+01:00"),
 ]
@@ -179,7 +182,6 @@ def test_coach_started_plans_every_person() -> None:
     assert sam == [
         ("plan:sam:2026-11-24", "2026-11-25T08:00:00+01:00"),
         ("caffeine.last_call:sam:2026-11-24", "2026-11-24T14:45:00+01:00"),
-        ("caffeine.bedtime_load:sam:2026-11-24", "2026-11-24T23:15:00+01:00"),
         ("winddown.stretch:sam:2026-11-24", "2026-11-24T23:30:00+01:00"),
         ("sunlight.daily:sam:2026-11-24", "2026-11-24T15:00:00+01:00"),
     ]
@@ -193,7 +195,6 @@ def test_the_plan_timer_at_wake_plans_the_next_night() -> None:
     assert next_night == [
         "plan:alex:2026-11-25",
         "caffeine.last_call:alex:2026-11-25",
-        "caffeine.bedtime_load:alex:2026-11-25",
         "winddown.stretch:alex:2026-11-25",
         "sunlight.daily:alex:2026-11-25",
     ]
@@ -335,7 +336,6 @@ def test_bedtime_tonight_re_plans_the_night_under_the_same_timer_ids() -> None:
     assert scheduled(actions) == [
         ("plan:alex:2026-11-24", "2026-11-25T06:30:00+01:00"),
         ("caffeine.last_call:alex:2026-11-24", "2026-11-24T13:45:00+01:00"),
-        ("caffeine.bedtime_load:alex:2026-11-24", "2026-11-24T22:15:00+01:00"),
         ("winddown.stretch:alex:2026-11-24", "2026-11-24T22:30:00+01:00"),
         ("sunlight.daily:alex:2026-11-24", "2026-11-24T15:00:00+01:00"),
     ]
@@ -397,12 +397,11 @@ def test_a_timer_that_already_fired_is_not_fired_again_by_a_bedtime_change() -> 
         start=t("07:00"),
         until=t("23:59"),
     )
-    assert replay.ids == [
-        "caffeine.last_call:alex:2026-11-24",
-        "sunlight.daily:alex:2026-11-24",
-        WINDDOWN,
+    assert replay.ids == ["caffeine.last_call:alex:2026-11-24", WINDDOWN]
+    # The daylight nudge went to the budget (two routine nudges an evening), not to the change.
+    assert [(d.nudge_id, d.reason) for d in replay.dropped] == [
+        ("sunlight.daily:alex:2026-11-24", "budget")
     ]
-    assert replay.dropped == []
 
 
 # -- the state document ---------------------------------------------------------------------------
@@ -514,8 +513,8 @@ def test_nudge_ids_are_stable_across_two_identical_replays() -> None:
     assert len({n.id for n in first.nudges}) == len(first.nudges) > 10
     assert first.ids[:3] == [
         "caffeine.last_call:alex:2026-11-24",
-        "sunlight.daily:alex:2026-11-24",
         "caffeine.cutoff:alex:2026-11-24:1530",
+        "caffeine.daily_limit:alex:2026-11-24",
     ]
 
 
@@ -530,7 +529,7 @@ def test_housekeeping_keeps_state_bounded_over_a_month() -> None:
     # A month of a busy household: a heart-rate reading every 5 minutes with a device key,
     # a busy day every day, every nudge acknowledged.
     start = t("07:00", "2026-11-01")
-    replay = Replay().start(start)
+    replay = Replay(config=EVERY_NUDGE).start(start)
     for day_n in range(30):
         day = (start + timedelta(days=day_n)).date().isoformat()
         beats = [
@@ -636,7 +635,7 @@ FAMILY_RULES = (
 
 
 def test_every_nudge_cites_its_source_suggests_and_never_doses() -> None:
-    replay = run(busy_day(DAY), start=t("07:00"), until=t("07:00", NEXT))
+    replay = run(busy_day(DAY), config=EVERY_NUDGE, start=t("07:00"), until=t("07:00", NEXT))
     nudges = [n for n in replay.nudges if n.rule.startswith(FAMILY_RULES)]
     assert sorted({n.rule for n in nudges}) == [
         "caffeine.bedtime_load",
