@@ -213,7 +213,9 @@ def load_joins_winddown(ctx: Ctx, night: Night) -> bool:
     rules = ctx.config.rules
     if not (rules.caffeine_bedtime_load.enabled and rules.winddown_stretch.enabled):
         return False
-    apart = abs(rules.caffeine_bedtime_load.minutes_before_bed - rules.winddown_stretch.minutes_before_bed)
+    apart = abs(
+        rules.caffeine_bedtime_load.minutes_before_bed - rules.winddown_stretch.minutes_before_bed
+    )
     return apart <= rules.nudge_budget.merge_within_min
 
 

@@ -21,7 +21,6 @@ from coach.event import Event, Timer
 from coach.nudge import Nudge, Severity
 from coach.state import CoachState, NudgeRecord, PersonState
 
-
 #: The routine nudges: reminders the coach schedules itself. At most
 #: `rules.nudge_budget.routine_per_evening` of them go out per person and evening; every other
 #: nudge answers something the person just did (a late coffee, a workout, a drink) or a

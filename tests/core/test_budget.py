@@ -255,7 +255,9 @@ def _events(draw: st.DrawFn) -> list[Event]:
         elif kind == "stress":
             level = draw(st.integers(50, 100))
             for i in range(draw(st.integers(1, 12))):
-                out.append(StressMeasured(person=who, ts=at + timedelta(minutes=5 * i), level=level))
+                out.append(
+                    StressMeasured(person=who, ts=at + timedelta(minutes=5 * i), level=level)
+                )
         elif kind == "sun":
             minutes = draw(st.integers(0, 40))
             out.append(SunlightLogged(person=who, ts=at, minutes=minutes))

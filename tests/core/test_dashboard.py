@@ -239,7 +239,9 @@ def test_planned(
 
 def test_the_caffeine_check_is_planned_with_the_wind_down_or_on_its_own() -> None:
     replay = run([], start=t("07:00"))
-    (winddown,) = [i for i in view(replay.state, t("12:00"))["planned"] if i["id"] == "winddown.stretch"]
+    (winddown,) = [
+        i for i in view(replay.state, t("12:00"))["planned"] if i["id"] == "winddown.stretch"
+    ]
     assert winddown["note"] == "with the caffeine check"
     alone = make_config(rules={"nudge_budget": {"merge_within_min": 0}})
     items = planned(t("12:00"), alone)

@@ -10,6 +10,7 @@ shows it handled the message.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -293,3 +294,53 @@ def test_four_days_without_a_workout_get_one_daytime_suggestion(
     (nudge,) = nudges(rec, "encouragement.")
     assert nudge["severity"] == "info"
     assert nudge["message"].startswith("Your tracker hasn't recorded a workout for 5 days.")
+
+
+def test_the_budget_holds_back_a_routine_nudge_and_records_it_but_never_an_answer(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    """Two routine checks fall due at once, with the wind-down still to come tonight: with the
+    default budget (2 an evening, one kept for the wind-down) one goes out, the other is stored
+    and logged as dropped; a late coffee right after still gets its answer."""
+    rec = recorder_factory(broker, [f"{PREFIX}/#"])
+    rules = (
+        '  sunlight.daily: {{check_at: "{check_at}"}}\n'
+        '  encouragement.exercise: {{check_at: "{check_at}"}}\n'
+    )
+    daemon = daemon_factory(midday_config(broker, tmp_path, rules))
+    daemon.start()
+    barrier = Barrier(broker, rec)
+    barrier.wait(daemon)
+    # No daylight today (a reading of 0), and the last workout five days ago.
+    started = datetime.now(midday_zone()) - timedelta(days=5)
+    watch = publisher(broker)
+    watch.publish("tracker/alex", b'{"event": "sunlight", "minutes": 0}', qos=1)
+    for doc in (
+        {"event": "workout_start", "activity": "running", "intensity": "moderate"},
+        {"event": "workout_end"},
+    ):
+        at = started if doc["event"] == "workout_start" else started + timedelta(minutes=40)
+        watch.publish("tracker/alex", json.dumps({**doc, "ts": at.isoformat()}).encode(), qos=1)
+    barrier.wait(daemon)
+    watch.loop_stop()
+    assert nudges(rec, "sunlight.") == nudges(rec, "encouragement.") == []
+    # Restarted, both checks fire at once.
+    restart(daemon, rec)
+    routine = ("sunlight.daily", "encouragement.exercise")
+    assert rec.wait_for(lambda: [n for n in nudges(rec) if n["rule"] in routine]), daemon.log_text()
+    # A coffee now, 6 h before bed: its answer is never held back.
+    maker = publisher(broker)
+    maker.publish("home/kitchen/coffee", b'{"event": "brew", "drink": "coffee"}', qos=1)
+    assert rec.wait_for(lambda: nudges(rec, "caffeine.cutoff")), daemon.log_text()
+    maker.loop_stop()
+    barrier.wait(daemon)
+    barrier.close()
+    (sent,) = [n for n in nudges(rec) if n["rule"] in routine]
+    (held,) = [r for r in routine if r != sent["rule"]]
+    with sqlite3.connect(tmp_path / "coach.db") as conn:
+        rows = conn.execute("SELECT rule, dropped FROM nudges WHERE dropped IS NOT NULL").fetchall()
+    assert rows == [(held, "budget")]
+    assert f"dropped nudge {held}:alex:" in daemon.log_text()

@@ -157,7 +157,10 @@ def test_the_page_shows_the_day_the_night_and_the_fortnight_and_follows_new_drin
     assert int(now_mg.removesuffix(" mg")) > 0
     # Tonight's schedule in the coach's zone (the browser's is New York): 17:30 is past the cutoff.
     items = page.locator("#planned-list li")
-    assert items.count() == 7
+    assert items.count() == 6
+    # The caffeine check comes with the wind-down (15 min apart by default): one entry.
+    winddown = page.locator('#planned-list li[data-id="winddown.stretch"]').inner_text()
+    assert "with the caffeine check" in winddown
     assert page.locator("#planned-list li.next").get_attribute("data-id") == "exercise.late_intense"
     assert page.locator('#planned-list li[data-id="caffeine.cutoff"] time').inner_text() == "13:30"
     assert page.locator('#planned-list li[data-id="bedtime"] time').inner_text() == "22:30"
