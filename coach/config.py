@@ -9,8 +9,9 @@ source next to the number.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
 from functools import cached_property
@@ -119,6 +120,9 @@ class WeeklyTime(Model):
 def _weekly(value: Any) -> Any:
     if isinstance(value, dict):
         return value
+    if value is None:
+        msg = 'expected a time as "HH:MM", or one per weekday'
+        raise ValueError(msg)
     return {"default": value}
 
 
@@ -620,6 +624,67 @@ class Rules(Model):
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReferenceProblem:
+    """An id given twice, or a device naming someone who is not in `people`.
+
+    `loc` is where the problem is (`("people", 3, "id")`, `("devices", 0, "person")`), `at` every
+    place that takes part in it (both items of a duplicate), `message` says what is wrong there.
+    """
+
+    loc: tuple[str | int, ...]
+    at: tuple[tuple[str | int, ...], ...]
+    message: str
+
+    @property
+    def text(self) -> str:
+        """The problem in one line, its section first: `people: id 'sam' appears twice`."""
+        return f"{self.loc[0]}: {self.message}"
+
+
+def reference_problems(
+    person_ids: Sequence[Any], devices: Sequence[tuple[Any, Any]]
+) -> list[ReferenceProblem]:
+    """Ids given more than once and devices whose person is not configured.
+
+    `person_ids` holds each person's id in file order, `devices` each device's (id, person);
+    entries that are not text (a person without an id, a broken item) are skipped: they are
+    reported where they are. Works on validated models and on a file's raw data alike, so a
+    config file's reader can report these beside every other problem.
+    """
+    found: list[ReferenceProblem] = []
+    for section, ids in (("people", person_ids), ("devices", [d[0] for d in devices])):
+        where: dict[str, list[int]] = {}
+        for index, value in enumerate(ids):
+            if isinstance(value, str):
+                where.setdefault(value, []).append(index)
+        for value, indexes in where.items():
+            if len(indexes) > 1:
+                times = "twice" if len(indexes) == 2 else f"{len(indexes)} times"
+                found.append(
+                    ReferenceProblem(
+                        (section, indexes[1], "id"),
+                        tuple((section, i, "id") for i in indexes),
+                        f"id {value!r} appears {times}",
+                    )
+                )
+    known = [p for p in person_ids if isinstance(p, str)]
+    if not known:
+        return found  # nobody (or nobody valid) to name: the people section says why
+    for index, (device_id, person) in enumerate(devices):
+        if isinstance(person, str) and person not in known:
+            who = f"device {device_id!r}" if isinstance(device_id, str) else "the device"
+            choices = ", ".join(dict.fromkeys(known))
+            found.append(
+                ReferenceProblem(
+                    ("devices", index, "person"),
+                    (("devices", index, "person"),),
+                    f"{who} names person {person!r}, who is not in people ({choices})",
+                )
+            )
+    return found
+
+
 class Config(Model):
     """The coaching configuration: time zone, people, devices and rules."""
 
@@ -642,18 +707,11 @@ class Config(Model):
 
     @model_validator(mode="after")
     def _references(self) -> Config:
-        ids = [p.id for p in self.people]
-        if len(set(ids)) != len(ids):
-            msg = "people: ids must be unique"
-            raise ValueError(msg)
-        dev_ids = [d.id for d in self.devices]
-        if len(set(dev_ids)) != len(dev_ids):
-            msg = "devices: ids must be unique"
-            raise ValueError(msg)
-        for d in self.devices:
-            if d.person not in ids:
-                msg = f"devices: device {d.id!r} names person {d.person!r}, who is not in people"
-                raise ValueError(msg)
+        problems = reference_problems(
+            [p.id for p in self.people], [(d.id, d.person) for d in self.devices]
+        )
+        if problems:
+            raise ValueError("; ".join(p.text for p in problems))
         return self
 
     # A config is frozen, so what is derived from it is computed on first use and kept on the
@@ -672,3 +730,100 @@ class Config(Model):
     def person(self, person_id: str) -> Person | None:
         """The person with this id, if configured."""
         return self.people_by_id.get(person_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation errors in plain words.
+
+#: What each id pattern of the config asks for, in words.
+_PATTERN_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        r"^[A-Za-z0-9_-]{1,32}$": "1 to 32 letters, digits, _ or -",
+        r"^[A-Za-z0-9_-]{1,64}$": "1 to 64 letters, digits, _ or -",
+        r"^[^#+]+$": "no MQTT wildcard (+ or #)",
+    }
+)
+
+
+def describe_value(value: Any) -> str:
+    """A value as an error message shows it: short, and saying what kind of thing it is."""
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping (key: value lines)"
+    if isinstance(value, list | tuple):
+        return "a list"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(value: Any) -> str:
+    """16.0 as 16, 0.5 as 0.5: a bound as the reader would write it."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def plain_error(error: Mapping[str, Any]) -> str:
+    """One pydantic error of a config (or a device's options) in plain words, with what was given.
+
+    Every error type a config can produce has its own wording; a type not listed here keeps
+    pydantic's message, with the value given.
+    """
+    kind = error["type"]
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    value = error.get("input")
+    got = f", got {describe_value(value)}"
+    if kind == "missing":
+        return "missing (required)"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind in ("string_type", "string_unicode"):
+        return "expected text" + got
+    if kind in ("int_type", "int_parsing", "int_from_float", "int_parsing_size"):
+        return "expected a whole number" + got
+    if kind in ("float_type", "float_parsing", "finite_number"):
+        return "expected a number" + got
+    if kind in ("bool_type", "bool_parsing"):
+        return "expected true or false" + got
+    if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
+        return "expected a mapping (key: value lines)" + got
+    if kind in ("list_type", "tuple_type", "iterable_type"):
+        return "expected a list (lines starting with -)" + got
+    if kind == "greater_than_equal":
+        return f"must be at least {_number(ctx.get('ge'))}" + got
+    if kind == "greater_than":
+        return f"must be more than {_number(ctx.get('gt'))}" + got
+    if kind == "less_than_equal":
+        return f"must be at most {_number(ctx.get('le'))}" + got
+    if kind == "less_than":
+        return f"must be less than {_number(ctx.get('lt'))}" + got
+    if kind == "literal_error":
+        expected = str(ctx.get("expected"))
+        close = difflib.get_close_matches(str(value), re.findall(r"'([^']*)'", expected), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"expected one of {expected}" + got + hint
+    if kind == "too_short":
+        least = ctx.get("min_length", 1)
+        if isinstance(value, list | tuple | dict) and not value:
+            return f"needs at least {least} {'entry' if least == 1 else 'entries'}; it is empty"
+        return f"needs at least {least} entries, got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        return f"at most {ctx.get('max_length')} entries, got {ctx.get('actual_length')}"
+    if kind == "string_too_short":
+        least = ctx.get("min_length", 1)
+        return "must not be empty" if least == 1 else f"needs at least {least} characters" + got
+    if kind == "string_too_long":
+        return f"at most {ctx.get('max_length')} characters" + got
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        return f"expected {_PATTERN_WORDS.get(pattern, f'text matching {pattern}')}" + got
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    shown_already = isinstance(value, str) and value and value in message
+    if not shown_already and (value is None or isinstance(value, str | int | float | bool)):
+        message += got
+    return message

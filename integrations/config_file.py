@@ -32,7 +32,7 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel, PrivateAttr, SecretStr, ValidationError
 
-from coach.config import Config
+from coach.config import Config, Device, plain_error, reference_problems
 from coach.decode.profile.registry import PROFILES, ProfileRegistry
 from integrations.error import ProjectError
 from integrations.settings import DashboardSettings, Settings
@@ -242,27 +242,34 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+#: Keys the config once had, with what replaces them: a file written for an earlier version gets
+#: told what to write now instead of "unknown key". Keyed by the path without list indexes.
+RENAMED: Final[Mapping[YamlPath, str]] = {
+    ("rules", "insight.correlation", "bootstrap_samples"): (
+        "renamed: the weekly insight now uses a permutation test; set `permutations` (shuffles "
+        "per comparison, default 2000) and `false_discovery_rate` (default 0.10) instead"
+    ),
+    ("rules", "exercise.late_intense", "moderate_hours_before_bed"): (
+        "renamed: moderate exercise no longer counts; `alert_minutes_before_bed` (default 60) "
+        "now sets how long before bedtime vigorous exercise gets the alert"
+    ),
+}
+
+
 def _message(error: Mapping[str, Any]) -> str:
-    """pydantic's message, with its prefixes trimmed and the offending value when it is short."""
-    kind = error["type"]
+    """The error in plain words (`coach.config.plain_error`), unknown keys with a suggestion."""
     loc: YamlPath = tuple(error["loc"])
-    if kind == "missing":
-        return "missing (required)"
-    if kind == "extra_forbidden":
+    if error["type"] == "extra_forbidden":
+        renamed = RENAMED.get(tuple(p for p in loc if isinstance(p, str)))
+        if renamed is not None:
+            return renamed
         allowed = _model_fields_at(loc[:-1]) or []
         unknown = str(loc[-1])
         close = difflib.get_close_matches(unknown, allowed, n=1)
         if close:
             return f"unknown key; did you mean {close[0]!r}?"
         return f"unknown key; expected one of: {', '.join(allowed)}" if allowed else "unknown key"
-    msg = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        msg = msg.removeprefix(prefix)
-    value = error.get("input")
-    shown_already = isinstance(value, str) and value and value in msg
-    if not shown_already and (value is None or isinstance(value, str | int | float | bool)):
-        msg += f", got {_show(value)}"
-    return msg
+    return plain_error(error)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,14 +348,16 @@ def config_from_yaml(
     ]
     data, refused = _refuse_literal_secrets(data, file, lines)
     problems += refused
+    references = _reference_problems(data, file, lines)
+    problems += references
+    problems += _raw_device_problems(data, file, lines, profiles)
+    config: ConfigFile | None = None
     try:
         config = ConfigFile.model_validate(data)
     except ValidationError as err:
-        problems += _validation_problems(err, file, lines, data)
-        raise ConfigError(problems) from None
-    problems += _device_problems(config, file, lines, profiles)
-    if problems:
-        raise ConfigError(problems)
+        problems += _validation_problems(err, file, lines, data, skip_references=bool(references))
+    if problems or config is None:
+        raise ConfigError(_in_line_order(problems))
     config = _anchor_tls_files(config, base_dir or Path())
     if resolve_secrets:
         config = _fill_secrets(
@@ -396,12 +405,23 @@ def _refuse_literal_secrets(
     return data, problems
 
 
-def _device_problems(
-    config: ConfigFile, file: str, lines: Mapping[YamlPath, int], profiles: ProfileRegistry
+def _raw_device_problems(
+    data: Mapping[Any, Any], file: str, lines: Mapping[YamlPath, int], profiles: ProfileRegistry
 ) -> list[Problem]:
-    """Each device's profile and options as its profile checks them (a bad JMESPath, …)."""
+    """Each device's profile and options as its profile checks them (a bad JMESPath, …).
+
+    Checked for every device entry that is valid by itself, so these come out beside the other
+    problems of the file, not only once everything else is fixed.
+    """
+    devices = data.get("devices")
+    if not isinstance(devices, list):
+        return []
     found: list[Problem] = []
-    for index, device in enumerate(config.devices):
+    for index, raw in enumerate(devices):
+        try:
+            device = Device.model_validate(raw)
+        except ValidationError:
+            continue  # reported by the whole file's validation
         for problem in profiles.option_problems(device):
             loc: YamlPath = ("devices", index, *problem.path)
             _, line = _line_of(lines, loc)
@@ -409,13 +429,57 @@ def _device_problems(
     return found
 
 
+def _reference_problems(
+    data: Mapping[Any, Any], file: str, lines: Mapping[YamlPath, int]
+) -> list[Problem]:
+    """Ids given twice and devices naming someone not in `people`, each at its own line.
+
+    Read from the file's data, so they are reported even when other parts of the file are wrong
+    (the model's own check runs only once everything else is valid).
+    """
+    people = data.get("people")
+    devices = data.get("devices")
+    if not isinstance(people, list):
+        return []
+    person_ids = [p.get("id") if isinstance(p, dict) else None for p in people]
+    device_refs = [
+        (d.get("id"), d.get("person")) if isinstance(d, dict) else (None, None)
+        for d in (devices if isinstance(devices, list) else [])
+    ]
+    found: list[Problem] = []
+    for problem in reference_problems(person_ids, device_refs):
+        message = problem.message
+        if len(problem.at) > 1:
+            at = [str(lines[loc]) for loc in problem.at if loc in lines]
+            message += f", lines {', '.join(at[:-1])} and {at[-1]}"
+            path = yaml_path(problem.loc[:1])
+        else:
+            path = yaml_path(problem.loc)
+        found.append(Problem(file, _line_of(lines, problem.loc)[1], path, message))
+    return found
+
+
+def _in_line_order(problems: Sequence[Problem]) -> list[Problem]:
+    """The problems as the file reads, top to bottom (those without a line first)."""
+    return sorted(problems, key=lambda p: -1 if p.line is None else p.line)
+
+
 def _validation_problems(
-    err: ValidationError, file: str, lines: Mapping[YamlPath, int], data: Mapping[Any, Any]
+    err: ValidationError,
+    file: str,
+    lines: Mapping[YamlPath, int],
+    data: Mapping[Any, Any],
+    *,
+    skip_references: bool,
 ) -> Iterator[Problem]:
+    """Each pydantic error at its line; the model's id checks are left out when `skip_references`
+    (`_reference_problems` has reported them at their own lines already)."""
     for error in err.errors(include_url=False, include_context=True):
         loc: YamlPath = tuple(error["loc"])
         message = _message(error)
         if not loc:
+            if skip_references and error["type"] == "value_error":
+                continue
             # A whole-config check (config.py words them "devices: …"): point at that section.
             head, sep, rest = message.partition(": ")
             if sep and head in data:

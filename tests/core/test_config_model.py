@@ -155,9 +155,11 @@ def config_with(**changes: Any) -> Config:
             id="an unknown time zone",
         ),
         pytest.param({"timezone": "../etc"}, "unknown time zone", id="a path as a time zone"),
-        pytest.param({"people": [ALEX, ALEX]}, "people: ids must be unique", id="two alexes"),
+        pytest.param({"people": [ALEX, ALEX]}, "people: id 'alex' appears twice", id="two alexes"),
         pytest.param({"people": []}, "at least 1 item", id="nobody"),
-        pytest.param({"devices": [DEVICE, DEVICE]}, "devices: ids must be unique", id="two beds"),
+        pytest.param(
+            {"devices": [DEVICE, DEVICE]}, "devices: id 'bed' appears twice", id="two beds"
+        ),
         pytest.param(
             {"devices": [{**DEVICE, "person": "bob"}]},
             "device 'bed' names person 'bob', who is not in people",

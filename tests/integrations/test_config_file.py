@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from coach.config import Config, Rules
 from integrations.cli import main
@@ -123,7 +124,7 @@ def test_example_shows_every_rule_at_its_default() -> None:
             VALID.replace("    cutoff_hours: 8", "    cutoff_hours: 20"),
             18,
             'rules."caffeine.cutoff".cutoff_hours',
-            "Input should be less than or equal to 16, got 20",
+            "must be at most 16, got 20",
             id="a rule setting out of range quotes the rule id",
         ),
         pytest.param(
@@ -152,7 +153,7 @@ def test_example_shows_every_rule_at_its_default() -> None:
             VALID.replace("kind: bed_motion", "kind: bed"),
             13,
             "devices[0].kind",
-            "Input should be 'bed_motion', 'coffee_maker' or 'fitness_tracker'",
+            "expected one of 'bed_motion', 'coffee_maker' or 'fitness_tracker', got 'bed'",
             id="an unknown device kind lists the kinds",
         ),
         pytest.param(
@@ -164,16 +165,16 @@ def test_example_shows_every_rule_at_its_default() -> None:
         ),
         pytest.param(
             VALID.replace("person: alex", "person: bob"),
-            11,
-            "devices",
-            "device 'bed' names person 'bob', who is not in people",
-            id="a device of an unknown person points at devices",
+            15,
+            "devices[0].person",
+            "device 'bed' names person 'bob', who is not in people (alex, sam)",
+            id="a device of an unknown person points at its person line",
         ),
         pytest.param(
             VALID.replace("  topic_prefix: sleepcoach", "  topic_prefix: sleep#coach"),
             3,
             "mqtt.topic_prefix",
-            "String should match pattern",
+            "expected no MQTT wildcard (+ or #), got 'sleep#coach'",
             id="a topic prefix with a wildcard is refused",
         ),
         pytest.param(
@@ -233,12 +234,347 @@ def test_all_problems_are_reported_at_once() -> None:
     ]
 
 
+MANY_MISTAKES = """\
+timezone: Mars/Olympus
+people:
+  - id: sam
+    bedtime: "25:00"
+    wake: "06:30"
+  - id: alex
+    bedtime: "00:45"
+    wake: "08:30"
+  - id: sam
+    bedtime: "22:00"
+    wake: "07:00"
+devices:
+  - id: bed
+    kind: bed
+    topic: home/bedroom/bed
+    person: bob
+  - id: plug
+    kind: coffee_maker
+    topic: home/kitchen/plug
+    person: alex
+    profile: zigbee2mqtt_vibration
+rules:
+  insight.correlation:
+    bootstrap_samples: 2000
+    weekday: sunday
+  caffeine.cutoff:
+    cutoff_hours: 20
+"""
+
+
+def test_check_config_gives_every_mistake_in_one_run_in_line_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file with many mistakes: every one in a single run, top to bottom, each at its own line
+    (the device's `person:` line, not `devices:`), in plain words."""
+    path = _write(tmp_path, MANY_MISTAKES)
+    assert main(["check-config", str(path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{path}:1: timezone: unknown time zone 'Mars/Olympus': use an IANA name such as "
+        "Europe/Berlin",
+        f"{path}:4: people[0].bedtime: expected a time as \"HH:MM\" (00:00 to 23:59), got '25:00'",
+        f"{path}:9: people: id 'sam' appears twice, lines 3 and 9",
+        f"{path}:14: devices[0].kind: expected one of 'bed_motion', 'coffee_maker' or "
+        "'fitness_tracker', got 'bed'",
+        f"{path}:16: devices[0].person: device 'bed' names person 'bob', who is not in people "
+        "(sam, alex)",
+        f"{path}:18: devices[1].kind: profile zigbee2mqtt_vibration is for bed_motion devices, "
+        "not coffee_maker",
+        f'{path}:24: rules."insight.correlation".bootstrap_samples: renamed: the weekly insight '
+        "now uses a permutation test; set `permutations` (shuffles per comparison, default "
+        "2000) and `false_discovery_rate` (default 0.10) instead",
+        f"{path}:25: rules.\"insight.correlation\".weekday: expected one of 'mon', 'tue', "
+        "'wed', 'thu', 'fri', 'sat' or 'sun', got 'sunday'; did you mean 'sun'?",
+        f'{path}:27: rules."caffeine.cutoff".cutoff_hours: must be at most 16, got 20',
+    ]
+
+
+def test_a_duplicated_person_id_is_named_with_both_lines() -> None:
+    """Not "ids must be unique": which id, and where."""
+    text = VALID.replace(
+        "devices:\n", '  - id: alex\n    bedtime: "23:00"\n    wake: "07:00"\ndevices:\n'
+    )
+    (problem,) = problems_of(text)
+    assert str(problem) == "c.yaml:11: people: id 'alex' appears twice, lines 5 and 11"
+
+
+def test_a_device_id_given_three_times_lists_every_line() -> None:
+    """Each repetition counts; the problem is at the first repeat."""
+    bed = "  - {id: bed, kind: bed_motion, topic: home/b, person: alex}\n"
+    text = VALID.replace("rules:\n", bed + bed + "rules:\n")
+    (problem,) = problems_of(text)
+    assert str(problem) == "c.yaml:16: devices: id 'bed' appears 3 times, lines 12, 16 and 17"
+
+
+def test_a_device_of_an_unknown_person_is_found_beside_other_errors() -> None:
+    """The person check no longer waits until everything else is valid."""
+    text = VALID.replace("person: alex", "person: bob").replace(
+        "cutoff_hours: 8", "cutoff_hours: x"
+    )
+    assert [(p.line, p.path, p.message) for p in problems_of(text)] == [
+        (
+            15,
+            "devices[0].person",
+            "device 'bed' names person 'bob', who is not in people (alex, sam)",
+        ),
+        (18, 'rules."caffeine.cutoff".cutoff_hours', "expected a number, got 'x'"),
+    ]
+
+
+def test_profile_options_are_checked_beside_other_errors() -> None:
+    """A device's profile options are checked even when another part of the file is wrong."""
+    text = VALID.replace(
+        "    person: alex\n",
+        "    person: alex\n    profile: zigbee2mqtt_vibration\n    options: {strength_max: 0}\n",
+    ).replace('bedtime: "22:30"', 'bedtime: "22:61"')
+    assert [(p.line, p.path, p.message) for p in problems_of(text)] == [
+        (6, "people[0].bedtime", "expected a time as \"HH:MM\" (00:00 to 23:59), got '22:61'"),
+        (17, "devices[0].options.strength_max", "must be more than 0, got 0"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "message"),
+    [
+        pytest.param(
+            "    bootstrap_samples: 2000",
+            ("rules", "insight.correlation"),
+            'rules."insight.correlation".bootstrap_samples',
+            "renamed: the weekly insight now uses a permutation test; set `permutations`",
+            id="bootstrap_samples",
+        ),
+        pytest.param(
+            "    moderate_hours_before_bed: 1",
+            ("rules", "exercise.late_intense"),
+            'rules."exercise.late_intense".moderate_hours_before_bed',
+            "renamed: moderate exercise no longer counts; `alert_minutes_before_bed`",
+            id="moderate_hours_before_bed",
+        ),
+    ],
+)
+def test_a_key_renamed_in_the_past_says_what_replaces_it(
+    old: str, new: tuple[str, str], path: str, message: str
+) -> None:
+    """A config written for an earlier version is told what to write now, not "unknown key"."""
+    text = VALID + f"  {new[1]}:\n{old}\n"
+    (problem,) = problems_of(text)
+    assert (problem.line, problem.path) == (20, path)
+    assert problem.message.startswith(message), problem.message
+
+
+#: One case per kind of pydantic error a config file can produce: the change to VALID, the
+#: error type pydantic reports, and the plain words the reader gets instead.
+ERROR_TYPES = [
+    ("missing", '    wake: "08:30"\n', "", 8, "people[1].wake", "missing (required)"),
+    (
+        "extra_forbidden",
+        '    wake: "08:30"\n',
+        '    wake: "08:30"\n    wakeup: "08:30"\n',
+        11,
+        "people[1].wakeup",
+        "unknown key; did you mean 'wake'?",
+    ),
+    ("string_type", "id: sam", "id: 12", 8, "people[1].id", "expected text, got 12"),
+    (
+        "int_parsing",
+        '    wake: "08:30"\n',
+        '    wake: "08:30"\n    age: forty\n',
+        11,
+        "people[1].age",
+        "expected a whole number, got 'forty'",
+    ),
+    (
+        "int_from_float",
+        '    wake: "08:30"\n',
+        '    wake: "08:30"\n    age: 40.5\n',
+        11,
+        "people[1].age",
+        "expected a whole number, got 40.5",
+    ),
+    (
+        "int_type",
+        '    wake: "08:30"\n',
+        '    wake: "08:30"\n    age: [40]\n',
+        11,
+        "people[1].age",
+        "expected a whole number, got a list",
+    ),
+    (
+        "float_parsing",
+        "cutoff_hours: 8",
+        "cutoff_hours: eight",
+        18,
+        'rules."caffeine.cutoff".cutoff_hours',
+        "expected a number, got 'eight'",
+    ),
+    (
+        "float_type",
+        "cutoff_hours: 8",
+        "cutoff_hours: {h: 8}",
+        18,
+        'rules."caffeine.cutoff".cutoff_hours',
+        "expected a number, got a mapping (key: value lines)",
+    ),
+    (
+        "bool_parsing",
+        "cutoff_hours: 8",
+        "enabled: maybe",
+        18,
+        'rules."caffeine.cutoff".enabled',
+        "expected true or false, got 'maybe'",
+    ),
+    (
+        "less_than_equal",
+        "cutoff_hours: 8",
+        "cutoff_hours: 17",
+        18,
+        'rules."caffeine.cutoff".cutoff_hours',
+        "must be at most 16, got 17",
+    ),
+    (
+        "greater_than_equal",
+        "cutoff_hours: 8",
+        "cutoff_hours: -1",
+        18,
+        'rules."caffeine.cutoff".cutoff_hours',
+        "must be at least 0, got -1",
+    ),
+    (
+        "greater_than",
+        "  caffeine.cutoff:\n    cutoff_hours: 8",
+        "  insight.correlation:\n    false_discovery_rate: 0",
+        18,
+        'rules."insight.correlation".false_discovery_rate',
+        "must be more than 0, got 0",
+    ),
+    (
+        "literal_error",
+        "kind: bed_motion",
+        "kind: bed-motion",
+        13,
+        "devices[0].kind",
+        "expected one of 'bed_motion', 'coffee_maker' or 'fitness_tracker', got 'bed-motion'; "
+        "did you mean 'bed_motion'?",
+    ),
+    (
+        "too_short",
+        VALID[VALID.index("people:") : VALID.index("devices:")],
+        "people: []\n",
+        4,
+        "people",
+        "needs at least 1 entry; it is empty",
+    ),
+    (
+        "string_too_short",
+        "topic: home/bedroom/bed",
+        "topic: ''",
+        14,
+        "devices[0].topic",
+        "must not be empty",
+    ),
+    (
+        "string_pattern_mismatch",
+        "id: sam",
+        "id: sam smith",
+        8,
+        "people[1].id",
+        "expected 1 to 32 letters, digits, _ or -, got 'sam smith'",
+    ),
+    (
+        "model_type",
+        "  caffeine.cutoff:\n    cutoff_hours: 8",
+        "  caffeine.cutoff: 8",
+        17,
+        'rules."caffeine.cutoff"',
+        "expected a mapping (key: value lines), got 8",
+    ),
+    (
+        "dict_type",
+        "    person: alex\n",
+        "    person: alex\n    options: [strength]\n",
+        16,
+        "devices[0].options",
+        "expected a mapping (key: value lines), got a list",
+    ),
+    (
+        "list_type",
+        "devices:\n  - id: bed\n    kind: bed_motion\n    topic: home/bedroom/bed\n"
+        "    person: alex\n",
+        "devices: bed\n",
+        11,
+        "devices",
+        "expected a list (lines starting with -), got 'bed'",
+    ),
+    (
+        "value_error",
+        'bedtime: "22:30"',
+        'bedtime: "10.30pm"',
+        6,
+        "people[0].bedtime",
+        "expected a time as \"HH:MM\" (00:00 to 23:59), got '10.30pm'",
+    ),
+    (
+        "value_error",
+        "timezone: Europe/Berlin",
+        "timezone: CEST",
+        1,
+        "timezone",
+        "unknown time zone 'CEST': use an IANA name such as Europe/Berlin",
+    ),
+    (
+        "value_error",
+        'bedtime: "22:30"',
+        "bedtime:",
+        6,
+        "people[0].bedtime",
+        'expected a time as "HH:MM", or one per weekday, got nothing (an empty value)',
+    ),
+    (
+        "value_error",
+        'bedtime: "22:30"',
+        'bedtime: {mon: "22:30"}',
+        6,
+        "people[0].bedtime",
+        "no time for tue, wed, thu, fri, sat, sun: list every weekday or give a default",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "old", "new", "line", "path", "message"),
+    [pytest.param(*case, id=f"{case[0]}: {case[5]}") for case in ERROR_TYPES],
+)
+def test_each_kind_of_error_is_said_in_plain_words(
+    kind: str, old: str, new: str, line: int, path: str, message: str
+) -> None:
+    """pydantic's own wording ("Input should be ...", "List should have at least 1 item after
+    validation") never reaches the reader: each error type has plain words and the value given."""
+    text = VALID.replace(old, new, 1)
+    assert text != VALID
+    with pytest.raises(ValidationError) as raw:
+        ConfigFile.model_validate(yaml.safe_load(text))
+    assert kind in {e["type"] for e in raw.value.errors()}  # the case makes this error type
+    problems = problems_of(text)
+    assert [(p.line, p.path, p.message) for p in problems] == [(line, path, message)]
+
+
+def test_no_message_is_in_pydantic_words() -> None:
+    """Across every case, none of pydantic's phrasing is left."""
+    for _, old, new, *_ in ERROR_TYPES:
+        for problem in problems_of(VALID.replace(old, new, 1)):
+            assert not re.search(
+                r"Input should|should have|String should|Value error|validation", problem.message
+            ), problem
+
+
 def test_problem_reads_as_file_line_path_message() -> None:
     """The printed form is FILE:LINE: path: message."""
     (problem,) = problems_of(VALID.replace("cutoff_hours: 8", "cutoff_hours: 20"))
     assert str(problem) == (
-        'c.yaml:18: rules."caffeine.cutoff".cutoff_hours: '
-        "Input should be less than or equal to 16, got 20"
+        'c.yaml:18: rules."caffeine.cutoff".cutoff_hours: must be at most 16, got 20'
     )
 
 

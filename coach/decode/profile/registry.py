@@ -26,7 +26,7 @@ from typing import Any, Final, NamedTuple
 
 from pydantic import ValidationError
 
-from coach.config import Device
+from coach.config import Device, plain_error
 from coach.decode.native import EVENT_KIND, parse_device_message
 from coach.decode.profile.base import (
     Message,
@@ -140,7 +140,7 @@ class ProfileRegistry(Mapping[str, Profile[Any]]):
         except ValidationError as err:
             for e in err.errors(include_url=False):
                 loc = tuple(e["loc"])
-                message = e["msg"].removeprefix("Value error, ")
+                message = plain_error(e)
                 if e["type"] == "extra_forbidden":
                     known = ", ".join(profile.options_model.model_fields)
                     message = f"unknown option for {profile.name}; known: {known}"

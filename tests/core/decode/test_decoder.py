@@ -150,7 +150,7 @@ def test_a_wake_up_asked_for_at_its_own_time_is_dropped() -> None:
     [
         pytest.param(
             {"profile": "zigbee2mqtt_vibration", "options": {"strength_max": 0}},
-            "zigbee2mqtt_vibration: options.strength_max: Input should be greater than 0; "
+            "zigbee2mqtt_vibration: options.strength_max: must be more than 0, got 0; "
             "expected a Zigbee2MQTT state object",
             id="bad options refuse every message, naming the option",
         ),
