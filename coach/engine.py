@@ -43,7 +43,7 @@ from coach import (
     winddown,
 )
 from coach.action import Action, CancelTimer, RefuseEvent, ScheduleTimer, UpdateState
-from coach.clock import Night, local_iso
+from coach.clock import Night, local_iso, night_of
 from coach.config import Config
 from coach.event import (
     AccelSampled,
@@ -286,6 +286,20 @@ def _start(ctx: Ctx, rules: Rulebook) -> None:
     ctx.actions.append(UpdateState(ctx.person.id, state_document(ctx)))
 
 
+def next_bedtime(ctx: Ctx, night: Night) -> datetime:
+    """The first bedtime after `now`: tonight's while it is ahead, else the following night's.
+
+    Tonight (the night in progress) keeps its bedtime until wake, for the rules that judge
+    against it; a reader asking "when is bedtime next" after 23:30 wants tomorrow's.
+    """
+    if night.bedtime > ctx.now:
+        return night.bedtime
+    following = night_of(
+        ctx.person, night.evening + timedelta(days=1), ctx.tz, ctx.ps.bedtime_overrides
+    )
+    return following.bedtime
+
+
 def state_document(ctx: Ctx) -> dict[str, Any]:
     """The person's retained state (docs/contract.md): caffeine, next bedtime, last night, …"""
     night = ctx.tonight
@@ -297,9 +311,10 @@ def state_document(ctx: Ctx) -> dict[str, Any]:
     quiet_start = night.bedtime + timedelta(minutes=rules.quiet_hours.after_bedtime_min)
     last_nudge = None
     if ctx.ps.nudges:
-        nudge_id, rec = max(ctx.ps.nudges.items(), key=lambda kv: kv[1].sent_at)
+        base, rec = max(ctx.ps.nudges.items(), key=lambda kv: kv[1].sent_at)
         last_nudge = {
-            "id": nudge_id,
+            # The id as it went out: a snoozed repeat is the record's latest sending.
+            "id": f"{base}:snooze{rec.snoozes}" if rec.snoozes else base,
             "rule": rec.rule,
             "title": rec.title,
             "message": rec.message,
@@ -319,7 +334,8 @@ def state_document(ctx: Ctx) -> dict[str, Any]:
             cutoff - timedelta(minutes=rules.caffeine_last_call.minutes_before_cutoff), tz
         ),
         "caffeine_cutoff_passed": cutoff <= ctx.now,
-        "next_bedtime": local_iso(night.bedtime, tz),
+        "tonight_bedtime": local_iso(night.bedtime, tz),
+        "next_bedtime": local_iso(next_bedtime(ctx, night), tz),
         "next_wake": local_iso(night.wake, tz),
         "exercise_ok_until": local_iso(exercise.exercise_ok_until(ctx, night), tz),
         "winddown": winddown_start <= ctx.now < quiet_start,

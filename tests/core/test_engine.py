@@ -429,6 +429,7 @@ def test_state_document() -> None:
         "caffeine_cutoff": "2026-11-24T13:30:00+01:00",
         "caffeine_last_call": "2026-11-24T13:00:00+01:00",
         "caffeine_cutoff_passed": True,
+        "tonight_bedtime": "2026-11-24T22:30:00+01:00",
         "next_bedtime": "2026-11-24T22:30:00+01:00",
         "next_wake": "2026-11-25T06:30:00+01:00",
         "exercise_ok_until": "2026-11-24T21:30:00+01:00",
