@@ -17,7 +17,7 @@ from importlib.metadata import version
 from typing import Final
 
 from integrations import daemon, devices, report, simulator, synth_cli
-from integrations.config_file import ConfigError, ConfigFile, load_config
+from integrations.config_file import ConfigError, ConfigFile, choose_config, load_config
 from integrations.error import ProjectError
 from integrations.subcommand import Command, Handler, say
 
@@ -25,7 +25,13 @@ from integrations.subcommand import Command, Handler, say
 
 
 def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="the YAML config file")
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        nargs="?",
+        help="the YAML config file (default: $SLEEPCOACH_CONFIG, else the example config, as "
+        "`run`)",
+    )
     parser.add_argument(
         "--no-secrets",
         action="store_true",
@@ -35,8 +41,11 @@ def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_config(args: argparse.Namespace) -> int:
     """Validate a config file: `OK: …` and exit 0, or every problem as FILE:LINE: path: message."""
+    choice = choose_config(args.file)
+    if choice.notice is not None:
+        say(choice.notice, err=True)
     try:
-        config = load_config(args.file, resolve_secrets=not args.no_secrets)
+        config = load_config(choice.path, resolve_secrets=not args.no_secrets)
     except ConfigError as err:
         for problem in err.problems:
             say(problem)

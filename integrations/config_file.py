@@ -44,6 +44,36 @@ YamlPath = tuple[str | int, ...]
 EXAMPLE_CONFIG: Final = Path(__file__).resolve().parent / "example.yaml"
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigChoice:
+    """Which config file a command reads, and why that one."""
+
+    path: str
+    #: "given" (--config or FILE), "environment" ($SLEEPCOACH_CONFIG) or "example".
+    source: str
+
+    @property
+    def notice(self) -> str | None:
+        """What to tell the reader when they did not name the file themselves."""
+        if self.source == "example":
+            return f"no --config given: using the example config {self.path}"
+        if self.source == "environment":
+            return f"no --config given: using $SLEEPCOACH_CONFIG ({self.path})"
+        return None
+
+
+def choose_config(given: str | None, env: Mapping[str, str] | None = None) -> ConfigChoice:
+    """The config every command reads, as `run` does: the file given, else $SLEEPCOACH_CONFIG,
+    else the example config (so `simulate`, `report`, `check-config` and `devices listen` read
+    what a plain `sleepcoach run` coaches with)."""
+    if given:
+        return ConfigChoice(given, "given")
+    from_env = (os.environ if env is None else env).get("SLEEPCOACH_CONFIG")
+    if from_env:
+        return ConfigChoice(from_env, "environment")
+    return ConfigChoice(str(EXAMPLE_CONFIG), "example")
+
+
 class ConfigFile(Settings, Config):
     """The whole configuration file: the coaching `Config` and the shell's `Settings` in one YAML.
 

@@ -28,9 +28,9 @@ from coach import dashboard as view
 from integrations import discovery
 from integrations.broker import BrokerChoice, choose_broker, start_broker
 from integrations.config_file import (
-    EXAMPLE_CONFIG,
     ConfigError,
     ConfigFile,
+    choose_config,
     load_config,
     with_env_overrides,
 )
@@ -97,13 +97,10 @@ def link_settings(config: ConfigFile, choice: BrokerChoice, *, probe: bool = Fal
 
 
 def _load(args: argparse.Namespace) -> ConfigFile:
-    path = args.config
-    if path is None:
-        env = os.environ.get("SLEEPCOACH_CONFIG")
-        path = env or str(EXAMPLE_CONFIG)
-        if env is None:
-            log.info("no --config given: running the example config %s", EXAMPLE_CONFIG)
-    return with_env_overrides(load_config(path), os.environ)
+    choice = choose_config(args.config)
+    if choice.source == "example":
+        log.info("no --config given: running the example config %s", choice.path)
+    return with_env_overrides(load_config(choice.path), os.environ)
 
 
 def _print_topics(config: ConfigFile, dashboard: Dashboard | None = None) -> None:

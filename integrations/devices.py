@@ -3,36 +3,46 @@
 `devices list` prints every profile with what it reads, where its format is documented and an
 example device entry. `devices listen TOPIC` subscribes to the broker for a while (`--seconds`)
 and prints, for each message, what the coach would make of it: the events, or why it was
-refused, with the profile's notes. The device is the config's device on that topic (`--config`),
-with `--profile` overriding its profile, or a throw-away device of the profile's first kind when
-the config has none. It connects with a clean session, a client id of its own and no last will,
-so a running coach is not disturbed; stateful profiles keep their state for the run only, and
-their `wake_at` ticks fire while listening.
+refused, with the profile's notes, times in the config's zone. The config is the one `run` would
+use (`--config`, else $SLEEPCOACH_CONFIG, else the example config); the device is its device on
+that topic, with `--profile` overriding its profile, or, when the config has none there, a
+throw-away device of the profile's first kind (for native JSON, the kind whose `event` the
+payload names: a brew is a coffee maker's). It connects with a clean session, a client id of its
+own and no last will, so a running coach is not disturbed; stateful profiles keep their state for
+the run only, and their `wake_at` ticks fire while listening.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import queue
 import ssl
 import threading
 import time
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 
 import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from coach.config import Device
-from coach.decode.native import parse_device_message
+from coach.caffeine import dose_mg
+from coach.config import Device, DeviceKind
+from coach.decode.native import EVENT_KIND, parse_device_message
 from coach.decode.profile.registry import NATIVE, PROFILES, DeviceProfile, ProfileResult
 from coach.decode.refusal import PayloadError
 from coach.decode.topic import TopicRouter
-from coach.event import Event
-from integrations.config_file import ConfigError, ConfigFile, load_config
+from coach.event import CoffeeBrewed, Event
+from integrations.config_file import (
+    ConfigError,
+    ConfigFile,
+    choose_config,
+    load_config,
+    with_env_overrides,
+)
 from integrations.error import ProjectError
 from integrations.mqtt import parse_url
 from integrations.subcommand import Command, SubParsers, say
@@ -115,6 +125,8 @@ class Interpreter:
         self.config = config
         self.profile = profile
         self.topic = topic
+        #: Times are shown in the config's zone (the machine's without a config).
+        self.tz: tzinfo | None = config.tz if config is not None else None
         self.states: dict[str, dict[str, Any]] = {}
         self.wakes: dict[str, tuple[DeviceProfile, datetime]] = {}
         self._router = (
@@ -122,8 +134,9 @@ class Interpreter:
         )
         self._bound: dict[str, DeviceProfile] = {}
 
-    def device_for(self, topic: str) -> Device:
-        """The config's device on `topic` (profile overridden), else a throw-away one."""
+    def device_for(self, topic: str, payload: bytes = b"") -> Device:
+        """The config's device on `topic` (profile overridden), else a throw-away one: of the
+        kind a native payload's `event` names (a brew is a coffee maker's), or the profile's."""
         device: Device | None = None
         if self._router is not None:
             routed = self._router.route(topic)
@@ -131,7 +144,7 @@ class Interpreter:
         if device is None:
             name = self.profile or NATIVE
             found = PROFILES.get(name)
-            kind = found.kinds[0] if found is not None else "bed_motion"
+            kind: DeviceKind = found.kinds[0] if found is not None else _native_kind(payload)
             device = Device(id="listen", kind=kind, topic=self.topic, person="you", profile=name)
         elif self.profile is not None and self.profile != device.profile:
             device = device.model_copy(update={"profile": self.profile})
@@ -139,14 +152,14 @@ class Interpreter:
 
     def message(self, topic: str, payload: bytes, at: datetime) -> list[str]:
         """Lines describing what one message becomes."""
-        device = self.device_for(topic)
-        lines = [f"{_clock(at)} {topic} {_shown(payload)}"]
+        device = self.device_for(topic, payload)
+        lines = [f"{_clock(at, self.tz)} {topic} {_shown(payload)}"]
         if device.profile == NATIVE:
             parsed = parse_device_message(device, payload, at)
             if isinstance(parsed, PayloadError):
                 lines.append(f"  refused ({device.id}, native {device.kind}): {parsed.error}")
             else:
-                lines.append(f"  → {describe(parsed)}")
+                lines.append(f"  → {describe(parsed, self.tz)}")
             return lines
         bound = self._bind(device)
         result = bound.translate(topic, payload, at, self.states.get(device.id, {}))
@@ -161,7 +174,7 @@ class Interpreter:
                 result = bound.tick(at, self.states.get(device_id, {}))
                 made = self._result(bound, result)
                 if result.events or result.error:
-                    lines.append(f"{_clock(at)} (tick for {device_id})")
+                    lines.append(f"{_clock(at, self.tz)} (tick for {device_id})")
                     lines += made
         return lines
 
@@ -178,21 +191,37 @@ class Interpreter:
         if result.wake_at is not None:
             self.wakes[device_id] = (bound, result.wake_at)
         lines = [f"  · {note}" for note in result.notes]
-        lines += [f"  → {describe(e)}" for e in result.events]
+        lines += [f"  → {describe(e, self.tz)}" for e in result.events]
         if result.error is not None:
             lines.append(f"  refused: {result.error}")
         return lines
 
 
-def describe(event: Event) -> str:
-    """`MovementDetected at 22:01:05+01:00: intensity=0.3 duration_s=4.0 (key …)`."""
-    values = " ".join(
+def _native_kind(payload: bytes) -> DeviceKind:
+    """The device kind a native payload's `event` belongs to (bed_motion when it names none)."""
+    try:
+        doc = json.loads(payload)
+    except (ValueError, RecursionError):
+        return "bed_motion"
+    event = doc.get("event") if isinstance(doc, dict) else None
+    return EVENT_KIND.get(event, "bed_motion") if isinstance(event, str) else "bed_motion"
+
+
+def describe(event: Event, tz: tzinfo | None = None) -> str:
+    """`CoffeeBrewed for alex at 2026-11-24 16:05:00 CET: drink=coffee volume_ml=240
+    caffeine_mg=95 (from the drink and volume)`: the time in `tz` (the machine's zone when None),
+    the fields that were given, and for a brew the caffeine the coach counts."""
+    values = [
         f"{f.name}={_value(getattr(event, f.name))}"
         for f in fields(event)
-        if f.name not in ("person", "ts", "source", "key")
-    )
+        if f.name not in ("person", "ts", "source", "key") and getattr(event, f.name) is not None
+    ]
+    if isinstance(event, CoffeeBrewed) and event.caffeine_mg is None:
+        mg = dose_mg(event.drink, event.volume_ml, None)
+        values.append(f"caffeine_mg={mg:g} (from the drink and volume)")
     key = " (duplicate key)" if event.key is not None else ""
-    return f"{type(event).__name__} for {event.person} at {event.ts.isoformat()}: {values}{key}"
+    when = _local(event.ts, tz)
+    return f"{type(event).__name__} for {event.person} at {when}: {' '.join(values)}{key}"
 
 
 def _value(value: Any) -> str:
@@ -203,8 +232,14 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _clock(at: datetime) -> str:
-    return at.astimezone().strftime("%H:%M:%S")
+def _local(at: datetime, tz: tzinfo | None) -> str:
+    """A date and wall-clock time with the zone's name: `2026-11-24 16:05:00 CET`."""
+    local = at.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+
+
+def _clock(at: datetime, tz: tzinfo | None = None) -> str:
+    return at.astimezone(tz).strftime("%H:%M:%S")
 
 
 def _shown(payload: bytes) -> str:
@@ -325,14 +360,15 @@ def listen_command(args: argparse.Namespace) -> int:
         names = ", ".join(PROFILES.names())
         say(f"sleepcoach: unknown profile {args.profile!r}; one of {names}", err=True)
         return 2
-    config: ConfigFile | None = None
-    if args.config is not None:
-        try:
-            config = load_config(args.config)
-        except ConfigError as err:
-            for problem in err.problems:
-                say(problem, err=True)
-            return 1
+    choice = choose_config(args.config)
+    if choice.notice is not None:
+        say(choice.notice, err=True)
+    try:
+        config = with_env_overrides(load_config(choice.path), os.environ)
+    except ConfigError as err:
+        for problem in err.problems:
+            say(problem, err=True)
+        return 1
     interpreter = Interpreter(config, args.profile, args.topic)
     listen(broker_of(config), args.topic, interpreter, args.seconds)
     return 0
@@ -349,7 +385,12 @@ def _listen_arguments(parser: argparse.ArgumentParser) -> None:
         help="profile to read the messages with (default: the "
         "config's device on that topic, else native)",
     )
-    parser.add_argument("--config", metavar="FILE", help="config with the broker and devices")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config with the broker and devices (default: $SLEEPCOACH_CONFIG, else the example "
+        "config, as `run`)",
+    )
     parser.add_argument(
         "--seconds", type=float, default=DEFAULT_SECONDS, help="how long to listen (default 60)"
     )

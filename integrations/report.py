@@ -35,7 +35,13 @@ from coach.caffeine import DEFAULT_LOGGED_MG, NEGLIGIBLE_MG, caffeine_at, dose_m
 from coach.clock import at_local, hhmm, local_date, night_of, tonight
 from coach.config import Config, Person
 from coach.state import PersonState
-from integrations.config_file import EXAMPLE_CONFIG, ConfigError, ConfigFile, load_config
+from integrations.config_file import (
+    ConfigError,
+    ConfigFile,
+    choose_config,
+    load_config,
+    with_env_overrides,
+)
 from integrations.error import ProjectError
 from integrations.identity import storage_url
 from integrations.storage import (
@@ -899,11 +905,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def config_path(given: str | None) -> str:
-    """The config file the report reads: --config, else $SLEEPCOACH_CONFIG, else the example."""
-    return given or os.environ.get("SLEEPCOACH_CONFIG") or str(EXAMPLE_CONFIG)
-
-
 def select_people(config: Config, person_id: str | None) -> list[Person]:
     """Everyone in the config, or the one asked for (an unknown id is an error)."""
     if person_id is None:
@@ -957,7 +958,10 @@ def report_command(args: argparse.Namespace) -> int:
     """`sleepcoach report`: the tables in the terminal, the plots and index.html in --out."""
     try:
         # The report reads storage only: MQTT and Home Assistant secrets need not be present.
-        config = load_config(config_path(args.config), resolve_secrets=False)
+        choice = choose_config(args.config)
+        if choice.notice is not None:
+            say(choice.notice, err=True)
+        config = with_env_overrides(load_config(choice.path, resolve_secrets=False), os.environ)
     except ConfigError as err:
         for problem in err.problems:
             say(problem, err=True)

@@ -62,7 +62,7 @@ from coach.event import CoachStarted, Event, Timer, TimerFired
 from coach.nudge import Nudge
 from coach.runner import Decide, DecisionError, Runner
 from coach.state import CoachState
-from integrations.config_file import ConfigError, ConfigFile, load_config
+from integrations.config_file import ConfigError, ConfigFile, choose_config, load_config
 from integrations.subcommand import Command, SubParsers, say
 
 #: The run goes on this long after the last message (docs/contract.md), so morning timers fire.
@@ -448,7 +448,10 @@ EXIT_CONFIG: Final = 2
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", required=True, metavar="FILE", help="the config file (YAML) to simulate"
+        "--config",
+        metavar="FILE",
+        help="the config file (YAML) to simulate (default: $SLEEPCOACH_CONFIG, else the example "
+        "config, as `run`)",
     )
     parser.add_argument(
         "scenario",
@@ -464,7 +467,10 @@ def run_command(args: argparse.Namespace) -> int:
     """`sleepcoach simulate`: 0 after a run, bad lines included; 2 bad config; 1 unusable file."""
     try:
         # Secrets (broker password, Home Assistant token) are not needed to simulate.
-        config = load_config(args.config, resolve_secrets=False)
+        choice = choose_config(args.config)
+        if choice.notice is not None:
+            say(choice.notice, err=True)
+        config = load_config(choice.path, resolve_secrets=False)
     except ConfigError as err:
         for problem in err.problems:
             say(problem, err=True)

@@ -69,10 +69,15 @@ def _env() -> dict[str, str]:
 class Listener:
     """`sleepcoach devices listen` in a subprocess, its output collected line by line."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         cmd = [sys.executable, "-m", "integrations.cli", "devices", "listen", *args]
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd,
+            cwd=ROOT,
+            env=env or _env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         self.ready = threading.Event()
@@ -157,6 +162,40 @@ def test_devices_listen_prints_what_each_fixture_message_becomes(
     assert len(printed) == len(expected), out
     for line, want in zip(printed, expected, strict=True):
         assert want in line, out
+
+
+def test_devices_listen_without_a_config_reads_the_readme_coffee_as_the_example_does(
+    broker: Broker,
+) -> None:
+    """No --config: the example config, as `run` would use (its broker named by
+    SLEEPCOACH_MQTT_URL, as a container's is). The README's coffee on the coffee maker's topic is
+    alex's brew with its caffeine at Berlin time; on a topic no device has, still a brew."""
+    env = {**_env(), "SLEEPCOACH_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}"}
+    env.pop("SLEEPCOACH_CONFIG", None)
+    listener = Listener("+/kitchen/coffee", "--seconds", "3", env=env)
+    brew = {"event": "brew", "drink": "coffee", "volume_ml": 240}
+    publisher = _publisher(broker.port)
+    try:
+        _publish(publisher, "home/kitchen/coffee", brew)
+        _publish(publisher, "cellar/kitchen/coffee", brew)
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+    out = listener.finish()
+    assert out.splitlines()[0] == "no --config given: using the example config " + str(
+        ROOT / "integrations" / "example.yaml"
+    ), out
+    zone = datetime.now(ZoneInfo("Europe/Berlin")).tzname()
+    events = [line.strip() for line in out.splitlines() if line.startswith("  ")]
+    assert len(events) == 2, out
+    for event, person in zip(events, ["alex", "you"], strict=True):
+        assert event.startswith(f"→ CoffeeBrewed for {person} at "), out
+        assert event.endswith(
+            f" {zone}: drink=coffee volume_ml=240 caffeine_mg=95 (from the drink and volume)"
+        ), out
+    assert "None" not in out
+    assert "+00:00" not in out
+    assert "refused" not in out
 
 
 def test_devices_list_shows_every_profile_with_an_example() -> None:
