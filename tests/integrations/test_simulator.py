@@ -506,11 +506,13 @@ def test_cli_exit_codes(
     assert says in capsys.readouterr().err
 
 
-def test_cli_requires_config(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["simulate", str(SCENARIOS / "late_run.jsonl")])
-    assert exc.value.code == 2
-    assert "--config" in capsys.readouterr().err
+def test_cli_without_a_config_uses_the_example_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `run` does (tests/integrations/test_commands_config.py compares the nudges)."""
+    monkeypatch.delenv("SLEEPCOACH_CONFIG", raising=False)
+    assert main(["simulate", str(SCENARIOS / "late_run.jsonl")]) == 0
+    assert "no --config given: using the example config" in capsys.readouterr().err
 
 
 def test_the_console_script_replays_a_scenario(tmp_path: Path) -> None:
