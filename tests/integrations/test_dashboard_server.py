@@ -355,20 +355,31 @@ def test_a_stored_night_handed_over_is_last_night_with_its_timeline(
     ]
 
 
-def test_a_burst_of_hand_overs_is_one_view_with_the_latest(
+def test_a_burst_of_hand_overs_ends_with_the_latest_and_never_goes_back(
     server: Dashboard, config: Config
 ) -> None:
+    """50 states handed over at once: the stream shows the last, and never an older after a newer.
+
+    The views in between are coalesced (the stream renders whatever is latest when it wakes); how
+    many it skips depends on when the loop runs, so only what holds on a busy machine is asserted.
+    """
     stream = Stream(server, "/events/person/alex")
+    shown: list[float] = []
     try:
         stream.next_view()
         now = datetime.now(UTC)
         for mg in range(1, 51):
             state = coffee_state(config, float(mg), now - timedelta(minutes=10))
             server.publish("alex", snapshot(state, "alex"))
-        view = stream.next_view(timeout=2.0)
+        while not shown or shown[-1] != 50.0:
+            view = stream.next_view(timeout=30.0)
+            [dose] = view["caffeine"]["doses"]
+            shown.append(dose["mg"])
+        with pytest.raises(TimeoutError):
+            stream.next_view(timeout=0.5)  # nothing after the latest
     finally:
         stream.close()
-    assert [d["mg"] for d in view["caffeine"]["doses"]] == [50.0]
+    assert shown == sorted(set(shown)), shown
 
 
 def test_another_persons_hand_over_does_not_wake_this_stream(
