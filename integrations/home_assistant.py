@@ -15,8 +15,10 @@ client (`POST /api/services/notify/<service>`), oldest first:
 
 Mobile-app targets (`notify.mobile_app_*`) get the nudge's base id as `tag` (a snoozed repeat
 replaces the first notification instead of stacking), a `group`, and the buttons "Done" and
-"Snooze 30 min", whose action ids carry the person and the nudge id. With no service configured,
-`notify.persistent_notification` is used, with the base id as `notification_id`.
+"Snooze 30 min", whose action ids carry the person and the nudge id; the morning check-in gets
+three buttons instead, how rested the person feels ("2 · poorly", "3 · so-so", "4 · well": a
+phone shows at most three), each the check-in command with that answer. With no service
+configured, `notify.persistent_notification` is used, with the base id as `notification_id`.
 
 A listener thread keeps a websocket open (homeassistant-api's WebsocketClient), subscribed to
 `mobile_app_notification_action`, and turns a press into the very command the MQTT command topic
@@ -83,8 +85,12 @@ log = logging.getLogger(__name__)
 
 #: The event Home Assistant fires when a notification button is pressed on a phone.
 ACTION_EVENT: Final = "mobile_app_notification_action"
-#: Action ids look like `sleepcoach:snooze:<person>:<nudge id>` (nudge ids contain colons).
+#: Action ids look like `sleepcoach:snooze:<person>:<nudge id>` (nudge ids contain colons), or
+#: `sleepcoach:rested:<person>:<1-5>` for a check-in answer.
 ACTION_PREFIX: Final = "sleepcoach"
+#: The check-in's buttons: how rested (1-5) and their titles. Android shows at most three
+#: notification actions, so three answers; 1 and 5 can be sent by the command topic.
+RESTED_BUTTONS: Final = ((2, "2 · poorly"), (3, "3 · so-so"), (4, "4 · well"))
 DEFAULT_SERVICE: Final = "notify.persistent_notification"
 GROUP: Final = "sleepcoach"
 #: Nudges the caller gives no expiry are dropped when this much older than their `ts`.
@@ -153,7 +159,12 @@ def notification_calls(ha: HomeAssistantSettings, nudge: dict[str, Any]) -> list
         if is_mobile_app(service):
             extra: dict[str, Any] = {"tag": tag, "group": GROUP, "channel": "Sleep coach"}
             actions = []
-            if "ack" in nudge.get("actions", ()):
+            if "checkin" in nudge.get("actions", ()):
+                actions = [
+                    {"action": action_id("rested", nudge["person"], str(value)), "title": title}
+                    for value, title in RESTED_BUTTONS
+                ]
+            elif "ack" in nudge.get("actions", ()):
                 actions.append({"action": action_id("ack", nudge["person"], tag), "title": "Done"})
             if "snooze" in nudge.get("actions", ()):
                 actions.append(
@@ -181,6 +192,8 @@ class ButtonPress:
 
     def command_payload(self) -> bytes:
         """The command as the MQTT command topic would carry it (docs/contract.md, commands)."""
+        if self.command == "rested":
+            return json.dumps({"command": "checkin", "rested": int(self.nudge_id)}).encode()
         body: dict[str, Any] = {"command": self.command, "nudge_id": self.nudge_id}
         if self.command == "snooze":
             body["minutes"] = discovery.SNOOZE_MINUTES
@@ -192,9 +205,11 @@ def parse_action(action: object) -> ButtonPress | None:
     if not isinstance(action, str):
         return None
     parts = action.split(":", 3)
-    if len(parts) != 4 or parts[0] != ACTION_PREFIX or parts[1] not in ("ack", "snooze"):
+    if len(parts) != 4 or parts[0] != ACTION_PREFIX or parts[1] not in ("ack", "snooze", "rested"):
         return None
     if not parts[2] or not parts[3]:
+        return None
+    if parts[1] == "rested" and parts[3] not in ("1", "2", "3", "4", "5"):
         return None
     return ButtonPress(parts[1], parts[2], parts[3])
 

@@ -733,3 +733,40 @@ def test_a_non_admin_token_notifies_and_says_once_that_buttons_need_an_admin(
     assert len(told) == 1
     assert not any("unavailable" in r.getMessage() for r in caplog.records)
     assert not coach.bridge.listening.is_set()
+
+
+def test_the_phones_rested_button_answers_the_check_in_through_the_daemon(
+    home_assistant: HomeAssistantServer,
+    daemon_factory: Callable[..., DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    prefix = unique("checkin")
+    db = tmp_path / "daemon.db"
+    daemon = daemon_factory(daemon_yaml(home_assistant, prefix, db))
+    daemon.start()
+    node = discovery.slug(prefix)
+    wait_until(
+        lambda: home_assistant.entity_id_for_unique_id(f"{node}_ivy_caffeine_now"),
+        timeout=15,
+        what="the daemon's discovery",
+    )
+
+    def stored() -> list[tuple[str, int | None]]:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT person, rested FROM checkins").fetchall()
+
+    # The daemon listens once discovery is out; a press before that is lost, so press until
+    # the answer is stored (one answer a day: pressing twice stores one row).
+    def pressed_and_stored() -> bool:
+        home_assistant.fire_event(
+            "mobile_app_notification_action", {"action": "sleepcoach:rested:ivy:2"}
+        )
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            if stored():
+                return True
+            time.sleep(0.1)
+        return False
+
+    wait_until(pressed_and_stored, timeout=30, what=f"the check-in stored\n{daemon.log_text()}")
+    assert stored() == [("ivy", 2)]

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine
 
 from coach.decode.native import parse_command
-from coach.event import Event, NudgeAcked, NudgeSnoozed
+from coach.event import CheckinAnswered, Event, NudgeAcked, NudgeSnoozed
 from integrations.config_file import ConfigFile
 from integrations.home_assistant import (
     DELIVERED,
@@ -123,6 +123,16 @@ def test_other_notify_services_get_title_and_message_only() -> None:
     assert calls[0].data == {"title": "No caffeine now", "message": "That espresso came late."}
 
 
+def test_the_morning_check_in_gets_three_rested_buttons() -> None:
+    ha = HomeAssistantSettings(notify=["notify.mobile_app_phone"])
+    checkin = nudge("checkin.morning:alex:2026-11-25", actions=["checkin", "ack"])
+    assert notification_calls(ha, checkin)[0].data["data"]["actions"] == [
+        {"action": "sleepcoach:rested:alex:2", "title": "2 · poorly"},
+        {"action": "sleepcoach:rested:alex:3", "title": "3 · so-so"},
+        {"action": "sleepcoach:rested:alex:4", "title": "4 · well"},
+    ]
+
+
 def test_a_nudge_without_actions_has_no_buttons() -> None:
     ha = HomeAssistantSettings(notify=["notify.mobile_app_phone"])
     data = notification_calls(ha, nudge(actions=[]))[0].data["data"]
@@ -140,6 +150,9 @@ def test_a_nudge_without_actions_has_no_buttons() -> None:
             ButtonPress("snooze", "alex", "caffeine.cutoff:alex:2026-11-24:2105"),
         ),
         ("sleepcoach:ack:alex:n1", ButtonPress("ack", "alex", "n1")),
+        ("sleepcoach:rested:alex:2", ButtonPress("rested", "alex", "2")),
+        ("sleepcoach:rested:alex:6", None),
+        ("sleepcoach:rested:alex:two", None),
         ("sleepcoach:delete:alex:n1", None),
         ("OPEN_GARAGE", None),
         ("sleepcoach:ack:alex:", None),
@@ -149,6 +162,9 @@ def test_a_nudge_without_actions_has_no_buttons() -> None:
     ids=[
         "a snooze carries a nudge id with colons",
         "done acks",
+        "a rested button carries its answer",
+        "a rested answer off the 1-5 scale is not ours",
+        "a rested answer that is no number is not ours",
         "an unknown command is not ours",
         "another automation's action is ignored",
         "a missing nudge id is refused",
@@ -178,6 +194,16 @@ def test_a_snooze_button_becomes_the_command_topics_event(engine: Engine) -> Non
     assert got == same
     assert isinstance(got, NudgeSnoozed)
     assert got.minutes == 30
+
+
+def test_a_rested_button_becomes_the_check_in_command(engine: Engine) -> None:
+    events: list[Event] = []
+    bridge = HomeAssistantBridge(make_config(), events.append, engine, listen=False)
+    got = bridge.handle_action({"action": "sleepcoach:rested:alex:2"}, NOW)
+    assert got == parse_command("alex", b'{"command": "checkin", "rested": 2}', NOW)
+    assert events == [got]
+    assert isinstance(got, CheckinAnswered)
+    assert got.rested == 2
 
 
 def test_done_button_acks_and_foreign_actions_do_nothing(engine: Engine) -> None:
