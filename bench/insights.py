@@ -4,7 +4,8 @@ it finds one that is (synthetic histories).
 Run: ``.venv/bin/python bench/insights.py [--histories 200] [--seed 0] [--jobs N]``.
 
 Each history is one person's 4 weeks (28 nights) of the figures the coach stores: a PLM-like
-index, hypnic jerks and time to settle, and the four evening factors. The insight runs on the
+index, hypnic jerks, time to settle and how rested the morning after, and the five evening
+factors. The insight runs on the
 Sunday of weeks 2, 3 and 4 (14, 21 and 28 nights stored), as the coach runs it, so a history gives
 3 weeks. Two sets of histories, drawn the same way:
 
@@ -24,7 +25,9 @@ night's index is gamma-distributed around the person's mean with a coefficient o
 0.5 (night-to-night spread of the order sleep studies report). Hypnic jerks: Poisson with a
 mean of 0.2-2 a night. Time to settle: log-normal around a median of 8-25 min (sigma 0.5).
 Factors, independent from night to night: caffeine at bedtime on 10-50 % of evenings, a late
-workout 5-40 %, a stressful evening 10-40 %; one person in five smokes, on 30-90 % of evenings.
+workout 5-40 %, a stressful evening 10-40 %, alcohol close to bed 0-30 %; one person in five
+smokes, on 30-90 % of evenings. How rested (1-5): around a person's mean of 2.5-4 (sigma 0.8,
+rounded), answered on 30-90 % of mornings (an unanswered morning is left out).
 """
 
 from __future__ import annotations
@@ -69,7 +72,10 @@ def draw_history(rng: np.random.Generator, *, planted: bool) -> tuple[float, lis
         "late_workout": rng.uniform(0.05, 0.4),
         "stress_evening": rng.uniform(0.1, 0.4),
         "late_nicotine": rng.uniform(0.3, 0.9) if rng.random() < 0.2 else 0.0,
+        "alcohol_evening": rng.uniform(0.0, 0.3),
     }
+    rested_mean = rng.uniform(2.5, 4.0)
+    answers_checkin = rng.uniform(0.3, 0.9)
     shape = 4.0  # gamma with shape 4: coefficient of variation 0.5
     nights = []
     for _ in range(NIGHTS):
@@ -82,10 +88,16 @@ def draw_history(rng: np.random.Generator, *, planted: bool) -> tuple[float, lis
                 "plm_index": float(plm),
                 "hypnic_jerks": int(rng.poisson(jerk_mean)),
                 "time_to_settle_s": float(60 * settle_median_min * rng.lognormal(0, 0.5)),
+                "rested": _rested(rng, rested_mean) if rng.random() < answers_checkin else None,
                 "exposures": exposures,
             }
         )
     return plm_mean, nights
+
+
+def _rested(rng: np.random.Generator, mean: float) -> int:
+    """A morning's "how rested" answer, 1-5, around the person's mean."""
+    return int(np.clip(round(rng.normal(mean, 0.8)), 1, 5))
 
 
 # --- The method before (the baseline) ---------------------------------------------------------
@@ -116,8 +128,9 @@ def baseline_findings(nights: Sequence[dict[str, Any]], seed: Sequence[str]) -> 
         return found
     for factor in insight.FACTORS:
         for outcome in insight.OUTCOMES:
-            with_values = [n[outcome.key] for n in nights if n["exposures"][factor.key]]
-            without_values = [n[outcome.key] for n in nights if not n["exposures"][factor.key]]
+            known = [n for n in nights if n[outcome.key] is not None]
+            with_values = [n[outcome.key] for n in known if n["exposures"][factor.key]]
+            without_values = [n[outcome.key] for n in known if not n["exposures"][factor.key]]
             if min(len(with_values), len(without_values)) < insight.MIN_GROUP_NIGHTS:
                 continue
             interval = _ratio_interval(
