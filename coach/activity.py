@@ -13,7 +13,9 @@ started. From that:
   summary acknowledges it.
 - `encouragement.exercise`: at 11:00 local (never after 18:00), for a person whose tracker has
   reported workouts, on the fourth day after the day of the latest one: one suggestion to move
-  today, then none for another four days.
+  today, then none for another four days. Days without a workout are zero minutes only while
+  the tracker is worn: when it sent no reading at all (heart rate, stress, a workout) in the last
+  24 hours, they are unknown and no suggestion goes out.
 
 Bull et al. 2020 (Br J Sports Med 54(24):1451-1462, the WHO 2020 guidelines): adults, 150-300
 minutes of moderate or 75-150 minutes of vigorous aerobic activity a week, or an equivalent
@@ -46,6 +48,14 @@ MAX_WORKOUT_MIN = 4 * 60.0
 #: Suggestions stop at this local time: a nudge to exercise in the evening would work against
 #: the exercise rule's advice to keep the evening light.
 LATEST = time(18, 0)
+#: A tracker silent this long is taken off the wrist: days without a workout then are unknown.
+TRACKER_SILENT_S = 24 * 3600.0
+
+
+def tracker_seen_at(ps: PersonState) -> float | None:
+    """The latest reading of the person's tracker (heart rate, stress or a workout), if any."""
+    seen = [t for t in (ps.last_hr_at, ps.last_stress_at, ps.last_workout_at) if t is not None]
+    return max(seen, default=None)
 
 
 def record_workout(ctx: Ctx, workout: Workout, ended_at: datetime) -> None:
@@ -90,6 +100,9 @@ def on_check(ctx: Ctx, timer: Timer) -> None:
     ps = ctx.ps
     if ps.last_workout_at is None:
         return  # this tracker has never reported a workout: nothing is known
+    seen = tracker_seen_at(ps)
+    if seen is None or ctx.now.timestamp() - seen > TRACKER_SILENT_S:
+        return  # the tracker sent nothing for a day (off the wrist): the days are unknown
     today = local_date(ctx.now, ctx.tz)
     last_day = local_date(datetime.fromtimestamp(ps.last_workout_at, ctx.tz), ctx.tz)
     days = (today - last_day).days

@@ -86,6 +86,21 @@ def prune_doses(ps: PersonState, now: datetime, half_life_h: float) -> None:
     ]
 
 
+def tracks_caffeine(ctx: Ctx) -> bool:
+    """Whether the coach knows the person's caffeine: a coffee maker measures them (it reports
+    every brew, so a day without one is a known 0), or they recorded caffeine in the days kept."""
+    return bool(ctx.ps.caffeine_days) or ctx.has_device("coffee_maker")
+
+
+def caffeine_mg_on(ps: PersonState, day: str, *, tracked: bool) -> float | None:
+    """The caffeine (mg) recorded on a local date: None when unknown (nothing recorded that day
+    and the person's caffeine is not tracked, `tracks_caffeine`), never a 0 that was not seen."""
+    mg = ps.caffeine_days.get(day)
+    if mg is not None:
+        return mg
+    return 0.0 if tracked else None
+
+
 def cutoff_at(ctx: Ctx, night: Night) -> datetime:
     """The last moment for caffeine before this night's bedtime."""
     return night.bedtime - hours(ctx.config.rules.caffeine_cutoff.cutoff_hours)
@@ -256,8 +271,9 @@ def on_last_call(ctx: Ctx, timer: Timer) -> None:
     """Before the cutoff, on a day that had caffeine: say when caffeine stops being a good idea."""
     night = ctx.tonight
     day = ctx.local_day()
-    if ctx.ps.caffeine_days.get(day, 0.0) < ctx.config.rules.caffeine_cutoff.min_dose_mg:
-        return
+    today = caffeine_mg_on(ctx.ps, day, tracked=tracks_caffeine(ctx))
+    if today is None or today < ctx.config.rules.caffeine_cutoff.min_dose_mg:
+        return  # unknown, or no caffeine today: nothing to say
     cutoff = cutoff_at(ctx, night)
     ctx.send(
         "caffeine.last_call",
@@ -274,7 +290,7 @@ def on_last_call(ctx: Ctx, timer: Timer) -> None:
             "cutoff": local_iso(cutoff, ctx.tz),
             "bedtime": local_iso(night.bedtime, ctx.tz),
             "cutoff_hours": ctx.config.rules.caffeine_cutoff.cutoff_hours,
-            "caffeine_mg_today": round(ctx.ps.caffeine_days.get(day, 0.0), 1),
+            "caffeine_mg_today": round(today, 1),
             "source": SOURCE_CUTOFF,
         },
         expires=cutoff,

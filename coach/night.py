@@ -48,7 +48,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from coach import activity, caffeine, insight, sunlight
+from coach import activity, caffeine, insight, stress, sunlight
 from coach.action import RecordNight, RefuseEvent
 from coach.clock import Night, at_local, local_iso, night_of
 from coach.config import WEEKDAYS
@@ -472,18 +472,38 @@ def no_data_night(ctx: Ctx, key: str) -> None:
 
 def _exposures(ctx: Ctx, night: Night, end: float, at_bed: float) -> Exposures:
     """What the evening before the night had: caffeine (`at_bed` mg at bedtime) and nicotine
-    from the person's state, a late workout and stress before bed from the evening's record."""
+    from the person's state, a late workout and stress before bed from the evening's record.
+
+    What nothing measured is None, unknown: caffeine when the person's caffeine is not tracked
+    (no coffee maker, nothing logged), a late workout when no tracker reports exercise, stress
+    without a stress reading before bed."""
     ps = ctx.ps
     rules = ctx.config.rules
     bed = night.bedtime
     nicotine_from = (bed - hours(rules.stimulant_late.hours_before_bed)).timestamp()
     evening = ps.evenings.get(night.key)
+    late_workout = evening is not None and evening.late_workout
     return Exposures(
-        caffeine_at_bedtime=at_bed > rules.caffeine_bedtime_load.bedtime_limit_mg,
-        late_workout=evening is not None and evening.late_workout,
-        stress_evening=evening is not None and evening.stress_high,
+        caffeine_at_bedtime=(
+            at_bed > rules.caffeine_bedtime_load.bedtime_limit_mg
+            if caffeine.tracks_caffeine(ctx)
+            else None
+        ),
+        late_workout=late_workout or (False if _tracks_exercise(ctx) else None),
+        stress_evening=stress.stress_evening(ps, night.key),
         late_nicotine=any(nicotine_from <= t <= end for t in ps.nicotine),
         alcohol_evening=evening is not None and evening.alcohol_late,
+    )
+
+
+def _tracks_exercise(ctx: Ctx) -> bool:
+    """Whether the coach sees the person's exercise: a fitness tracker measures them, or one
+    reported a workout or a heart rate."""
+    ps = ctx.ps
+    return (
+        ps.last_workout_at is not None
+        or ps.last_hr_at is not None
+        or ctx.has_device("fitness_tracker")
     )
 
 

@@ -93,6 +93,10 @@ class Ctx:
             self.person, night.evening + timedelta(days=1), self.tz, self.ps.bedtime_overrides
         )
 
+    def has_device(self, kind: str) -> bool:
+        """Whether a device of this kind (`coffee_maker`, `fitness_tracker`) measures the person."""
+        return any(d.person == self.person.id and d.kind == kind for d in self.config.devices)
+
     def local_day(self, instant: datetime | None = None) -> str:
         """The local date (ISO) of an instant, `now` by default."""
         return local_date(instant or self.now, self.tz).isoformat()

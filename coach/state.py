@@ -63,6 +63,8 @@ class Evening:
     late_workout: bool = False
     #: Stress held high within the hours before bed (the condition of `stress.relax`).
     stress_high: bool = False
+    #: A stress reading came within those hours: without one, the evening's stress is unknown.
+    stress_read: bool = False
     #: Alcohol logged within the hours before bed (the condition of `alcohol.late`).
     alcohol_late: bool = False
     #: The routine nudges sent for this evening (ids), against the nudge budget.
@@ -89,11 +91,13 @@ class OpenNight:
 
 @dataclass(slots=True, frozen=True)
 class Exposures:
-    """What the evening before a night had, as the weekly insight compares nights by it."""
+    """What the evening before a night had, as the weekly insight compares nights by it; None
+    where nothing measured it (no caffeine tracked, no fitness tracker, no stress reading before
+    bed): unknown, which the insight leaves out, never "without"."""
 
-    caffeine_at_bedtime: bool = False
-    late_workout: bool = False
-    stress_evening: bool = False
+    caffeine_at_bedtime: bool | None = False
+    late_workout: bool | None = False
+    stress_evening: bool | None = False
     late_nicotine: bool = False
     alcohol_evening: bool = False
 

@@ -5,6 +5,9 @@ How it works: a stress reading ≥ 75 (0-100, as trackers report it) held for 20
 stress and anxiety among the triggers of hypnic jerks. The nudge suggests ways to relax, time
 with someone close among them (connecting with others, as well as exercise and daylight, is the
 positive side of the same advice; the activity and daylight rules carry those).
+
+An evening with no stress reading in those hours is unknown, not calm: the night's record says
+`stress_evening` is None (`stress_evening`), and the weekly insight leaves it out.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import timedelta
 from coach.clock import local_iso
 from coach.event import StressMeasured
 from coach.rule import Ctx, Family, hours
+from coach.state import PersonState
 
 SOURCE = (
     "American Academy of Sleep Medicine: stress and anxiety trigger hypnic jerks "
@@ -30,6 +34,10 @@ def on_stress(ctx: Ctx, event: StressMeasured) -> None:
     last = ps.last_stress_at
     ps.last_stress_at = t
     rule = ctx.config.rules.stress_relax
+    night = ctx.night_at(event.ts)
+    in_window = night.bedtime - hours(rule.hours_before_bed) <= event.ts <= night.bedtime
+    if in_window:
+        ps.evening(night.key).stress_read = True
     if not rule.enabled or event.level < rule.level:
         ps.stress_high_since = None
         return
@@ -38,7 +46,6 @@ def on_stress(ctx: Ctx, event: StressMeasured) -> None:
     held_min = (t - ps.stress_high_since) / 60.0
     if held_min < rule.minutes:
         return
-    night = ctx.night_at(event.ts)
     if event.ts < night.bedtime - hours(rule.hours_before_bed):
         return
     evening = ctx.ps.evening(night.key)
@@ -70,3 +77,12 @@ def on_stress(ctx: Ctx, event: StressMeasured) -> None:
 
 
 FAMILY = Family(name="stress", events={StressMeasured: on_stress})
+
+
+def stress_evening(ps: PersonState, night_key: str) -> bool | None:
+    """Whether stress stayed high in the hours before this night's bedtime: True, False, or None
+    when no stress reading came in those hours (unknown)."""
+    evening = ps.evenings.get(night_key)
+    if evening is None or not (evening.stress_read or evening.stress_high):
+        return None
+    return evening.stress_high

@@ -822,8 +822,9 @@ def test_exposures_are_recorded_with_the_night() -> None:
     ]
     replay = replay_nights(events, 1)
     (entry,) = replay.state.people["alex"].nights.history
+    # No stress reading that evening: its stress is unknown, not "without".
     assert entry.exposures == Exposures(
-        caffeine_at_bedtime=True, late_workout=True, stress_evening=False, late_nicotine=True
+        caffeine_at_bedtime=True, late_workout=True, stress_evening=None, late_nicotine=True
     )
 
 
@@ -846,8 +847,9 @@ def test_a_closed_night_is_recorded_with_its_evening_and_timeline() -> None:
     assert evening == {
         "caffeine_mg_at_bedtime": 212.1,  # 300 mg at 20:00, half-life 5 h: 300 × 0.5^0.5
         "caffeine_at_bedtime": True,
-        "late_workout": False,
-        "stress_evening": False,
+        # No tracker reported exercise or stress: unknown, not "without".
+        "late_workout": None,
+        "stress_evening": None,
         "late_nicotine": False,
         "alcohol_evening": False,
     }

@@ -93,8 +93,8 @@ def test_next_evening_gets_its_own() -> None:
     assert replay.ids == [RELAX, "stress.relax:alex:2026-11-25"]
     # Each evening's record says stress was held high, for the night's insight to ask.
     assert replay.state.people["alex"].evenings == {
-        "2026-11-24": Evening(stress_high=True),
-        "2026-11-25": Evening(stress_high=True),
+        "2026-11-24": Evening(stress_high=True, stress_read=True),
+        "2026-11-25": Evening(stress_high=True, stress_read=True),
     }
 
 

@@ -286,6 +286,8 @@ def test_four_days_without_a_workout_get_one_daytime_suggestion(
     ):
         at = started if doc["event"] == "workout_start" else started + timedelta(minutes=40)
         watch.publish("tracker/alex", json.dumps({**doc, "ts": at.isoformat()}).encode(), qos=1)
+    # Worn now: a heart rate (a tracker silent for a day says nothing about those days).
+    watch.publish("tracker/alex", b'{"event": "heart_rate", "bpm": 64}', qos=1)
     barrier.wait(daemon)
     assert nudges(rec, "encouragement.") == []  # the first check knew of no workout
     watch.loop_stop()
@@ -324,6 +326,8 @@ def test_the_budget_holds_back_a_routine_nudge_and_records_it_but_never_an_answe
     ):
         at = started if doc["event"] == "workout_start" else started + timedelta(minutes=40)
         watch.publish("tracker/alex", json.dumps({**doc, "ts": at.isoformat()}).encode(), qos=1)
+    # Worn now: a heart rate (a tracker silent for a day says nothing about those days).
+    watch.publish("tracker/alex", b'{"event": "heart_rate", "bpm": 64}', qos=1)
     barrier.wait(daemon)
     watch.loop_stop()
     assert nudges(rec, "sunlight.") == nudges(rec, "encouragement.") == []
