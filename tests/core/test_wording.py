@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from coach.wording import count, duration
+from coach.wording import before_bedtime, count, duration
+from tests.core.conftest import TZ, t
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,19 @@ def test_count_with_an_irregular_plural() -> None:
 )
 def test_duration(minutes: float, text: str) -> None:
     assert duration(timedelta(minutes=minutes)) == text
+
+
+@pytest.mark.parametrize(
+    ("at", "text"),
+    [
+        pytest.param("22:29", "1 minute before your bedtime (22:30)", id="a minute before"),
+        pytest.param("21:30", "1 hour before your bedtime (22:30)", id="an hour before"),
+        pytest.param(
+            "20:12", "about 2 hours 15 minutes before your bedtime (22:30)", id="rounded, about"
+        ),
+        pytest.param("22:30", "after your bedtime (22:30)", id="at bedtime is after it"),
+        pytest.param("23:10", "after your bedtime (22:30)", id="after bedtime"),
+    ],
+)
+def test_before_bedtime(at: str, text: str) -> None:
+    assert before_bedtime(t(at), t("22:30"), TZ) == text
