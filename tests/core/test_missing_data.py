@@ -22,10 +22,8 @@ from tests.core.conftest import (
     heart_rate,
     logged,
     make_config,
-    run,
     run_day,
     sunlight,
-    t,
     workout,
     workout_end,
 )
@@ -132,7 +130,7 @@ def exposures(events: list[Event], config: Config | None = None) -> dict[str, An
             id="a stress reading at noon says nothing about the evening",
         ),
         pytest.param(
-            [stress_reading(f"20:{m:02d}", 90) for m in range(0, 25)],
+            [stress_reading(f"20:{m:02d}", 90) for m in range(25)],
             None,
             {"caffeine": None, "workout": None, "stress": True},
             id="stress held high before bed: with",
