@@ -238,25 +238,29 @@ def _every(first: datetime, last: datetime, step: timedelta) -> Iterator[datetim
         at += step
 
 
-def generate(seed: int, household: Household = HOUSEHOLD) -> Week:
-    """The seeded week of every person in the household."""
+def generate(seed: int, household: Household = HOUSEHOLD, days: int = DAYS) -> Week:
+    """The seeded week (or `days` days from the Monday, the habits repeating every week) of
+    every person in the household."""
     week = Week(household, random.Random(seed))
     for person in household.people:
-        _person_week(week, person, HABITS[person.id])
+        _person_week(week, person, HABITS[person.id], days)
     return week
 
 
-def _person_week(week: Week, p: Person, habits: Habits) -> None:
+def _person_week(week: Week, p: Person, habits: Habits, n_days: int = DAYS) -> None:
     rng = week.rng
     # Out of bed each morning (the Sunday night ends on the Monday after), into bed each evening.
-    days = [MONDAY + timedelta(days=i) for i in range(DAYS + 1)]
+    days = [MONDAY + timedelta(days=i) for i in range(n_days + 1)]
     ups = {d: week.jitter(p.wake_on(d), 10) for d in days}
-    ups[days[5]] = p.at(days[5], "07:20") if p.id == "alex" else ups[days[5]]
+    if p.id == "alex":  # up on Saturdays at 07:20, before the weekend wake time
+        ups.update({d: p.at(d, "07:20") for d in days if d.weekday() == 5})
     beds = {d: week.jitter(p.bedtime_on(d), 15) for d in days[:-1]}
     workouts: list[tuple[datetime, datetime, Workout]] = []
-    for w in habits.workouts:
-        start = week.jitter(p.at(MONDAY + timedelta(days=w.weekday), w.start), 5)
-        workouts.append((start, start + timedelta(minutes=w.minutes), w))
+    for first in range(0, n_days, 7):
+        for w in habits.workouts:
+            on = MONDAY + timedelta(days=first + w.weekday)
+            start = week.jitter(p.at(on, w.start), 5)
+            workouts.append((start, start + timedelta(minutes=w.minutes), w))
     for day in days[:-1]:
         wd = day.weekday()
         up, bed = ups[day], beds[day]

@@ -136,8 +136,12 @@ def _check_cutoff(ctx: Ctx, at: datetime, mg: float, drink: str) -> None:
     that = f"That {drink_name(drink)} ({mg:.0f} mg of caffeine)"
     when = before_bedtime(at, night.bedtime, ctx.tz)
     if at < night.bedtime:
+        # The amount at bedtime is every drink's: say so when earlier ones add to it, or the
+        # figure reads as this drink's alone (a 40 mg drink "leaving" 54 mg).
+        own = mg * 0.5 ** (hours_left / half_life)
+        earlier = "with your earlier drinks, " if at_bed - own >= 1.0 else ""
         message = (
-            f"{that} came {when}; about "
+            f"{that} came {when}; {earlier}about "
             f"{at_bed:.0f} mg will still be in your body then, which can make it harder to fall "
             f"asleep and shorten your sleep. Consider caffeine-free drinks for the rest of the day."
         )

@@ -108,6 +108,11 @@ MESSAGES: dict[str, tuple[Callable[[], list[Nudge]], str, str]] = {
         "caffeine.cutoff",
         "No caffeine now",
     ),
+    "cutoff after earlier drinks": (
+        lambda: _day([coffee("09:00", "coffee", ml=240), logged("16:30", "caffeine", mg=40)]),
+        "caffeine.cutoff",
+        "No caffeine now",
+    ),
     "cutoff after bed": (
         lambda: _day([coffee("23:10", "cold_brew", ml=240)]),
         "caffeine.cutoff",
@@ -266,6 +271,12 @@ PINNED = {
         "That caffeinated drink (40 mg of caffeine) came 6 hours before your bedtime (22:30); "
         "about 17 mg will still be in your body then, which can make it harder to fall asleep "
         "and shorten your sleep. Consider caffeine-free drinks for the rest of the day."
+    ),
+    "cutoff after earlier drinks": (
+        "That caffeinated drink (40 mg of caffeine) came 6 hours before your bedtime (22:30); "
+        "with your earlier drinks, about 32 mg will still be in your body then, which can make "
+        "it harder to fall asleep and shorten your sleep. Consider caffeine-free drinks for the "
+        "rest of the day."
     ),
     "cutoff after bed": (
         "That cold brew (155 mg of caffeine) came after your bedtime (22:30). Caffeine takes "
