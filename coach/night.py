@@ -71,7 +71,7 @@ from coach.limb_movement import (
 from coach.nudge import Severity
 from coach.rule import Ctx, Family, hours
 from coach.state import Exposures, NightRecord, NightsState, OpenNight, PersonState
-from coach.wording import count
+from coach.wording import count, duration
 
 # --- Sources ------------------------------------------------------------------------------------
 
@@ -507,14 +507,6 @@ def _tracks_exercise(ctx: Ctx) -> bool:
     )
 
 
-def _count(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else many or one + 's'}"
-
-
-def _minutes(seconds: float | None) -> str:
-    return "—" if seconds is None else f"{seconds / 60.0:.0f} min"
-
-
 # --- How a night compares with the person's own ---------------------------------------------------
 
 #: The person's own nights a night is compared with (the latest ones before it).
@@ -578,7 +570,7 @@ def _usual_line(entry_rate: float | None, earlier: list[NightRecord]) -> tuple[s
     }
     if verdict is None:
         return (
-            f"Twitches (limb movements): {rate}. With {_count(len(rates), 'earlier night')} "
+            f"Twitches (limb movements): {rate}. With {count(len(rates), 'earlier night')} "
             f"it is too soon to say what is usual for you (the coach compares from "
             f"{USUAL_MIN_NIGHTS}).",
             evidence,
@@ -589,7 +581,7 @@ def _usual_line(entry_rate: float | None, earlier: list[NightRecord]) -> tuple[s
     usual = _rate(low) if _rate(low) == _rate(high) else f"{_rate(low)}-{_rate(high)}"
     return (
         f"Twitches (limb movements): {rate}, {words[verdict]} for you (usually {usual} an hour "
-        f"over your last {_count(len(rates), 'night')}).",
+        f"over your last {count(len(rates), 'night')}).",
         evidence,
     )
 
@@ -684,19 +676,18 @@ def _send_summary(
     plm = doc["plm_index"]
     jerks = doc["hypnic_jerks"]
     rate = twitches_per_hour(entry)
-    in_bed_h = doc["time_in_bed_s"] / 3600.0
-    first = f"Last night you were in bed {in_bed_h:.1f} h"
+    first = f"Last night you were in bed {duration(timedelta(seconds=doc['time_in_bed_s']))}"
     if doc["time_to_settle_s"] is None:
         first += " and the sensor found no settled stretch of sleep."
     elif doc["time_to_settle_s"] < 60:
         first += " and settled at once."
     else:
-        first += f" and settled after {_minutes(doc['time_to_settle_s'])}."
+        first += f" and settled after {duration(timedelta(seconds=doc['time_to_settle_s']))}."
     compared, usual_evidence = _usual_line(rate, usual)
     lines = [first, compared, _plm_line(ctx, plm, doc["series"])]
     if jerks:
         lines.append(
-            f"{_count(jerks, 'hypnic jerk')} at sleep onset, a common and harmless 'sleep start'."
+            f"{count(jerks, 'hypnic jerk')} at sleep onset, a common and harmless 'sleep start'."
         )
     exposures = entry.exposures
     lines += _evening_lines(ctx, exposures, at_bed)
@@ -925,7 +916,7 @@ def check_daytime(ctx: Ctx, today: str, *, scheduled: bool, also: str | None = N
         severity="warning",
         title="Twitching while awake",
         message=(
-            f"You reported twitching while awake on {_count(len(days), 'day')} of the last "
+            f"You reported twitching while awake on {count(len(days), 'day')} of the last "
             f"{WEEK_DAYS}. Muscle twitches are common and usually harmless, but when they keep "
             f"coming, consider asking your doctor whether a blood test makes sense: clinicians "
             f"often check vitamin D, B12, magnesium and calcium, and ferritin when restless legs "

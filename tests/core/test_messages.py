@@ -42,9 +42,11 @@ from tests.core.conftest import (
     workout_end,
 )
 from tests.core.test_night import (
-    HIGH,
+    ALL_YES,
+    PATTERN,
     TWITCHY,
     a_night,
+    checkin,
     day,
     move,
     nights,
@@ -84,6 +86,11 @@ def _insight() -> list[Nudge]:
         events += a_night(evening, lms=150 if i % 3 == 0 else 20 + 5 * (i % 4))
     start = t("07:00", "2026-11-07")
     return run(events, start=start, until=t("12:00", "2026-11-22")).nudges
+
+
+def _with_checkins(answers: list[Event]) -> list[Nudge]:
+    events = sorted([*nights("2026-11-24", 3, overrides=PATTERN), *answers], key=lambda e: e.ts)
+    return run(events, start=t("07:00", "2026-11-24"), until=t("12:00", "2026-11-27")).nudges
 
 
 def _held(first: str, last: str, bpm: float) -> list[Event]:
@@ -208,17 +215,17 @@ MESSAGES: dict[str, tuple[Callable[[], list[Nudge]], str, str]] = {
     "night summary, a hypnic jerk": (
         lambda: replay_nights(a_night("2026-11-24", jerk=True), 1).nudges,
         "twitch.night_summary",
-        "Last night's movements",
+        "Last night",
     ),
     "night summary, a high index": (
         lambda: replay_nights(a_night("2026-11-24", lms=150), 1).nudges,
         "twitch.night_summary",
-        "Last night's movements",
+        "Last night",
     ),
     "night summary, settled at once": (
         lambda: replay_nights(a_night("2026-11-24", lms=150, enter="22:34"), 1).nudges,
         "twitch.night_summary",
-        "Last night's movements",
+        "Last night",
     ),
     "night summary, never settled": (
         lambda: (
@@ -232,14 +239,24 @@ MESSAGES: dict[str, tuple[Callable[[], list[Nudge]], str, str]] = {
             ).nudges
         ),
         "twitch.night_summary",
-        "Last night's movements",
+        "Last night",
     ),
     "frequent": (
-        lambda: (
-            replay_nights(nights("2026-11-24", 3, overrides={0: HIGH, 1: HIGH, 2: HIGH}), 3).nudges
+        lambda: replay_nights(nights("2026-11-24", 3, overrides=PATTERN), 3).nudges,
+        "twitch.frequent",
+        "Leg movements on several nights",
+    ),
+    "frequent, restless legs": (
+        lambda: _with_checkins([checkin("2026-11-25", rls=ALL_YES)]),
+        "twitch.frequent",
+        "Leg movements worth having checked",
+    ),
+    "frequent, unrested mornings": (
+        lambda: _with_checkins(
+            [checkin(d, rested=2) for d in ("2026-11-24", "2026-11-25", "2026-11-26")]
         ),
         "twitch.frequent",
-        "A limb-movement pattern on several nights",
+        "Leg movements worth having checked",
     ),
     "daytime twitching": (
         lambda: (
@@ -251,12 +268,26 @@ MESSAGES: dict[str, tuple[Callable[[], list[Nudge]], str, str]] = {
             ).nudges
         ),
         "twitch.daytime",
-        "Twitching by day and by night",
+        "Twitching while awake",
+    ),
+    "check-in": (
+        lambda: _day([], hours=24),
+        "checkin.morning",
+        "Morning check-in",
+    ),
+    "check-in with the restless-legs questions": (
+        lambda: [
+            n
+            for n in replay_nights(nights("2026-11-24", 4, overrides=PATTERN), 4).nudges
+            if n.id == "checkin.morning:alex:2026-11-27"
+        ],
+        "checkin.morning",
+        "Morning check-in",
     ),
     "insight": (_insight, "insight.correlation", "What goes with your restless nights"),
 }
 
-#: The advice rules' messages, word for word.
+#: The advice rules' and the check-in's messages, word for word.
 PINNED = {
     "last call": (
         "Caffeine after 13:30 will still be in your body at bedtime (22:30) and can shorten your "
@@ -369,6 +400,19 @@ PINNED = {
         "at least 15 minutes before the evening: daylight helps your body clock and lowers "
         "stress."
     ),
+    "check-in": (
+        "How rested do you feel this morning, from 1 (not at all) to 5 (fully rested)? And did "
+        "you have muscle twitching while awake yesterday? Your answers stay at home and help the "
+        "coach read your nights."
+    ),
+    "check-in with the restless-legs questions": (
+        "How rested do you feel this morning, from 1 (not at all) to 5 (fully rested)? And did "
+        "you have muscle twitching while awake yesterday? About your legs, yes or no: Do you "
+        "have an urge to move your legs, usually with unpleasant feelings in them? Does it start "
+        "or get worse while you rest, sitting or lying down? Does moving, walking or stretching "
+        "ease it, at least while you move? Is it worse in the evening or at night than during "
+        "the day? Your answers stay at home and help the coach read your nights."
+    ),
     "encouragement": (
         "Your tracker hasn't recorded a workout for 4 days. If you can, consider some activity "
         "today, even a brisk walk: regular exercise tends to help sleep."
@@ -430,7 +474,8 @@ def test_every_message_keeps_the_voice(case: str) -> None:
         assert found is None, f"{case}: {wrong}: {found.group(0)!r} in {message!r}"
     assert message[0].isupper(), message
     assert message.endswith("."), message
-    assert re.search(r"\b(consider|screening)\b", message, re.IGNORECASE), message
+    # Advice considers, findings are screening, a check-in asks.
+    assert re.search(r"\b(consider|screening)\b|\?", message, re.IGNORECASE), message
 
 
 @pytest.mark.parametrize(

@@ -177,7 +177,7 @@ def test_the_summary_reads_plainly() -> None:
     nudge = replay_nights(a_night("2026-11-24", jerk=True), 1).nudge(SUMMARY + "2026-11-24")
     assert nudge.title == "Last night"
     assert nudge.message == (
-        "Last night you were in bed 8.0 h and settled after 4 min.\n"
+        "Last night you were in bed 8 hours and settled after 4 minutes.\n"
         "Twitches (limb movements): 0.1 an hour in bed. With 0 earlier nights it is too soon to "
         "say what is usual for you (the coach compares from 5).\n"
         "No periodic leg movements (no run of 4 or more at regular intervals).\n"
