@@ -52,12 +52,21 @@ DAYS = 7
 
 @dataclass(frozen=True)
 class Device:
-    """A device of the household: its kind, its topic, and who it measures."""
+    """A device of the household: its kind, its topic, and who uses it (several: shared)."""
 
     id: str
     kind: str
     topic: str
-    person: str
+    person: str | tuple[str, ...]
+
+    @property
+    def people(self) -> tuple[str, ...]:
+        """Who uses it."""
+        return self.person if isinstance(self.person, tuple) else (self.person,)
+
+    def yaml_person(self) -> str:
+        """`person:` as the config writes it."""
+        return f"[{', '.join(self.people)}]" if isinstance(self.person, tuple) else self.person
 
 
 @dataclass(frozen=True)
@@ -96,16 +105,26 @@ class Household:
     devices: tuple[Device, ...]
 
     def device(self, person: str, kind: str) -> Device:
-        """The device of this kind that measures `person`."""
+        """The device of this kind that `person` uses."""
         for d in self.devices:
-            if d.person == person and d.kind == kind:
+            if person in d.people and d.kind == kind:
                 return d
         msg = f"{person} has no {kind}"
         raise LookupError(msg)
 
-    def config_yaml(self) -> str:
-        """The coach's config for this household (every rule at its default)."""
-        lines = ["timezone: Europe/Berlin", "people:"]
+    def config_yaml(self, *, phones: str = "none") -> str:
+        """The coach's config for this household (every rule at its default).
+
+        `phones`: "none" (no Home Assistant), "global" (every phone in `homeassistant.notify`, as
+        a config before per-person phones had to) or "own" (`people[].notify`).
+        """
+        lines = ["timezone: Europe/Berlin"]
+        if phones != "none":
+            lines += ["homeassistant:", "  url: http://127.0.0.1:8123"]
+            if phones == "global":
+                every = ", ".join(phone(p.id) for p in self.people)
+                lines.append(f"  notify: [{every}]")
+        lines.append("people:")
         for p in self.people:
             lines += [
                 f"  - id: {p.id}",
@@ -114,12 +133,19 @@ class Household:
                 f'sun: "{p.weekend_wake}"}}',
                 f"    age: {p.age}",
             ]
+            if phones == "own":
+                lines.append(f"    notify: [{phone(p.id)}]")
         lines.append("devices:")
         lines += [
-            f"  - {{id: {d.id}, kind: {d.kind}, topic: {d.topic}, person: {d.person}}}"
+            f"  - {{id: {d.id}, kind: {d.kind}, topic: {d.topic}, person: {d.yaml_person()}}}"
             for d in self.devices
         ]
         return "\n".join(lines) + "\n"
+
+
+def phone(person: str) -> str:
+    """The notify service of a person's phone."""
+    return f"notify.mobile_app_{person}_phone"
 
 
 HOUSEHOLD = Household(
@@ -134,6 +160,24 @@ HOUSEHOLD = Household(
         Device("bed-sam", "bed_motion", "home/bedroom/bed/sam", "sam"),
         Device("coffee-sam", "coffee_maker", "office/coffee/sam", "sam"),
         Device("watch-sam", "fitness_tracker", "tracker/sam", "sam"),
+    ),
+)
+#: The same two sharing one coffee maker in the kitchen, as the coach's config says it.
+SHARED = Household(
+    people=HOUSEHOLD.people,
+    devices=(
+        Device("bed-alex", "bed_motion", "home/bedroom/bed/alex", "alex"),
+        Device("coffee", "coffee_maker", "home/kitchen/coffee", ("alex", "sam")),
+        Device("watch-alex", "fitness_tracker", "tracker/alex", "alex"),
+        Device("bed-sam", "bed_motion", "home/bedroom/bed/sam", "sam"),
+        Device("watch-sam", "fitness_tracker", "tracker/sam", "sam"),
+    ),
+)
+#: ... and as a config without shared devices has to say it: the machine is Alex's.
+SHARED_AS_ALEXS = Household(
+    people=HOUSEHOLD.people,
+    devices=tuple(
+        Device(d.id, d.kind, d.topic, "alex") if d.id == "coffee" else d for d in SHARED.devices
     ),
 )
 
@@ -211,15 +255,35 @@ class Week:
     household: Household
     rng: random.Random
     messages: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
+    #: Every brew on a shared maker and who drank it: (when, person).
+    shared_brews: list[tuple[datetime, str]] = field(default_factory=list)
 
     def emit(self, person: str, kind: str, at: datetime, payload: dict[str, Any]) -> None:
         """A message from the person's device of `kind` (or their command topic)."""
-        topic = (
-            f"sleepcoach/{person}/command"
-            if kind == "command"
-            else self.household.device(person, kind).topic
-        )
+        if kind == "command":
+            topic = f"sleepcoach/{person}/command"
+        else:
+            device = self.household.device(person, kind)
+            topic = device.topic
+            if len(device.people) > 1 and payload.get("event") == "brew":
+                self.shared_brews.append((at, person))
         self.messages.append((at, topic, payload))
+
+    def answer(self, seed: int, unanswered: float) -> int:
+        """Whoever drank a shared maker's drink answers its question ("Mine" on the phone, with
+        the question's id) 1-12 minutes later; a share `unanswered` of them never does. Drawn
+        from a generator of its own, so the week itself stays the same. Returns how many."""
+        rng = random.Random(seed)
+        answered = 0
+        for at, person in self.shared_brews:
+            if rng.random() < unanswered:
+                continue
+            local = at.astimezone(TZ)
+            question = f"household.whose:{person}:{local.date().isoformat()}:{local:%H%M}"
+            when = at + timedelta(minutes=rng.randint(1, 12))
+            self.emit(person, "command", when, {"command": "mine", "nudge_id": question})
+            answered += 1
+        return answered
 
     def jitter(self, at: datetime, minutes: int) -> datetime:
         """`at` moved by up to ± `minutes`, to the second."""
@@ -434,6 +498,135 @@ def report(people: list[str], runs: dict[str, Tally]) -> None:
             print(f"    {label:<24}" + "".join(f"{runs[n].by_day[p, day]:>{width}}" for n in names))
 
 
+def export(ref: str, into: Path) -> Path:
+    """The code of git revision `ref`, unpacked into `into`."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+#: Run in a tree: which notify services (phones) each nudge of a run goes to, as its Home
+#: Assistant bridge decides (`people[].notify` where the config has it).
+ROUTE = """
+import json, sys
+from integrations.config_file import load_config
+from integrations.home_assistant import notification_calls
+config = load_config(sys.argv[1], env={})
+for line in open(sys.argv[2]):
+    nudge = json.loads(line)
+    if "message" not in nudge or "reason" in nudge:
+        continue
+    own = list(getattr(config.person(nudge["person"]), "notify", None) or [])
+    if own:
+        calls = notification_calls(config.homeassistant, nudge, own)
+    else:
+        calls = notification_calls(config.homeassistant, nudge)
+    print(json.dumps([nudge["id"], nudge["person"], [c.service for c in calls]]))
+"""
+
+
+def route(tree: Path, config: Path, nudges: Path) -> list[tuple[str, str, list[str]]]:
+    """(nudge id, person, phones) for each nudge of a run, by the tree's own bridge."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    cmd = [sys.executable, "-c", ROUTE, str(config), str(nudges)]
+    result = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit(f"routing failed in {tree}:\n{result.stderr}")
+    return [tuple(json.loads(line)) for line in result.stdout.splitlines()]  # type: ignore[misc]
+
+
+@dataclass
+class HouseRun:
+    """One run of the shared-maker week: what it sent and to whom."""
+
+    name: str
+    tally: Tally
+    #: Caffeine nudge ids the person should not have had (none in the truth), and truth's ids
+    #: this run never sent.
+    wrong: list[str]
+    missed: list[str]
+    #: Notifications per phone, and those on a phone that is not the nudge's person's.
+    per_phone: Counter[str]
+    wrong_phone: int
+    questions: int
+
+
+def household_week(args: argparse.Namespace, tmp: Path) -> int:
+    """Two people, one coffee maker: before (a config without shared devices, every phone in one
+    list) and after (`person: [alex, sam]`, the drinker answers, each phone its own), against
+    the truth (each drink counted for who drank it)."""
+    work = args.keep or tmp
+    work.mkdir(parents=True, exist_ok=True)
+    truth_week = generate(args.seed, HOUSEHOLD)
+    before_week = generate(args.seed, SHARED)  # the same messages; its config says "alex"
+    after_week = generate(args.seed, SHARED)
+    answered = after_week.answer(args.seed + 1, args.unanswered)
+    base = export(args.baseline, tmp / "baseline") if args.baseline else REPO
+    label = f"base {args.baseline[:10]}" if args.baseline else "this tree"
+    setups = [
+        ("truth", REPO, HOUSEHOLD.config_yaml(), truth_week),
+        (f"before ({label})", base, SHARED_AS_ALEXS.config_yaml(phones="global"), before_week),
+        ("after (this tree)", REPO, SHARED.config_yaml(phones="own"), after_week),
+    ]
+    print(
+        f"seed {args.seed}: two people, one coffee maker; {len(after_week.shared_brews)} brews on "
+        f"it, {answered} answered by who drank it, the rest left unanswered"
+    )
+    truth_ids: set[str] = set()
+    runs: list[HouseRun] = []
+    for i, (name, tree, config_text, week) in enumerate(setups):
+        config, scenario, out = (work / f"house-{i}.{x}" for x in ("yaml", "jsonl", "out.jsonl"))
+        config.write_text(config_text)
+        scenario.write_text("\n".join(week.lines()) + "\n")
+        nudges = simulate(tree, config, scenario, out)
+        caffeine = {n["id"] for n in nudges if n["rule"].startswith("caffeine.")}
+        if i == 0:
+            truth_ids = caffeine
+            routed: list[tuple[str, str, list[str]]] = []
+        else:
+            routed = route(tree, config, out)
+        per_phone: Counter[str] = Counter()
+        wrong_phone = 0
+        for _, person, phones in routed:
+            for service in phones:
+                per_phone[service] += 1
+                wrong_phone += service != phone(person)
+        runs.append(
+            HouseRun(
+                name,
+                Tally.of(nudges),
+                sorted(caffeine - truth_ids),
+                sorted(truth_ids - caffeine),
+                per_phone,
+                wrong_phone,
+                sum(1 for n in nudges if n["rule"] == "household.whose"),
+            )
+        )
+        if args.show:
+            print(f"\n== {name}")
+            for n in nudges:
+                print(f"{n['ts'][:16]} {n['person']:<5} {n['rule']:<22} {n['title']}")
+    people = [p.id for p in HOUSEHOLD.people]
+    report(people, {r.name: r.tally for r in runs})
+    width = max(len(r.name) for r in runs) + 2
+    print("\nreaching the wrong person (caffeine nudges the truth does not have) / missed")
+    for r in runs[1:]:
+        print(f"  {r.name:<{width}}wrong {len(r.wrong):>3}   missed {len(r.missed):>3}")
+        for nudge_id in r.wrong:
+            print(f"  {'':<{width}}  wrong: {nudge_id}")
+        for nudge_id in r.missed:
+            print(f"  {'':<{width}}  missed: {nudge_id}")
+    print("\nHome Assistant notifications per phone per day, and on the wrong phone (week total)")
+    for r in runs[1:]:
+        phones = "  ".join(f"{p}: {r.per_phone[phone(p)] / DAYS:.2f}" for p in people)
+        print(f"  {r.name:<{width}}{phones}   wrong phone {r.wrong_phone}")
+    print(f"\nwhose-drink questions in the week (after): {runs[2].questions}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Generate the week, run it (and the baseline's), print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -441,7 +634,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", metavar="REF", help="also run git revision REF's code")
     parser.add_argument("--keep", type=Path, help="keep config, scenario and nudges here")
     parser.add_argument("--show", action="store_true", help="print every nudge of each run")
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="the two share one coffee maker: before (REF, or this tree) against after",
+    )
+    parser.add_argument(
+        "--unanswered",
+        type=float,
+        default=0.15,
+        help="with --shared: the share of shared drinks nobody answers (default 0.15)",
+    )
     args = parser.parse_args(argv)
+    if args.shared:
+        with tempfile.TemporaryDirectory(prefix="sleepcoach-house-") as tmp:
+            return household_week(args, Path(tmp))
     with tempfile.TemporaryDirectory(prefix="sleepcoach-week-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -456,13 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         trees: dict[str, Path] = {}
         if args.baseline:
-            base = Path(tmp) / "baseline"
-            base.mkdir()
-            archive = subprocess.run(
-                ["git", "-C", str(REPO), "archive", args.baseline], capture_output=True, check=True
-            )
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
-            trees[f"base {args.baseline[:10]}"] = base
+            trees[f"base {args.baseline[:10]}"] = export(args.baseline, Path(tmp) / "baseline")
         trees["this tree"] = REPO
         runs: dict[str, Tally] = {}
         for i, (name, tree) in enumerate(trees.items()):

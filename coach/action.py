@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from coach.event import Timer
+from coach.event import CoffeeBrewed, Timer
 from coach.nudge import Nudge
 
 
@@ -74,6 +74,23 @@ class RecordCheckin:
 
 
 @dataclass(frozen=True, slots=True)
+class WithdrawNudge:
+    """A nudge that was sent no longer applies (a question someone else answered): take it back
+    where that is possible (Home Assistant clears the notification by its tag)."""
+
+    nudge_id: str
+    person: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDrink:
+    """A shared coffee maker's drink was given to a person: store it in their history as their
+    own brew (at the moment it was brewed), so what reads the history (the report) counts it."""
+
+    drink: CoffeeBrewed
+
+
+@dataclass(frozen=True, slots=True)
 class RefuseEvent:
     """The event was well-formed but cannot be applied (an unknown nudge id): report it."""
 
@@ -88,5 +105,7 @@ Action = (
     | DropNudge
     | RecordNight
     | RecordCheckin
+    | WithdrawNudge
+    | RecordDrink
     | RefuseEvent
 )

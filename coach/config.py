@@ -146,7 +146,18 @@ class Person(Model):
         description="Short id used in topics and nudges (letters, digits, _ and -).",
         pattern=r"^[A-Za-z0-9_-]{1,32}$",
     )
-    name: str | None = Field(None, description="Display name (defaults to the id, capitalised).")
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Display name (defaults to the id, capitalised). With more than one person in "
+        'the config every nudge title starts with it: "Sam: No caffeine now".',
+    )
+    notify: list[str] = Field(
+        default_factory=list,
+        description="Home Assistant notify services for this person's nudges "
+        "(notify.mobile_app_sams_phone); empty: homeassistant.notify.",
+    )
     bedtime: Schedule = Field(
         description='Usual bedtime, "22:30", or per weekday {mon: "22:30", ..., sat: "23:30"}. '
         'A time after midnight ("00:45") belongs to the evening before.'
@@ -189,7 +200,10 @@ class Device(Model):
         description="What it measures: bed_motion, coffee_maker, fitness_tracker."
     )
     topic: str = Field(min_length=1, description="MQTT topic (filter) the device publishes on.")
-    person: str = Field(description="Id of the person this device measures.")
+    person: str | list[str] = Field(
+        description="Id of the person this device measures; a coffee maker several people use "
+        "takes a list ([alex, sam]): each brew asks them whose drink it was."
+    )
     profile: str = Field(
         "native", description="Payload format: native (the contract's JSON) or a device profile."
     )
@@ -205,6 +219,38 @@ class Device(Model):
         if problem is not None:
             raise ValueError(problem)
         return v
+
+    @model_validator(mode="after")
+    def _shared_only_coffee(self) -> Device:
+        if isinstance(self.person, list):
+            if not self.person:
+                msg = "person: give at least one person id"
+                raise ValueError(msg)
+            if len(set(self.person)) != len(self.person):
+                msg = f"person: {self.person} names someone twice"
+                raise ValueError(msg)
+            if len(self.person) > 1 and self.kind != "coffee_maker":
+                msg = (
+                    f"person: a {self.kind} measures one person; only a coffee_maker can be "
+                    "shared (person: [alex, sam]); give each person their own device"
+                )
+                raise ValueError(msg)
+        return self
+
+    @property
+    def people(self) -> tuple[str, ...]:
+        """The ids of the people who use this device (one, or several for a shared one)."""
+        return tuple(self.person) if isinstance(self.person, list) else (self.person,)
+
+    @property
+    def shared(self) -> bool:
+        """Whether several people use it: its drinks are asked about, never guessed."""
+        return len(self.people) > 1
+
+    @property
+    def owner(self) -> str:
+        """The person of a device that measures one person (the first listed of a shared one)."""
+        return self.people[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,6 +559,19 @@ class InsightCorrelation(RuleSettings):
     )
 
 
+class HouseholdWhose(RuleSettings):
+    """household.whose: a drink from a shared coffee maker asks its people whose it was."""
+
+    answer_within_min: int = Field(
+        30,
+        ge=1,
+        le=24 * 60,
+        description="Minutes the question stays open; unanswered by then, the drink is recorded "
+        "as unattributed and nobody's caffeine changes (project default). Switched off, a shared "
+        "maker's drinks are recorded as unattributed at once.",
+    )
+
+
 class QuietHours(Model):
     """No scheduled nudge goes out between bedtime + `after_bedtime_min` and wake."""
 
@@ -616,6 +675,11 @@ class Rules(Model):
         alias="insight.correlation",
         description=InsightCorrelation.__doc__,
     )
+    household_whose: HouseholdWhose = Field(
+        default_factory=HouseholdWhose,
+        alias="household.whose",
+        description=HouseholdWhose.__doc__,
+    )
     quiet_hours: QuietHours = Field(
         default_factory=QuietHours, alias="quiet_hours", description=QuietHours.__doc__
     )
@@ -672,16 +736,19 @@ def reference_problems(
     if not known:
         return found  # nobody (or nobody valid) to name: the people section says why
     for index, (device_id, person) in enumerate(devices):
-        if isinstance(person, str) and person not in known:
-            who = f"device {device_id!r}" if isinstance(device_id, str) else "the device"
-            choices = ", ".join(dict.fromkeys(known))
-            found.append(
-                ReferenceProblem(
-                    ("devices", index, "person"),
-                    (("devices", index, "person"),),
-                    f"{who} names person {person!r}, who is not in people ({choices})",
+        # One id, or the list of a device several people share.
+        named = [person] if isinstance(person, str) else person if isinstance(person, list) else []
+        for one in named:
+            if isinstance(one, str) and one not in known:
+                who = f"device {device_id!r}" if isinstance(device_id, str) else "the device"
+                choices = ", ".join(dict.fromkeys(known))
+                found.append(
+                    ReferenceProblem(
+                        ("devices", index, "person"),
+                        (("devices", index, "person"),),
+                        f"{who} names person {one!r}, who is not in people ({choices})",
+                    )
                 )
-            )
     return found
 
 

@@ -36,6 +36,7 @@ from coach import (
     caffeine,
     checkin,
     exercise,
+    household,
     night,
     stimulant,
     stress,
@@ -55,6 +56,7 @@ from coach.event import (
     NudgeAcked,
     NudgeSnoozed,
     OccupancyChanged,
+    SharedDrinkBrewed,
     StressMeasured,
     SubstanceLogged,
     Timer,
@@ -74,6 +76,7 @@ FAMILIES: tuple[Family, ...] = (
     activity.FAMILY,
     night.FAMILY,
     checkin.FAMILY,
+    household.FAMILY,
 )
 
 # Timers planned at start-up this late are still scheduled (the shell fires them at once).
@@ -126,6 +129,12 @@ def decide(
         for person in config.people:
             ctx = Ctx(config, tz, person, state.person(person.id), state, now, t, actions)
             _start(ctx, rules)
+        household.rearm(config, state, actions)
+        return actions
+    if isinstance(event, SharedDrinkBrewed):
+        touched: list[str] = []
+        household.on_brew(config, state, event, now, actions=actions, touched=touched)
+        _publish_states(config, state, now, t, actions=actions, people=touched)
         return actions
     subject = config.people_by_id.get(event.person)
     if subject is None:
@@ -143,7 +152,27 @@ def decide(
             _on_core_event(ctx, event, rules)
     if actions or not silent:
         actions.append(UpdateState(subject.id, state_document(ctx)))
+    if ctx.touched:
+        others = [p for p in ctx.touched if p != subject.id]
+        _publish_states(config, state, now, t, actions=actions, people=others)
     return actions
+
+
+def _publish_states(
+    config: Config,
+    state: CoachState,
+    now: datetime,
+    t: float,
+    *,
+    actions: list[Action],
+    people: Iterable[str],
+) -> None:
+    """Publish the state of other people a decision changed (each once, in config order)."""
+    wanted = set(people)
+    for person in config.people:
+        if person.id in wanted:
+            ctx = Ctx(config, config.tz, person, state.person(person.id), state, now, t, [])
+            actions.append(UpdateState(person.id, state_document(ctx)))
 
 
 def _on_core_event(ctx: Ctx, event: Event, rules: Rulebook) -> None:
@@ -224,6 +253,7 @@ def _resend(ctx: Ctx, timer: Timer) -> None:
         scheduled=True,
         remember=False,  # the repeat is answered under the original id
         actions=record.actions,
+        named=True,  # the record keeps the title as it was sent
     )
     record.sent_at = ctx.now.timestamp()
 
@@ -342,6 +372,7 @@ def state_document(ctx: Ctx) -> dict[str, Any]:
         "in_bed": ctx.ps.in_bed,
         "last_night": ctx.ps.nights.last_night,
         "last_nudge": last_nudge,
+        "open_questions": household.open_questions(ctx),
     }
 
 
@@ -367,6 +398,7 @@ def _housekeeping(state: CoachState, now_s: float, config: Config) -> None:
     sent = state.sent
     if sent and now_s - min(sent.values()) >= SENT_KEEP_S:
         state.sent = {k: t for k, t in sent.items() if now_s - t < SENT_KEEP_S}
+    household.housekeeping(state, now_s)
     horizon_day = datetime.fromtimestamp(now_s - DAYS_KEEP * 86400, tz=config.tz).date().isoformat()
     for person in config.people:
         ps = state.people.get(person.id)

@@ -62,6 +62,25 @@ class CoffeeBrewed(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SharedDrinkBrewed(Event):
+    """A coffee maker several people use brewed a drink; `person` is "*", `people` who may
+    have had it (the device's list), `source` the device."""
+
+    people: tuple[str, ...]
+    drink: Drink
+    volume_ml: float | None = None
+    caffeine_mg: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrinkClaimed(Event):
+    """The person said a shared maker's drink was theirs (command `mine`): the question
+    `nudge_id`, or their most recent open one when None."""
+
+    nudge_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkoutStarted(Event):
     """The tracker saw a workout start."""
 

@@ -53,6 +53,9 @@ class Ctx:
     #: handling), and the handlers of frequent readings take it from here.
     event_s: float
     actions: list[Action] = field(default_factory=list)
+    #: Other people whose published state this decision changed (a withdrawn question): the
+    #: engine publishes their state too.
+    touched: list[str] = field(default_factory=list)
     _tonight: Night | None = None
 
     @property
@@ -149,6 +152,13 @@ class Ctx:
             actions=actions,
         )
 
+    def titled(self, title: str) -> str:
+        """A nudge's title as sent: with more than one person in the config it starts with the
+        person's display name ("Sam: No caffeine now"), so a shared phone or topic shows whose."""
+        if len(self.config.people) > 1:
+            return f"{self.person.display_name}: {title}"
+        return title
+
     def publish(
         self,
         nudge_id: str,
@@ -163,13 +173,17 @@ class Ctx:
         scheduled: bool,
         remember: bool = True,
         actions: tuple[str, ...] = ("ack", "snooze"),
+        named: bool = False,
     ) -> bool:
         """Send a nudge under an exact id, unless it was handled before, expired or is quiet;
         True if it went out.
 
         `remember` keeps a record for ack and snooze; a snoozed repeat is answered under the
-        original's record.
+        original's record. The title gets the person's name (`titled`) unless it is `named`
+        already (a repeat of a recorded nudge).
         """
+        if not named:
+            title = self.titled(title)
         if nudge_id in self.state.sent:
             return False
         now_s = self.now.timestamp()

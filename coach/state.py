@@ -223,6 +223,28 @@ class PersonState:
 
 
 @dataclass(slots=True)
+class SharedDrink:
+    """A drink from a coffee maker several people use, and whose it turned out to be."""
+
+    #: The device, the instant it was brewed, the drink and its caffeine.
+    device: str
+    at: float
+    drink: str
+    mg: float
+    #: Who may have had it (the device's people), in config order.
+    people: list[str]
+    #: The question sent to each person asked: person -> nudge id.
+    questions: dict[str, str] = field(default_factory=dict)
+    #: Until when an answer counts (instant).
+    open_until: float = 0.0
+    #: "" while open, "claimed" (by `claimed_by`) or "unattributed".
+    outcome: str = ""
+    claimed_by: str | None = None
+    #: When it was answered or given up (instant).
+    closed_at: float | None = None
+
+
+@dataclass(slots=True)
 class CoachState:
     """The whole core state."""
 
@@ -238,6 +260,8 @@ class CoachState:
     dropped: dict[str, int] = field(default_factory=dict)
     # Latest instant the core has seen (events or timers); housekeeping runs from it.
     clock: float = 0.0
+    # Drinks of shared coffee makers, open or recently closed, by key (device and instant).
+    shared_drinks: dict[str, SharedDrink] = field(default_factory=dict)
 
     def person(self, person_id: str) -> PersonState:
         """The state of a person, created on first use."""

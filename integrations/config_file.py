@@ -386,6 +386,8 @@ def config_from_yaml(
         config = ConfigFile.model_validate(data)
     except ValidationError as err:
         problems += _validation_problems(err, file, lines, data, skip_references=bool(references))
+    if config is not None:
+        problems += _shared_topic_problems(config, file, lines)
     if problems or config is None:
         raise ConfigError(_in_line_order(problems))
     config = _anchor_tls_files(config, base_dir or Path())
@@ -492,6 +494,39 @@ def _reference_problems(
 def _in_line_order(problems: Sequence[Problem]) -> list[Problem]:
     """The problems as the file reads, top to bottom (those without a line first)."""
     return sorted(problems, key=lambda p: -1 if p.line is None else p.line)
+
+
+def _shared_topic_problems(
+    config: ConfigFile, file: str, lines: Mapping[YamlPath, int]
+) -> list[Problem]:
+    """Two devices on the same topic: only the first would ever hear it, the other is silent."""
+    found: list[Problem] = []
+    first_on: dict[str, int] = {}
+    for index, device in enumerate(config.devices):
+        first = first_on.setdefault(device.topic, index)
+        if first == index:
+            continue
+        other = config.devices[first]
+        loc: YamlPath = ("devices", index, "topic")
+        _, line = _line_of(lines, loc)
+        _, other_line = _line_of(lines, ("devices", first, "topic"))
+        here = f"line {other_line}" if other_line is not None else "above"
+        msg = (
+            f"device {device.id!r} listens on {device.topic!r}, the topic of device {other.id!r} "
+            f"({here}): only {other.id!r} would ever get its messages."
+        )
+        if device.kind == other.kind == "coffee_maker":
+            people = list(dict.fromkeys((*other.people, *device.people)))
+            msg += (
+                f" A coffee maker several people use is one device with a list of people: "
+                f"person: [{', '.join(people)}] (each brew then asks whose it was)"
+            )
+        elif device.kind == other.kind:
+            msg += f" A {device.kind} measures one person: give each its own topic"
+        else:
+            msg += " Give each device its own topic"
+        found.append(Problem(file, line, yaml_path(loc), msg))
+    return found
 
 
 def _validation_problems(

@@ -44,10 +44,12 @@ from coach.action import (
     DropNudge,
     PublishNudge,
     RecordCheckin,
+    RecordDrink,
     RecordNight,
     RefuseEvent,
     ScheduleTimer,
     UpdateState,
+    WithdrawNudge,
 )
 from coach.decode.decoder import Decoder, Profiled, wake_id
 from coach.decode.refusal import PayloadError
@@ -341,6 +343,12 @@ class Consumer:
         elif isinstance(action, DropNudge):
             self.writer.dropped(action)
             log.info("dropped nudge %s: %s", action.nudge_id, action.reason)
+        elif isinstance(action, RecordDrink):
+            # The history (the report) reads it as the person's own brew, at brew time.
+            self.writer.event(action.drink, origin, None, now)
+        elif isinstance(action, WithdrawNudge):
+            self.publisher.withdraw(action.person, action.nudge_id)
+            log.info("withdrew nudge %s of %s", action.nudge_id, action.person)
         elif isinstance(action, RefuseEvent):
             log.warning("refused an event from %s: %s", origin, action.reason)
             self.publisher.error(now, origin, action.reason)
@@ -367,4 +375,8 @@ def _describe(action: Action) -> str:
         return f"night {action.night} of {action.person}"
     if isinstance(action, RecordCheckin):
         return f"check-in {action.day} of {action.person}"
+    if isinstance(action, WithdrawNudge):
+        return f"withdraw {action.nudge_id}"
+    if isinstance(action, RecordDrink):
+        return f"drink of {action.drink.person}"
     return f"refuse ({action.reason})"

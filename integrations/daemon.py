@@ -107,7 +107,7 @@ def _print_topics(config: ConfigFile, dashboard: Dashboard | None = None) -> Non
     prefix = config.mqtt.topic_prefix
     say("sleepcoach is listening. Devices publish to:")
     for device in config.devices:
-        say(f"  {device.topic:<32} {device.kind} ({device.profile}) for {device.person}")
+        say(f"  {device.topic:<32} {device.kind} ({device.profile}) for {', '.join(device.people)}")
     for person in config.people:
         say(f"  {prefix + '/' + person.id + '/command':<32} commands from {person.id}")
     say(

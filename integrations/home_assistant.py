@@ -13,18 +13,21 @@ client (`POST /api/services/notify/<service>`), oldest first:
   outbox retries slowly (every five minutes);
 - a row whose nudge expired while waiting is marked expired and counted, never sent late.
 
+Each person's nudges go to their own services (`people[].notify`), else to `homeassistant.notify`.
 Mobile-app targets (`notify.mobile_app_*`) get the nudge's base id as `tag` (a snoozed repeat
-replaces the first notification instead of stacking), a `group`, and the buttons "Done" and
-"Snooze 30 min", whose action ids carry the person and the nudge id; the morning check-in gets
-three buttons instead, how rested the person feels ("2 · poorly", "3 · so-so", "4 · well": a
-phone shows at most three), each the check-in command with that answer. With no service
-configured, `notify.persistent_notification` is used, with the base id as `notification_id`.
+replaces the first notification instead of stacking), a `group`, and a button per action: "Done",
+"Snooze 30 min", "Mine" (a shared coffee maker's question), whose action ids carry the person and
+the nudge id; the morning check-in gets three buttons instead, how rested the person feels
+("2 · poorly", "3 · so-so", "4 · well": a phone shows at most three), each the check-in command
+with that answer. With no service configured, `notify.persistent_notification` is used, with the
+base id as `notification_id`. A nudge the core withdraws (a question someone else answered) is
+cleared: `clear_notification` by its tag on a phone, `persistent_notification.dismiss` otherwise.
 
 A listener thread keeps a websocket open (homeassistant-api's WebsocketClient), subscribed to
 `mobile_app_notification_action`, and turns a press into the very command the MQTT command topic
 would carry, parsed by `coach.decode.native.parse_command`, then handed to `enqueue_event`: the same
-`NudgeAcked`/`NudgeSnoozed` events reach the single consumer. The token lives in a `SecretStr` and
-is scrubbed from anything logged.
+`NudgeAcked`/`NudgeSnoozed`/`DrinkClaimed` events reach the single consumer, for the person the
+notification was for. The token lives in a `SecretStr` and is scrubbed from anything logged.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ ACTION_PREFIX: Final = "sleepcoach"
 #: notification actions, so three answers; 1 and 5 can be sent by the command topic.
 RESTED_BUTTONS: Final = ((2, "2 · poorly"), (3, "3 · so-so"), (4, "4 · well"))
 DEFAULT_SERVICE: Final = "notify.persistent_notification"
+DISMISS_SERVICE: Final = "persistent_notification.dismiss"
 GROUP: Final = "sleepcoach"
 #: Nudges the caller gives no expiry are dropped when this much older than their `ts`.
 DEFAULT_TTL_S: Final = 2 * 3600.0
@@ -144,41 +148,67 @@ def is_mobile_app(service: str) -> bool:
     return service.removeprefix("notify.").startswith("mobile_app")
 
 
-def notify_services(ha: HomeAssistantSettings) -> list[str]:
-    """The services to call for every nudge, `notify.` prefixed."""
-    services = ha.notify or [DEFAULT_SERVICE]
+def notify_services(ha: HomeAssistantSettings, own: Sequence[str] = ()) -> list[str]:
+    """The services to call for a person's nudges, `notify.` prefixed: the person's `own`
+    (`people[].notify`), else `homeassistant.notify`, else persistent notifications."""
+    services = list(own) or ha.notify or [DEFAULT_SERVICE]
     return [s if s.startswith("notify.") else f"notify.{s}" for s in services]
 
 
-def notification_calls(ha: HomeAssistantSettings, nudge: dict[str, Any]) -> list[NotifyCall]:
-    """The notify calls for a nudge (docs/contract.md payload): one per configured service."""
+#: The buttons a nudge's actions become on a phone: (action, title).
+BUTTONS: Final = (
+    ("ack", "Done"),
+    ("snooze", f"Snooze {discovery.SNOOZE_MINUTES} min"),
+    ("mine", "Mine"),
+)
+
+
+def notification_calls(
+    ha: HomeAssistantSettings, nudge: dict[str, Any], own: Sequence[str] = ()
+) -> list[NotifyCall]:
+    """The notify calls for a nudge (docs/contract.md payload): one per service of its person."""
     tag = base_id(nudge)
     calls = []
-    for service in notify_services(ha):
+    for service in notify_services(ha, own):
         data: dict[str, Any] = {"title": nudge["title"], "message": nudge["message"]}
         if is_mobile_app(service):
             extra: dict[str, Any] = {"tag": tag, "group": GROUP, "channel": "Sleep coach"}
-            actions = []
-            if "checkin" in nudge.get("actions", ()):
+            wanted = nudge.get("actions", ())
+            if "checkin" in wanted:
                 actions = [
                     {"action": action_id("rested", nudge["person"], str(value)), "title": title}
                     for value, title in RESTED_BUTTONS
                 ]
-            elif "ack" in nudge.get("actions", ()):
-                actions.append({"action": action_id("ack", nudge["person"], tag), "title": "Done"})
-            if "snooze" in nudge.get("actions", ()):
-                actions.append(
-                    {
-                        "action": action_id("snooze", nudge["person"], tag),
-                        "title": f"Snooze {discovery.SNOOZE_MINUTES} min",
-                    }
-                )
+                wanted = [a for a in wanted if a == "snooze"]
+            else:
+                actions = []
+            actions += [
+                {"action": action_id(command, nudge["person"], tag), "title": title}
+                for command, title in BUTTONS
+                if command in wanted
+            ]
             if actions:
                 extra["actions"] = actions
             data["data"] = extra
         elif service == DEFAULT_SERVICE:
             data["data"] = {"notification_id": f"sleepcoach_{tag}"}
         calls.append(NotifyCall(service, data))
+    return calls
+
+
+def withdrawal_calls(
+    ha: HomeAssistantSettings, nudge_id: str, own: Sequence[str] = ()
+) -> list[NotifyCall]:
+    """The calls that take a nudge's notification back: the companion app clears it by its tag,
+    a persistent notification is dismissed; other services cannot take anything back."""
+    calls = []
+    for service in notify_services(ha, own):
+        if is_mobile_app(service):
+            calls.append(
+                NotifyCall(service, {"message": "clear_notification", "data": {"tag": nudge_id}})
+            )
+        elif service == DEFAULT_SERVICE:
+            calls.append(NotifyCall(DISMISS_SERVICE, {"notification_id": f"sleepcoach_{nudge_id}"}))
     return calls
 
 
@@ -205,7 +235,8 @@ def parse_action(action: object) -> ButtonPress | None:
     if not isinstance(action, str):
         return None
     parts = action.split(":", 3)
-    if len(parts) != 4 or parts[0] != ACTION_PREFIX or parts[1] not in ("ack", "snooze", "rested"):
+    commands = ("ack", "snooze", "rested", "mine")
+    if len(parts) != 4 or parts[0] != ACTION_PREFIX or parts[1] not in commands:
         return None
     if not parts[2] or not parts[3]:
         return None
@@ -586,9 +617,21 @@ class HomeAssistantBridge:
             expires = expires_at.timestamp()
         else:
             expires = float(expires_at)
-        calls = notification_calls(self._ha, nudge)
+        calls = notification_calls(self._ha, nudge, self._own_services(str(nudge["person"])))
         self.outbox.add(str(nudge["id"]), str(nudge["person"]), calls, now, expires)
         self._wake.set()
+
+    def withdraw(self, person: str, nudge_id: str) -> None:
+        """Queue taking a nudge's notification back (after its delivery, in outbox order)."""
+        now = self._clock()
+        calls = withdrawal_calls(self._ha, nudge_id, self._own_services(person))
+        if calls:
+            self.outbox.add(f"{nudge_id}:withdrawn", person, calls, now, now + DEFAULT_TTL_S)
+            self._wake.set()
+
+    def _own_services(self, person_id: str) -> list[str]:
+        person = self._config.person(person_id)
+        return list(person.notify) if person is not None else []
 
     def discovery_messages(self) -> list[discovery.Message]:
         """The retained discovery configs to publish now (at start and on Home Assistant's birth).

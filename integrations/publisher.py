@@ -55,6 +55,10 @@ class NudgeSink(Protocol):
         """Home Assistant's MQTT discovery configs to (re)publish: (topic, payload, retain)."""
         ...
 
+    def withdraw(self, person: str, nudge_id: str) -> None:
+        """Take back a nudge that no longer applies (clear its notification), durably queued."""
+        ...
+
 
 class Viewer(Protocol):
     """Where the consumer hands over what it stored and published (the live dashboard)."""
@@ -74,12 +78,13 @@ class _Owed:
 
     acks: list[Message] = field(default_factory=list)
     nudges: list[tuple[str, dict[str, Any], float | None]] = field(default_factory=list)
+    withdrawn: list[tuple[str, str]] = field(default_factory=list)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
     nights: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.acks or self.nudges or self.states or self.errors)
+        return bool(self.acks or self.nudges or self.withdrawn or self.states or self.errors)
 
 
 def _json(doc: dict[str, Any]) -> bytes:
@@ -119,6 +124,10 @@ class Publisher:
         """Publish a nudge (its contract payload) and hand it to the sink."""
         self._owed.nudges.append((nudge_id, payload, expires_at))
 
+    def withdraw(self, person: str, nudge_id: str) -> None:
+        """Take a nudge back from the sink (MQTT says it through the person's state)."""
+        self._owed.withdrawn.append((person, nudge_id))
+
     def state(self, person: str, doc: dict[str, Any]) -> None:
         """Publish a person's state, retained; the batch's last one for a person wins."""
         self._owed.states[person] = doc
@@ -146,6 +155,12 @@ class Publisher:
                     self.sink.deliver(payload, expires)
                 except ProjectError as err:
                     log.error("could not queue nudge %s for Home Assistant: %s", nudge_id, err)
+        for person, nudge_id in owed.withdrawn:
+            if self.sink is not None:
+                try:
+                    self.sink.withdraw(person, nudge_id)
+                except ProjectError as err:
+                    log.error("could not queue clearing %s in Home Assistant: %s", nudge_id, err)
         for person, doc in owed.states.items():
             self.link.publish(f"{self.prefix}/{person}/state", _json(doc), qos=1, retain=True)
         for record in owed.errors:

@@ -42,6 +42,7 @@ from coach.event import (
     CheckinAnswered,
     CoffeeBrewed,
     Drink,
+    DrinkClaimed,
     Event,
     HeartRateMeasured,
     Intensity,
@@ -49,6 +50,7 @@ from coach.event import (
     NudgeAcked,
     NudgeSnoozed,
     OccupancyChanged,
+    SharedDrinkBrewed,
     StressMeasured,
     Substance,
     SubstanceLogged,
@@ -273,6 +275,19 @@ class SnoozeCommand(_Payload):
         )
 
 
+class MineCommand(_Payload):
+    """Command `mine`: the drink a shared coffee maker asked about was mine."""
+
+    command: Literal["mine"]
+    nudge_id: NudgeId | None = Field(
+        None, description="The question's id; default: the person's most recent open question."
+    )
+
+    def to_event(self, person: str, ts: datetime, source: str, key: str | None) -> Event:
+        """A DrinkClaimed."""
+        return DrinkClaimed(person=person, ts=ts, source=source, key=key, nudge_id=self.nudge_id)
+
+
 class LogCommand(_Payload):
     """Command `log`: nicotine, alcohol, caffeine or daytime twitching happened."""
 
@@ -379,6 +394,7 @@ _COMMANDS: Final = (
     LogCommand,
     BedtimeTonightCommand,
     CheckinCommand,
+    MineCommand,
 )
 
 
@@ -463,13 +479,31 @@ def parse_device_message(
     The event's person is the device's, `source` its id; `key` is set when the payload has `ts`.
     `kind` reads the payload as another kind's (a profile may make any kind of event).
     """
-    return _parse(
+    event = _parse(
         _PARSERS[kind or device.kind],
         payload,
         received_at,
-        person=device.person,
+        person=device.owner,
         source=device.id,
         key_prefix=device.id,
+    )
+    if not device.shared or isinstance(event, PayloadError):
+        return event
+    if not isinstance(event, CoffeeBrewed):
+        return PayloadError(
+            f"device {device.id!r} is shared by {', '.join(device.people)}: only its brews are "
+            f"used (each asks whose drink it was), not a {type(event).__name__}"
+        )
+    # Never guessed onto someone: the core asks the device's people whose drink it was.
+    return SharedDrinkBrewed(
+        person="*",
+        ts=event.ts,
+        source=event.source,
+        key=event.key,
+        people=device.people,
+        drink=event.drink,
+        volume_ml=event.volume_ml,
+        caffeine_mg=event.caffeine_mg,
     )
 
 

@@ -443,6 +443,7 @@ def test_state_document() -> None:
             "severity": "info",
             "ts": "2026-11-24T21:45:00+01:00",
         },
+        "open_questions": [],
     }
     json.dumps(doc)  # JSON-able as it is
 

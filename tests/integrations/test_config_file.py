@@ -75,9 +75,12 @@ def test_example_config_loads() -> None:
     assert {d.id: d.kind for d in config.devices} == {
         "bed": "bed_motion",
         "coffee": "coffee_maker",
+        "espresso": "coffee_maker",
         "watch": "fitness_tracker",
         "sam-watch": "fitness_tracker",
     }
+    shared = {d.id: d.people for d in config.devices if d.shared}
+    assert shared == {"espresso": ("alex", "sam")}
     assert config.tz.key == "Europe/Berlin"
 
 
@@ -779,7 +782,7 @@ def test_misspelt_secret_key_does_not_echo_the_secret() -> None:
 def test_check_config_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
     """Exit 0 with a one-line summary."""
     assert main(["check-config", str(EXAMPLE)]) == 0
-    assert capsys.readouterr().out == "OK: 2 people, 4 devices\n"
+    assert capsys.readouterr().out == "OK: 2 people, 5 devices\n"
 
 
 def test_check_config_lists_every_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

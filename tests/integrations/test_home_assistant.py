@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine
 
 from coach.decode.native import parse_command
-from coach.event import CheckinAnswered, Event, NudgeAcked, NudgeSnoozed
+from coach.event import CheckinAnswered, DrinkClaimed, Event, NudgeAcked, NudgeSnoozed
 from integrations.config_file import ConfigFile
 from integrations.home_assistant import (
     DELIVERED,
@@ -536,3 +536,93 @@ def test_a_non_admin_token_is_told_once_and_the_listener_keeps_trying(
     told = [r for r in caplog.records if "must be an administrator" in r.getMessage()]
     assert len(told) == 1
     assert not any("unavailable" in r.getMessage() for r in caplog.records)
+
+
+# --- households ---------------------------------------------------------------------------------
+
+
+def household_config() -> ConfigFile:
+    """Alex with a phone of their own, Sam on the household default."""
+    return ConfigFile.model_validate(
+        {
+            "timezone": "Europe/Berlin",
+            "homeassistant": {"url": "http://127.0.0.1:9", "token": TOKEN, "notify": ["notify.tv"]},
+            "people": [
+                {
+                    "id": "alex",
+                    "bedtime": "22:30",
+                    "wake": "06:30",
+                    "notify": ["notify.mobile_app_alexs_phone"],
+                },
+                {"id": "sam", "bedtime": "23:15", "wake": "07:15"},
+            ],
+        }
+    )
+
+
+def test_each_persons_nudges_go_to_their_own_services_and_the_rest_to_the_default(
+    engine: Engine,
+) -> None:
+    notifier = FakeNotifier()
+    bridge = run_bridge(engine, notifier, household_config())
+    try:
+        bridge.deliver(nudge("a1", title="Alex: one"), expires_at=NOW + timedelta(days=999))
+        bridge.deliver(
+            nudge("s1", title="Sam: one", person="sam"), expires_at=NOW + timedelta(days=999)
+        )
+        assert bridge.wait_idle(5)
+    finally:
+        bridge.stop()
+    assert [(service, data["title"]) for service, data in notifier.calls] == [
+        ("notify.mobile_app_alexs_phone", "Alex: one"),
+        ("notify.tv", "Sam: one"),
+    ]
+
+
+def test_a_question_gets_the_mine_button_for_its_person() -> None:
+    ha = HomeAssistantSettings(notify=["notify.mobile_app_phone"])
+    qid = "household.whose:sam:2026-11-24:1505"
+    question = nudge(qid, person="sam", rule="household.whose", actions=["mine"])
+    data = notification_calls(ha, question)[0].data["data"]
+    assert data["actions"] == [{"action": f"sleepcoach:mine:sam:{qid}", "title": "Mine"}]
+    assert data["tag"] == qid
+
+
+def test_the_mine_button_becomes_the_command_topics_event(engine: Engine) -> None:
+    events: list[Event] = []
+    bridge = HomeAssistantBridge(household_config(), events.append, engine, listen=False)
+    qid = "household.whose:sam:2026-11-24:1505"
+    got = bridge.handle_action({"action": f"sleepcoach:mine:sam:{qid}"}, NOW)
+    assert events == [
+        parse_command("sam", json.dumps({"command": "mine", "nudge_id": qid}).encode(), NOW)
+    ]
+    assert isinstance(got, DrinkClaimed)
+    assert (got.person, got.nudge_id) == ("sam", qid)
+
+
+def test_a_withdrawn_question_is_cleared_by_its_tag_or_dismissed(engine: Engine) -> None:
+    notifier = FakeNotifier()
+    config = household_config()
+    config = config.model_copy(
+        update={"homeassistant": config.homeassistant.model_copy(update={"notify": []})}  # type: ignore[union-attr]
+    )
+    bridge = run_bridge(engine, notifier, config)
+    try:
+        bridge.withdraw("alex", "household.whose:alex:2026-11-24:1505")
+        bridge.withdraw("sam", "household.whose:sam:2026-11-24:1505")
+        assert bridge.wait_idle(5)
+    finally:
+        bridge.stop()
+    assert notifier.calls == [
+        (
+            "notify.mobile_app_alexs_phone",
+            {
+                "message": "clear_notification",
+                "data": {"tag": "household.whose:alex:2026-11-24:1505"},
+            },
+        ),
+        (
+            "persistent_notification.dismiss",
+            {"notification_id": "sleepcoach_household.whose:sam:2026-11-24:1505"},
+        ),
+    ]

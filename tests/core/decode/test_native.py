@@ -484,13 +484,13 @@ def test_a_payload_one_byte_over_64_kib_is_refused() -> None:
         pytest.param(
             {"command": "nap"},
             'command: unknown command "nap"; a command topic sends one of '
-            "ack, snooze, log, bedtime_tonight, checkin",
+            "ack, snooze, log, bedtime_tonight, checkin, mine",
             id="an unknown command lists the known ones",
         ),
         pytest.param(
             {"nudge_id": "n1"},
             "command: missing; a command topic sends one of ack, snooze, log, bedtime_tonight, "
-            "checkin",
+            "checkin, mine",
             id="a command without its name is refused",
         ),
         pytest.param({"command": "ack"}, "nudge_id: missing (required)", id="ack without nudge id"),
