@@ -474,7 +474,7 @@ class Tally:
 def report(people: list[str], runs: dict[str, Tally]) -> None:
     """Print the figures of every run side by side."""
     names = list(runs)
-    width = max(12, *(len(n) for n in names))
+    width = max(12, *(len(n) for n in names)) + 2
     head = "".join(f"{n:>{width}}" for n in names)
     print(f"\nnudges per person per day, {MONDAY} to {MONDAY + timedelta(days=DAYS - 1)}")
     print(f"{'person':<28}{head}")
