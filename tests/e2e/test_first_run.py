@@ -107,8 +107,15 @@ def _namespace_problem() -> str | None:
     return None
 
 
-def _in_namespace(scenario: str, home: Path, *extra: str) -> dict[str, Any]:
-    """Run one scenario of this module in a fresh network namespace; what it saw."""
+def _in_namespace(
+    scenario: str,
+    home: Path,
+    *extra: str,
+    module: str = "tests.e2e.test_first_run",
+    timeout: float = RUN_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Run one scenario of `module` (this one by default) in a fresh network namespace; what it
+    saw."""
     problem = _namespace_problem()
     if problem is not None:
         pytest.skip(problem)
@@ -116,7 +123,7 @@ def _in_namespace(scenario: str, home: Path, *extra: str) -> dict[str, Any]:
     assert unshare is not None
     assert ip is not None
     script = f'{shlex.quote(ip)} link set lo up && exec "$@"'
-    driver = [sys.executable, "-m", "tests.e2e.test_first_run", scenario, str(home), *extra]
+    driver = [sys.executable, "-m", module, scenario, str(home), *extra]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # A session of its own, so that a hung scenario is ended with the daemon and broker it started.
     proc = subprocess.Popen(
@@ -128,7 +135,7 @@ def _in_namespace(scenario: str, home: Path, *extra: str) -> dict[str, Any]:
         start_new_session=True,
     )
     try:
-        out, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
