@@ -74,6 +74,8 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _PATH = re.compile(r"(?<![\w.])/[^\s'\")]+")
 _WEEKDAY = re.compile(r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b")
 _FREE: dict[str, str] = {
+    "client_id": r"\S+",
+    "host": r"\S+",
     "path": r"\S+",
     "number": r"\d+(?:\.\d+)?",
     "weekday": r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)",
@@ -81,6 +83,7 @@ _FREE: dict[str, str] = {
     "rule": r"-+",
 }
 _PARTS = re.compile(
+    r"(?P<client_id>sleepcoach-[\w.-]+-[0-9a-f]{8}\b)|(?<=host )(?P<host>[\w.-]+)|"
     f"(?P<path>{_PATH.pattern})|(?P<number>{_NUMBER.pattern})|(?P<weekday>{_WEEKDAY.pattern})"
     r"|(?P<space>\s+)|(?P<rule>-{2,})"
 )
@@ -88,7 +91,8 @@ _PARTS = re.compile(
 
 def _pattern(shown: str) -> re.Pattern[str]:
     """A shown line as a pattern: its words fixed; numbers, dates, weekdays, absolute paths, the
-    width of a table's columns and rules free."""
+    host's name and the client id derived from it, the width of a table's columns and rules
+    free."""
     out, at = "", 0
     for match in _PARTS.finditer(shown):
         out += re.escape(shown[at : match.start()]) + _FREE[str(match.lastgroup)]
