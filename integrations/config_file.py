@@ -34,6 +34,8 @@ from pydantic import BaseModel, PrivateAttr, SecretStr, ValidationError
 
 from coach.config import Config, Device, plain_error, reference_problems
 from coach.decode.profile.registry import PROFILES, ProfileRegistry
+from coach.decode.topic import overlaps, own_topic_problem
+from integrations import discovery
 from integrations.error import ProjectError
 from integrations.settings import DashboardSettings, Settings
 
@@ -388,6 +390,7 @@ def config_from_yaml(
         problems += _validation_problems(err, file, lines, data, skip_references=bool(references))
     if config is not None:
         problems += _shared_topic_problems(config, file, lines)
+        problems += _own_topic_problems(config, file, lines)
     if problems or config is None:
         raise ConfigError(_in_line_order(problems))
     config = _anchor_tls_files(config, base_dir or Path())
@@ -526,6 +529,48 @@ def _shared_topic_problems(
         else:
             msg += " Give each device its own topic"
         found.append(Problem(file, line, yaml_path(loc), msg))
+    return found
+
+
+def own_filters(config: ConfigFile) -> list[tuple[str, str]]:
+    """The filters the coach publishes on or listens to, each with what it is."""
+    prefix = config.mqtt.topic_prefix
+    own = [(f"{prefix}/#", "the coach's own topics, under mqtt.topic_prefix")]
+    ha = config.homeassistant
+    if ha is not None:
+        own.append((discovery.birth_topic(config), "where Home Assistant says it is online"))
+        if ha.discovery:
+            node = discovery.node_id(config)
+            own.append(
+                (f"{ha.discovery_prefix}/+/{node}/+/config", "the coach's Home Assistant discovery")
+            )
+    return own
+
+
+def _own_topic_problems(
+    config: ConfigFile, file: str, lines: Mapping[YamlPath, int]
+) -> list[Problem]:
+    """Device topics on the coach's own topics (or on everything), and a topic prefix on Home
+    Assistant's; the rules are `coach.decode.topic`'s."""
+    found: list[Problem] = []
+    own = own_filters(config)
+    for index, device in enumerate(config.devices):
+        problem = own_topic_problem(device.topic, own)
+        if problem is not None:
+            loc: YamlPath = ("devices", index, "topic")
+            _, line = _line_of(lines, loc)
+            found.append(Problem(file, line, yaml_path(loc), problem))
+    prefix = config.mqtt.topic_prefix
+    for own_filter, what in own[1:]:
+        if overlaps(f"{prefix}/#", own_filter):
+            loc = ("mqtt", "topic_prefix")
+            _, line = _line_of(lines, loc)
+            msg = (
+                f"the coach's topics ({prefix}/...) would mix with {own_filter} ({what}): "
+                "choose another prefix"
+            )
+            found.append(Problem(file, line, yaml_path(loc), msg))
+            break
     return found
 
 

@@ -21,10 +21,13 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from coach.config import NOT_RULES, Config, Person, Rules
-from integrations.config_file import ConfigFile
+
+if TYPE_CHECKING:
+    # Annotations only: the config file checks device topics against the discovery topics.
+    from integrations.config_file import ConfigFile
 
 #: Home Assistant publishes `online` here when it (re)starts; discovery is re-sent then.
 BIRTH_PAYLOAD: Final = "online"

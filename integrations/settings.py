@@ -15,6 +15,7 @@ from typing import Final
 from pydantic import Field, SecretStr, field_validator
 
 from coach.config import Model
+from coach.decode.topic import level_problem
 
 
 class MqttSettings(Model):
@@ -33,7 +34,9 @@ class MqttSettings(Model):
         None, description="Filled from SLEEPCOACH_MQTT_PASSWORD or password_file; never logged."
     )
     topic_prefix: str = Field(
-        "sleepcoach", pattern=r"^[^#+]+$", description="Prefix of every topic the coach publishes."
+        "sleepcoach",
+        description="Prefix of every topic the coach publishes and of the command topics it "
+        "listens to (no empty level, no leading $, no wildcard).",
     )
     client_id: str | None = Field(
         None,
@@ -45,6 +48,15 @@ class MqttSettings(Model):
     ca_file: str | None = Field(None, description="CA certificate for mqtts://.")
     cert_file: str | None = Field(None, description="Client certificate for mqtts://.")
     key_file: str | None = Field(None, description="Client key for mqtts://.")
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_valid(cls, v: str) -> str:
+        problem = level_problem(v, "the topic prefix")
+        if problem is not None:
+            raise ValueError(problem)
+        return v
+
     keepalive_s: int = Field(30, ge=5, le=3600, description="Keepalive interval in seconds.")
     session_expiry_s: int = Field(
         7 * 24 * 3600,
@@ -81,6 +93,14 @@ class HomeAssistantSettings(Model):
     )
     discovery: bool = Field(True, description="Publish MQTT-discovery entities for Home Assistant.")
     discovery_prefix: str = Field("homeassistant", description="Home Assistant's discovery prefix.")
+
+    @field_validator("discovery_prefix")
+    @classmethod
+    def _prefix_valid(cls, v: str) -> str:
+        problem = level_problem(v, "the discovery prefix")
+        if problem is not None:
+            raise ValueError(problem)
+        return v
 
 
 DEFAULT_DASHBOARD_LISTEN: Final = "127.0.0.1:8099"

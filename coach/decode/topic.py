@@ -2,9 +2,11 @@
 
 A device's `topic` is a topic or an MQTT topic filter: `+` stands for one level, a final `#` for
 the rest (MQTT 5 §4.7). `filter_problem` is the config's check of a filter and `TopicRouter` the
-matching, so what the config accepts is exactly what the router can match. Exact topics are
-looked up in a dict; filters are tried after them, in config order. A person's command topic is
-`<prefix>/<person>/command`.
+matching, so what the config accepts is exactly what the router can match. `own_topic_problem`
+keeps a device off the topics the coach itself uses and `level_problem` checks the prefixes the
+coach builds those on: the config calls both, so the topic rules live here alone. Exact topics
+are looked up in a dict; filters are tried after them, in config order. A person's command topic
+is `<prefix>/<person>/command`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,65 @@ def filter_problem(topic: str) -> str | None:
         p != "+" and "+" in p for p in levels
     ):
         return "wildcards + and # must stand alone in a topic level (# only at the end)"
+    return None
+
+
+def level_problem(topic: str, what: str) -> str | None:
+    """Why `topic` (a prefix the coach builds its own topics on) is not usable, or None.
+
+    `what` names it in the message ("the topic prefix"). An empty level (`/`, `sc/`, `a//b`)
+    makes topics no device or dashboard spells the same way twice, a leading `$` is the broker's
+    own namespace (`$SYS`: clients may not publish there), wildcards are for filters only.
+    """
+    if not topic:
+        return f"{what} must not be empty"
+    if "\x00" in topic:
+        return f"{what} must not contain a NUL character"
+    if topic.startswith("$"):
+        return f"{what} must not start with $: topics starting with $ ($SYS/...) are the broker's"
+    if "+" in topic or "#" in topic:
+        return f"{what} must not contain the wildcards + or #"
+    if "" in topic.split("/"):
+        return f"{what} must not have an empty level (a / at either end, or //), got {topic!r}"
+    return None
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Whether some topic matches both filters `a` and `b` (MQTT 5 §4.7; `x/#` matches `x`)."""
+    la, lb = a.split("/"), b.split("/")
+    i = 0
+    while True:
+        end_a, end_b = i >= len(la), i >= len(lb)
+        if (not end_a and la[i] == "#") or (not end_b and lb[i] == "#"):
+            return True
+        if end_a or end_b:
+            return end_a and end_b
+        if "+" not in (la[i], lb[i]) and la[i] != lb[i]:
+            return False
+        i += 1
+
+
+def own_topic_problem(topic: str, own: list[tuple[str, str]]) -> str | None:
+    """Why a device may not use `topic` (a topic or a filter), or None.
+
+    `own` lists the filters the coach itself publishes on or listens to, each with what it is
+    (`("sleepcoach/#", "the coach's own topics")`). A device topic that overlaps one would feed
+    the coach its own messages (an error about an error about an error: an endless loop) or take
+    another program's; a bare `#` or `+` takes everything; a `$` topic is the broker's.
+    """
+    if topic in ("#", "+"):
+        return (
+            f"a bare {topic} takes every message on the broker, the coach's own too: "
+            "name the device's topic (home/bedroom/bed) or its subtree (zigbee2mqtt/bed/#)"
+        )
+    if topic.startswith("$"):
+        return "topics starting with $ ($SYS/...) are the broker's own, never a device's"
+    for own_filter, what in own:
+        if overlaps(topic, own_filter):
+            return (
+                f"{topic!r} overlaps {own_filter} ({what}): the coach would take messages there "
+                "for the device's; use a topic outside it"
+            )
     return None
 
 

@@ -177,8 +177,88 @@ def test_example_shows_every_rule_at_its_default() -> None:
             VALID.replace("  topic_prefix: sleepcoach", "  topic_prefix: sleep#coach"),
             3,
             "mqtt.topic_prefix",
-            "expected no MQTT wildcard (+ or #), got 'sleep#coach'",
+            "the topic prefix must not contain the wildcards + or #",
             id="a topic prefix with a wildcard is refused",
+        ),
+        pytest.param(
+            VALID.replace("  topic_prefix: sleepcoach", "  topic_prefix: $SYS"),
+            3,
+            "mqtt.topic_prefix",
+            "the topic prefix must not start with $",
+            id="a topic prefix in the broker's $SYS is refused",
+        ),
+        pytest.param(
+            VALID.replace("  topic_prefix: sleepcoach", "  topic_prefix: /"),
+            3,
+            "mqtt.topic_prefix",
+            "the topic prefix must not have an empty level",
+            id="a topic prefix of / is refused",
+        ),
+        pytest.param(
+            VALID.replace("  topic_prefix: sleepcoach", "  topic_prefix: sc/"),
+            3,
+            "mqtt.topic_prefix",
+            "the topic prefix must not have an empty level",
+            id="a topic prefix ending in / is refused",
+        ),
+        pytest.param(
+            VALID.replace("  topic_prefix: sleepcoach", "  topic_prefix: homeassistant")
+            + "homeassistant: {discovery: true}\n",
+            3,
+            "mqtt.topic_prefix",
+            "the coach's topics (homeassistant/...) would mix with homeassistant/status",
+            id="a topic prefix on Home Assistant's topics is refused",
+        ),
+        pytest.param(
+            VALID.replace("topic: home/bedroom/bed", "topic: sleepcoach/errors"),
+            14,
+            "devices[0].topic",
+            "'sleepcoach/errors' overlaps sleepcoach/# (the coach's own topics",
+            id="a device on the coach's error topic is refused",
+        ),
+        pytest.param(
+            VALID.replace("topic: home/bedroom/bed", "topic: +/alex/+"),
+            14,
+            "devices[0].topic",
+            "'+/alex/+' overlaps sleepcoach/#",
+            id="a device filter overlapping the command topics is refused",
+        ),
+        pytest.param(
+            VALID.replace("topic: home/bedroom/bed", "topic: '#'"),
+            14,
+            "devices[0].topic",
+            "a bare # takes every message on the broker",
+            id="a bare # is refused",
+        ),
+        pytest.param(
+            VALID.replace("topic: home/bedroom/bed", "topic: '+'"),
+            14,
+            "devices[0].topic",
+            "a bare + takes every message on the broker",
+            id="a bare + is refused",
+        ),
+        pytest.param(
+            VALID.replace("topic: home/bedroom/bed", "topic: $SYS/#"),
+            14,
+            "devices[0].topic",
+            "topics starting with $ ($SYS/...) are the broker's own",
+            id="a device on $SYS is refused",
+        ),
+        pytest.param(
+            VALID.replace("topic: home/bedroom/bed", "topic: homeassistant/+/+/+/config")
+            + "homeassistant: {discovery: true}\n",
+            14,
+            "devices[0].topic",
+            "'homeassistant/+/+/+/config' overlaps homeassistant/+/sleepcoach/+/config",
+            id="a device on the coach's discovery topics is refused when discovery is on",
+        ),
+        pytest.param(
+            VALID.replace("topic: home/bedroom/bed", "topic: homeassistant/status")
+            + "homeassistant: {discovery: false}\n",
+            14,
+            "devices[0].topic",
+            "'homeassistant/status' overlaps homeassistant/status",
+            id="a device on Home Assistant's status topic is refused",
         ),
         pytest.param(
             VALID.replace("topic: home/bedroom/bed", "topic: home/#/bed"),
@@ -224,6 +304,23 @@ def test_bad_config_names_path_and_line(text: str, line: int, path: str, message
     assert matching, f"no problem at {path} line {line}: {[str(p) for p in found]}"
     assert matching[0].message.startswith(message), matching[0].message
     assert all(p.file == "c.yaml" for p in found)
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "homeassistant/+/+/state",  # mqtt_statestream beside the coach's discovery
+        "sleepcoachx/bed",
+        "home/#",
+        "home/+/bed",
+    ],
+)
+def test_a_device_topic_beside_the_coachs_own_is_accepted(topic: str) -> None:
+    """Only an overlap is refused: Home Assistant's state stream, a longer first level, a
+    subtree elsewhere."""
+    text = VALID.replace("topic: home/bedroom/bed", f"topic: '{topic}'")
+    config = config_from_yaml(text + "homeassistant: {discovery: true}\n", file="c.yaml")
+    assert config.devices[0].topic == topic
 
 
 def test_all_problems_are_reported_at_once() -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from coach.config import Device
-from coach.decode.topic import CommandRoute, TopicRouter, filter_problem, matches
+from coach.decode.topic import (
+    CommandRoute,
+    TopicRouter,
+    filter_problem,
+    matches,
+    overlaps,
+    own_topic_problem,
+)
 from tests.core.decode.conftest import PREFIX, config_of
 
 # -- topic routing ----------------------------------------------------------------------------
@@ -117,3 +124,33 @@ def test_a_wildcard_inside_a_level_is_refused(topic: str) -> None:
 def test_matches_follows_mqtt_filter_rules(filter_: str, topic: str, expected: bool) -> None:
     """MQTT filter matching, level by level."""
     assert matches(tuple(filter_.split("/")), topic) is expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        pytest.param("a/b", "a/b", True, id="the same topic"),
+        pytest.param("a/b", "a/c", False, id="different topics"),
+        pytest.param("a/+", "+/b", True, id="each wildcard covers the other's level"),
+        pytest.param("a/#", "a", True, id="# covers its parent level"),
+        pytest.param("a/b/#", "a/+", True, id="# meets + on the same level"),
+        pytest.param("+/+", "a/b/c", False, id="two levels never match three"),
+        pytest.param("sc/#", "+/x/+/y", True, id="a subtree meets any deeper filter under it"),
+        pytest.param("sc/#", "sd/#", False, id="two subtrees apart"),
+    ],
+)
+def test_overlaps_is_whether_one_topic_matches_both(a: str, b: str, expected: bool) -> None:
+    """Two filters overlap when some topic matches both, whichever order they are given in."""
+    assert overlaps(a, b) is expected
+    assert overlaps(b, a) is expected
+
+
+def test_a_device_topic_on_the_coachs_own_is_refused_saying_which() -> None:
+    own = [("sc/#", "the coach's own topics")]
+    assert own_topic_problem("home/bed", own) is None
+    assert own_topic_problem("sc/errors", own) == (
+        "'sc/errors' overlaps sc/# (the coach's own topics): the coach would take messages there "
+        "for the device's; use a topic outside it"
+    )
+    assert "bare #" in str(own_topic_problem("#", own))
+    assert "broker's own" in str(own_topic_problem("$SYS/broker/load", own))
