@@ -7,6 +7,15 @@ once, when the decoder is built) with that device's state, which is kept here (a
 per device id, `{}` at first) and replaced by each result's state; the caller gets the whole
 `ProfileResult` (events, error, notes, `wake_at`).
 
+The time policy: an event may be dated by its message (`ts`), but only from the duplicate window
+(48 hours, `coach.engine.SEEN_KEEP_S`) before the message arrived to 5 minutes after. A later
+`ts` would act now on something that has not happened (a brew dated next year sent a cutoff
+nudge at once) and its duplicate key would never expire; an older one could no longer be
+recognised as a repeat (the core forgets keys after that window) and would be counted again.
+`received_at` is the arrival time the caller passes in: the daemon's clock, the simulator's
+virtual one. Late data inside the window is used. The check is `time_problem`, applied to every
+event a message or a profile's wake-up makes.
+
 Wake-ups: a result's `wake_at` asks for `tick` at that time. The caller schedules it under
 `wake_id(device_id)`, which replaces the device's pending wake-up, and at that time calls
 `Decoder.tick`. A result without `wake_at` leaves a pending wake-up alone: a message that carries
@@ -20,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from coach.config import Config, Device
@@ -34,7 +43,27 @@ from coach.decode.profile.registry import (
 )
 from coach.decode.refusal import PayloadError
 from coach.decode.topic import CommandRoute, TopicRouter
+from coach.engine import SEEN_KEEP_S
 from coach.event import Event
+
+#: How far after its arrival a message's own `ts` may lie (device clocks drift a little).
+MAX_AHEAD: Final = timedelta(minutes=5)
+#: How far before its arrival: the window in which the core recognises a repeat (48 hours).
+MAX_BEHIND: Final = timedelta(seconds=SEEN_KEEP_S)
+
+
+def time_problem(ts: datetime, received_at: datetime) -> str | None:
+    """Why an event dated `ts`, in a message that arrived at `received_at`, is refused, or None."""
+    if received_at - MAX_BEHIND <= ts <= received_at + MAX_AHEAD:
+        return None
+    earliest = (received_at - MAX_BEHIND).isoformat(timespec="seconds")
+    latest = (received_at + MAX_AHEAD).isoformat(timespec="seconds")
+    where = "in the future" if ts > received_at else "too old"
+    return (
+        f"ts: {ts.isoformat()} is {where}; a ts is accepted from 48 hours before the message "
+        f"arrives to 5 minutes after it, here {earliest} to {latest}"
+    )
+
 
 #: Wake-up ids are `profile:<device id>`; core timer ids (`kind:person:night`) never look so.
 WAKE_PREFIX: Final = "profile:"
@@ -85,14 +114,14 @@ class Decoder:
         if isinstance(target, CommandRoute):
             if target.person not in self._people:
                 return PayloadError(f"no person {target.person!r} in the config")
-            return parse_command(target.person, payload, received_at)
+            return _in_time(parse_command(target.person, payload, received_at), received_at)
         bound = self._profiled.get(target.id) if self._profiled else None
         if bound is None:
-            return parse_device_message(target, payload, received_at)
+            return _in_time(parse_device_message(target, payload, received_at), received_at)
         state = self.states.get(target.id, {})
         result = bound.translate(topic, payload, received_at, state)
         self.states[target.id] = result.state
-        return Profiled(target, result)
+        return Profiled(target, _events_in_time(result, received_at))
 
     def tick(self, device_id: str, at: datetime) -> Profiled | None:
         """A profile's wake-up at `at`; None when the device has no profile (any more)."""
@@ -103,4 +132,22 @@ class Decoder:
         self.states[device_id] = result.state
         if result.wake_at is not None and result.wake_at <= at:
             result = dataclasses.replace(result, wake_at=None)
-        return Profiled(bound.device, result)
+        return Profiled(bound.device, _events_in_time(result, at))
+
+
+def _in_time(parsed: Event | PayloadError, received_at: datetime) -> Event | PayloadError:
+    """The event, or a refusal when its `ts` is outside the time policy."""
+    if isinstance(parsed, PayloadError):
+        return parsed
+    problem = time_problem(parsed.ts, received_at)
+    return parsed if problem is None else PayloadError(problem)
+
+
+def _events_in_time(result: ProfileResult, received_at: datetime) -> ProfileResult:
+    """A profile's result without the events outside the time policy, which become its error."""
+    problems = [p for e in result.events if (p := time_problem(e.ts, received_at)) is not None]
+    if not problems:
+        return result
+    kept = [e for e in result.events if time_problem(e.ts, received_at) is None]
+    error = "; ".join(x for x in (result.error, problems[0]) if x)
+    return dataclasses.replace(result, events=kept, error=error)

@@ -4,7 +4,10 @@ refusals are rate-limited per topic (and counted), and accelerometer samples are
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -56,4 +59,65 @@ def test_run_refuses_a_device_on_the_coachs_own_topics_naming_the_line(
     dev.publish(f"{PREFIX}/errors", b"not json", qos=1).wait_for_publish(5)
     assert not eventually(lambda: len(rec.on(f"{PREFIX}/errors")) > 1, timeout=1.0)
     assert rec.on(f"{PREFIX}/status") == []
+    dev.loop_stop()
+
+
+def _rows(path: Path, query: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute(query))
+
+
+def test_a_ts_outside_the_time_policy_is_refused_naming_the_range_and_late_data_is_used(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    """A brew dated next year sent a cutoff nudge at once and an occupancy dated next year put
+    the person in bed now; a message with a `ts` older than the 48 h duplicate window was counted
+    again after a restart. Both ends are now refused with the accepted range; a late reading
+    inside the window is used."""
+    path = tmp_path / "coach.db"
+    rec = recorder_factory(broker, [f"{PREFIX}/#"])
+    daemon = daemon_factory(config_yaml(broker, f"sqlite:///{path}"))
+    daemon.start()
+    dev = publisher(broker)
+    now = datetime.now(UTC)
+
+    def send(topic: str, body: dict[str, object], ts: datetime) -> None:
+        body = {**body, "ts": ts.isoformat()}
+        dev.publish(topic, json.dumps(body).encode(), qos=1).wait_for_publish(5)
+
+    espresso = {"event": "brew", "drink": "espresso", "caffeine_mg": 80}
+    send("home/kitchen/coffee", espresso, now + timedelta(days=365))
+    send("home/bedroom/bed", {"event": "occupancy", "occupied": True}, now + timedelta(days=365))
+    send("home/kitchen/coffee", espresso, now - timedelta(days=3))
+    send("tracker/alex", {"event": "heart_rate", "bpm": 61}, now - timedelta(hours=47))
+    send("home/kitchen/coffee", espresso, now + timedelta(minutes=2))  # a clock a little ahead
+    assert rec.wait_for(lambda: len(rec.on(f"{PREFIX}/errors")) >= 3), daemon.log_text()
+    assert rec.wait_for(lambda: rec.on(f"{PREFIX}/alex/nudge")), daemon.log_text()
+    errors = rec.json_on(f"{PREFIX}/errors")
+    coffee, bed = "home/kitchen/coffee", "home/bedroom/bed"
+    assert [e["topic"] for e in errors] == [coffee, bed, coffee]
+    for error in errors[:2]:
+        assert (
+            " is in the future; a ts is accepted from 48 hours before the message arrives to "
+            "5 minutes after it, here "
+        ) in error["error"], error
+    assert " is too old; a ts is accepted from 48 hours before" in errors[2]["error"]
+    assert all("refused a message on" in daemon.log_text() for _ in errors)
+    state = rec.json_on(f"{PREFIX}/alex/state")[-1]
+    assert state["in_bed"] is False
+    assert state["caffeine_mg_today"] == 80  # the espresso 2 minutes ahead, the others refused
+    nudges = rec.json_on(f"{PREFIX}/alex/nudge")
+    soon = now + timedelta(minutes=10)
+    assert all(datetime.fromisoformat(n["ts"]) < soon for n in nudges), nudges
+    daemon.signal(15)
+    assert daemon.wait() == 0
+    kinds = _rows(path, "SELECT kind FROM events ORDER BY id")
+    assert [k for (k,) in kinds] == [
+        *["refused"] * 3,
+        "HeartRateMeasured",  # 47 hours late, inside the window: used
+        "CoffeeBrewed",
+    ]
     dev.loop_stop()

@@ -351,6 +351,34 @@ def test_a_line_older_than_the_clock_is_decided_at_the_clock(config: Config) -> 
     assert cutoff.evidence["drink_at"] == "2026-11-24T16:05:00+01:00"
 
 
+def test_the_time_policy_holds_under_the_virtual_clock(config: Config) -> None:
+    """As in the daemon: a payload `ts` more than 5 minutes after its line's arrival, or more
+    than 48 hours before, is refused naming the range; a late one inside the window is used."""
+    arrive = "2026-11-24T16:05:00+01:00"
+    out = lines_of(
+        config,
+        msg(
+            arrive, COFFEE, {"event": "brew", "drink": "coffee", "ts": "2027-11-24T16:05:00+01:00"}
+        ),
+        msg(
+            arrive, COFFEE, {"event": "brew", "drink": "coffee", "ts": "2026-11-21T16:05:00+01:00"}
+        ),
+        msg(
+            arrive, COFFEE, {"event": "brew", "drink": "coffee", "ts": "2026-11-24T15:00:00+01:00"}
+        ),
+    )
+    assert [e.error.split(";")[0] for e in errors(out)] == [
+        "line 1: ts: 2027-11-24T16:05:00+01:00 is in the future",
+        "line 2: ts: 2026-11-21T16:05:00+01:00 is too old",
+    ]
+    assert all(
+        e.error.endswith("here 2026-11-22T16:05:00+01:00 to 2026-11-24T16:10:00+01:00")
+        for e in errors(out)
+    )
+    (cutoff,) = [n for n in nudges(out) if n.rule == "caffeine.cutoff"]
+    assert cutoff.evidence["drink_at"] == "2026-11-24T15:00:00+01:00"
+
+
 def test_a_payload_string_is_sent_as_raw_bytes(config: Config) -> None:
     good = msg("2026-11-24T16:05:00+01:00", COFFEE, '{"event": "brew", "drink": "coffee"}')
     latin1 = msg("2026-11-24T16:06:00+01:00", COFFEE, '{"event": "brew", "drink": "caf\udce9"}')

@@ -175,3 +175,67 @@ def test_a_device_the_config_loader_would_refuse_is_refused_message_by_message(
         assert done.result.events == []
         assert done.result.error is not None
         assert done.result.error.startswith(error)
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [
+        pytest.param(timedelta(0), True, id="now"),
+        pytest.param(timedelta(minutes=5), True, id="5 minutes ahead: a drifting clock"),
+        pytest.param(timedelta(minutes=5, seconds=1), False, id="more than 5 minutes ahead"),
+        pytest.param(timedelta(days=365), False, id="next year"),
+        pytest.param(-timedelta(hours=47, minutes=59), True, id="late inside the window"),
+        pytest.param(-timedelta(hours=48), True, id="at the window's edge"),
+        pytest.param(-timedelta(hours=48, seconds=1), False, id="older than the window"),
+    ],
+)
+def test_the_time_policy_takes_a_ts_from_48_hours_back_to_5_minutes_ahead(
+    offset: timedelta, accepted: bool
+) -> None:
+    """A device's own `ts` is measured against the arrival time the caller passes in."""
+    ts = (ARRIVED + offset).isoformat()
+    decoder = Decoder(ROUTED, PREFIX)
+    for topic, body in (
+        ("home/bedroom/bed", f'{{"event": "occupancy", "occupied": true, "ts": "{ts}"}}'),
+        ("sleepcoach/sam/command", f'{{"command": "log", "what": "alcohol", "ts": "{ts}"}}'),
+    ):
+        got = decoder.message(topic, body.encode(), ARRIVED)
+        if accepted:
+            assert not isinstance(got, PayloadError), got
+            continue
+        assert isinstance(got, PayloadError)
+        where = "in the future" if offset > timedelta(0) else "too old"
+        assert got.error == (
+            f"ts: {ARRIVED + offset} is {where}; a ts is accepted from 48 hours before the "
+            "message arrives to 5 minutes after it, here 2026-11-22T21:05:00+01:00 to "
+            "2026-11-24T21:10:00+01:00"
+        ).replace(f"{ARRIVED + offset}", (ARRIVED + offset).isoformat())
+
+
+def test_a_profiles_event_outside_the_time_policy_becomes_its_error() -> None:
+    """A profile that dates its events by the device (Zigbee2MQTT's `last_seen`) is held to the
+    same policy: the event is left out and the result says why."""
+    config = config_of(
+        {
+            "id": "bed",
+            "kind": "bed_motion",
+            "topic": "zigbee2mqtt/bed",
+            "person": "alex",
+            "profile": "zigbee2mqtt_occupancy",
+        }
+    )
+    decoder = Decoder(config, PREFIX)
+    ahead = (ARRIVED + timedelta(days=2)).isoformat()
+    done = decoder.message(
+        "zigbee2mqtt/bed", f'{{"occupancy": true, "last_seen": "{ahead}"}}'.encode(), ARRIVED
+    )
+    assert isinstance(done, Profiled)
+    assert done.result.events == []
+    assert f"ts: {ahead} is in the future; a ts is accepted" in str(done.result.error)
+    now = ARRIVED.isoformat()
+    done = decoder.message(
+        "zigbee2mqtt/bed", f'{{"occupancy": false, "last_seen": "{now}"}}'.encode(), ARRIVED
+    )
+    assert isinstance(done, Profiled)
+    assert [type(e) for e in done.result.events] == [OccupancyChanged]
+    assert done.result.error is None
