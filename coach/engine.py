@@ -5,7 +5,8 @@ simulator) turns every MQTT message, command and timer firing into an event and 
 at the current time; `decide` updates the state it is given, in place, and returns the actions
 (publish a nudge, schedule a timer, publish the person's state, record a dropped nudge).
 
-- Duplicates (a message with the same device, timestamp and content) are ignored.
+- Duplicates (a message with the same device, timestamp and content) are ignored: their keys are
+  remembered for 48 hours, at most `coach.state.SEEN_MAX` of them (the newest).
 - Rule families (one module each: caffeine, stimulant, alcohol, exercise, winddown, stress,
   sunlight, activity, and the bed-sensor nights) handle the events they care about, plan the
   timers of a night, and handle those timers when they fire.
@@ -63,7 +64,7 @@ from coach.event import (
     TimerFired,
 )
 from coach.rule import Ctx, Family, Rulebook
-from coach.state import CoachState, set_seen
+from coach.state import SEEN_MAX, CoachState, forget_oldest_seen, set_seen
 
 FAMILIES: tuple[Family, ...] = (
     caffeine.FAMILY,
@@ -117,6 +118,8 @@ def decide(
         if state.seen_in_order and seen and t < next(reversed(seen.values())):
             state.seen_in_order = False  # a buffered reading, after newer ones
         seen[key] = t
+        if len(seen) > SEEN_MAX:
+            forget_oldest_seen(state)
     now_s = now.timestamp()
     actions: list[Action] = []
     # Once per clock hour. (Comparing with the last event instead never ran it while readings

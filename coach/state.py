@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Annotated, Any
 
 from pydantic import PlainSerializer, PlainValidator, TypeAdapter, ValidationError
@@ -17,6 +18,12 @@ from pydantic_core import from_json
 
 from coach.error import ProjectError
 from coach.limb_movement import LimbMovementDetector
+
+#: Most duplicate keys kept: the newest ones. Messages with their own `ts` are remembered for
+#: 48 hours; 100,000 keys hold 48 hours of one such message every 1.7 s (about 20 MB), and a
+#: flood of distinct timestamps can hold no more. Past it the oldest tenth is forgotten at once
+#: (one sort, when keys arrived out of order): a repeat of a forgotten message counts again.
+SEEN_MAX = 100_000
 
 #: 2: the nights feature's state is typed (`NightsState`), and the facts of an evening that a
 #: later rule asks about live in `PersonState.evenings`.
@@ -291,9 +298,19 @@ def dump_state(state: CoachState, *, seen: bool = True) -> bytes:
 
 def set_seen(state: CoachState, keys: dict[str, float]) -> None:
     """Make `keys` the duplicate keys, in time order (a stable sort keeps ties as given), so
-    housekeeping can forget a prefix."""
-    state.seen = dict(sorted(keys.items(), key=lambda kv: kv[1]))
+    housekeeping can forget a prefix; the newest `SEEN_MAX` of them."""
+    ordered = sorted(keys.items(), key=lambda kv: kv[1])
+    state.seen = dict(ordered[-SEEN_MAX:] if len(ordered) > SEEN_MAX else ordered)
     state.seen_in_order = True
+
+
+def forget_oldest_seen(state: CoachState) -> None:
+    """Over `SEEN_MAX` keys: forget the oldest tenth (sorting them first if out of order)."""
+    if not state.seen_in_order:
+        set_seen(state, state.seen)
+    seen = state.seen
+    for key in list(islice(seen, len(seen) - (SEEN_MAX - SEEN_MAX // 10))):
+        del seen[key]
 
 
 def restore_seen(state: CoachState, keys: Iterable[tuple[str, float]]) -> None:

@@ -58,6 +58,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from coach.engine import SEEN_KEEP_S
+from coach.state import SEEN_MAX
 from integrations.data_dir import private_sqlite
 from integrations.error import ProjectError
 
@@ -611,15 +612,17 @@ class Storage:
             row = conn.execute(select(state_table.c.data).where(state_table.c.id == row_id)).first()
         return None if row is None else str(row[0]).encode()
 
-    def dedup_keys(self, since: datetime) -> list[tuple[str, float]]:
-        """The duplicate keys of events from `since` on, with their instants, in time order."""
+    def dedup_keys(self, since: datetime, limit: int = SEEN_MAX) -> list[tuple[str, float]]:
+        """The duplicate keys of events from `since` on, with their instants, in time order: the
+        newest `limit` of them (the most the core keeps), so a start never reads more."""
         query = (
             select(events_table.c.dedup_key, events_table.c.ts)
             .where(_HAS_KEY, events_table.c.ts >= since.timestamp())
-            .order_by(events_table.c.ts, events_table.c.id)
+            .order_by(events_table.c.ts.desc(), events_table.c.id.desc())
+            .limit(limit)
         )
         with _reading(self.url), self.engine.connect() as conn:
-            return [(str(key), float(ts)) for key, ts in conn.execute(query)]
+            return [(str(key), float(ts)) for key, ts in conn.execute(query)][::-1]
 
     def has_fingerprint(self, fp: str) -> bool:
         """Whether a message with this fingerprint was already stored."""
@@ -747,10 +750,17 @@ class Storage:
         removed = 0
         try:
             with self.engine.begin() as conn:
+                # By the earlier of when it happened and when it arrived: a row dated in the
+                # future (stored before the time policy refused such dates) goes too.
+                ts, arrived = events_table.c.ts, events_table.c.received_at
                 removed += conn.execute(
                     delete(events_table).where(
-                        events_table.c.ts < cutoff,
-                        or_(events_table.c.dedup_key.is_(None), events_table.c.ts < keys_cutoff),
+                        or_(ts < cutoff, arrived < cutoff),
+                        or_(
+                            events_table.c.dedup_key.is_(None),
+                            ts < keys_cutoff,
+                            arrived < keys_cutoff,
+                        ),
                     )
                 ).rowcount
                 removed += conn.execute(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from coach import engine
+from coach import state as state_module
 from coach.action import Action, CancelTimer, RefuseEvent, ScheduleTimer, UpdateState
 from coach.clock import local_iso
 from coach.engine import decide
@@ -103,6 +104,33 @@ def test_a_key_that_arrived_late_is_forgotten_48_hours_after_its_own_instant() -
     assert replay.state.seen_in_order  # sorted back: the next hours forget a prefix
     replay.decide(heart_rate("12:30", 60, day="2026-11-26"))
     assert replay.state.seen == {}
+
+
+def test_duplicate_keys_are_capped_forgetting_the_oldest_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flood of distinct timestamps inside 48 hours grew the keys without bound (1,000,000
+    readings: RSS 84 to 261 MiB). At the cap the oldest tenth is forgotten, also when readings
+    arrived out of order; the newest are still recognised as repeats."""
+    monkeypatch.setattr(engine, "SEEN_MAX", 100)
+    monkeypatch.setattr(state_module, "SEEN_MAX", 100)
+    replay = Replay()
+    base = t("12:00")
+    order = [*range(60), 70, 65, *range(71, 131)]  # 65 after 70: out of order once
+    for i in order:
+        reading = HeartRateMeasured(
+            person="alex", ts=base + timedelta(seconds=i), bpm=60, key=f"watch|{i}"
+        )
+        replay.decide(reading, now=base + timedelta(seconds=130))
+    seen = replay.state.seen
+    assert len(seen) <= 100
+    kept = sorted(int(k.split("|")[1]) for k in seen)
+    assert kept == sorted(order)[-len(kept) :]  # the newest, whatever order they came in
+    assert list(seen.values()) == sorted(seen.values())
+    again = HeartRateMeasured(
+        person="alex", ts=base + timedelta(seconds=130), bpm=60, key="watch|130"
+    )
+    assert replay.decide(again, now=base + timedelta(seconds=131)) == []
 
 
 def test_a_different_key_is_a_different_message() -> None:

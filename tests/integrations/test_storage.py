@@ -204,6 +204,31 @@ def test_duplicate_keys_are_read_back_from_a_horizon_in_time_order(store: Storag
     ]
 
 
+def test_a_start_reads_at_most_the_newest_keys_the_core_keeps(store: Storage) -> None:
+    """A restart after a flood of keyed readings read every key of two days (a peak of
+    458 MiB after 1,000,000): only the newest the core would keep are read."""
+    at = [NOW - timedelta(minutes=m) for m in range(5)]
+    store.write(Batch(events=[_event(a, i, key=_key("watch", a)) for i, a in enumerate(at)]))
+    got = store.dedup_keys(NOW - timedelta(hours=48), limit=3)
+    assert got == [(_key("watch", a), a.timestamp()) for a in reversed(at[:3])]
+
+
+def test_purge_goes_by_arrival_too_so_rows_dated_in_the_future_go(store: Storage) -> None:
+    """Rows dated in the future (kept before the time policy refused such dates) were never
+    purged: now a row goes `keep_days` after it happened or arrived, whichever is earlier."""
+    future, arrived = NOW + timedelta(days=400), NOW - timedelta(days=31)
+    rows = [
+        dataclasses.replace(_event(future, 0), received_at=arrived.timestamp()),
+        dataclasses.replace(
+            _event(future, 1, key=_key("coffee", future)), received_at=arrived.timestamp()
+        ),
+        _event(NOW - timedelta(days=29), 2),
+    ]
+    store.write(Batch(events=rows))
+    assert store.purge(NOW) == 2
+    assert [e.data["n"] for e in store.events()] == [2]
+
+
 def test_purge_keeps_keyed_events_as_long_as_the_core_remembers_keys(db_url: str) -> None:
     store = Storage.open(db_url, keep_days=1)
     at = [NOW - timedelta(hours=h) for h in (49, 30, 30)]
