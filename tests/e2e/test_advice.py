@@ -265,20 +265,21 @@ def test_no_daylight_reading_is_unknown_and_a_reading_of_0_gets_the_nudge(
     assert nudge["message"].startswith("Your tracker has counted no daylight today.")
 
 
-def test_four_days_without_a_workout_get_one_daytime_suggestion(
+def test_days_without_a_workout_get_one_daytime_suggestion(
     broker: Broker,
     daemon_factory: Callable[..., DaemonProcess],
     recorder_factory: Callable[..., Recorder],
     tmp_path: Path,
 ) -> None:
     rec = recorder_factory(broker, [f"{PREFIX}/#"])
-    rules = '  encouragement.exercise: {{check_at: "{check_at}"}}\n'
+    # Two days, the least the rule takes: a tracker's `ts` may be at most 48 hours old.
+    rules = '  encouragement.exercise: {{check_at: "{check_at}", days_without: 2}}\n'
     daemon = daemon_factory(midday_config(broker, tmp_path, rules))
     daemon.start()
     barrier = Barrier(broker, rec)
     barrier.wait(daemon)
-    # The tracker reports a 40-minute run, five days ago.
-    started = datetime.now(midday_zone()) - timedelta(days=5)
+    # The tracker reports a 40-minute run that started 47 hours ago, two days back at noon.
+    started = datetime.now(midday_zone()) - timedelta(hours=47)
     watch = publisher(broker)
     for doc in (
         {"event": "workout_start", "activity": "running", "intensity": "moderate"},
@@ -295,7 +296,7 @@ def test_four_days_without_a_workout_get_one_daytime_suggestion(
     assert rec.wait_for(lambda: nudges(rec, "encouragement.")), daemon.log_text()
     (nudge,) = nudges(rec, "encouragement.")
     assert nudge["severity"] == "info"
-    assert nudge["message"].startswith("Your tracker hasn't recorded a workout for 5 days.")
+    assert nudge["message"].startswith("Your tracker hasn't recorded a workout for 2 days.")
 
 
 def test_the_budget_holds_back_a_routine_nudge_and_records_it_but_never_an_answer(
@@ -310,14 +311,15 @@ def test_the_budget_holds_back_a_routine_nudge_and_records_it_but_never_an_answe
     rec = recorder_factory(broker, [f"{PREFIX}/#"])
     rules = (
         '  sunlight.daily: {{check_at: "{check_at}"}}\n'
-        '  encouragement.exercise: {{check_at: "{check_at}"}}\n'
+        '  encouragement.exercise: {{check_at: "{check_at}", days_without: 2}}\n'
     )
     daemon = daemon_factory(midday_config(broker, tmp_path, rules))
     daemon.start()
     barrier = Barrier(broker, rec)
     barrier.wait(daemon)
-    # No daylight today (a reading of 0), and the last workout five days ago.
-    started = datetime.now(midday_zone()) - timedelta(days=5)
+    # No daylight today (a reading of 0), and the last workout two days ago (47 hours: a `ts`
+    # may be at most 48 hours old).
+    started = datetime.now(midday_zone()) - timedelta(hours=47)
     watch = publisher(broker)
     watch.publish("tracker/alex", b'{"event": "sunlight", "minutes": 0}', qos=1)
     for doc in (

@@ -52,10 +52,15 @@ def _heart_rates(path: Path) -> Counter[int]:
     return Counter(round(json.loads(r[0])["bpm"] * 10) - 600 for r in rows)  # type: ignore[arg-type]
 
 
+#: The instant of reading 0 when readings carry a ts: an hour ago (inside the time policy's 48 h),
+#: fixed for the session so a reading sent again is the same message.
+_FIRST_TS = datetime.now(ZoneInfo(TZ)).replace(microsecond=0) - timedelta(hours=1)
+
+
 def _numbered(n: int, *, with_ts: bool) -> bytes:
     doc: dict[str, object] = {"event": "heart_rate", "bpm": 60 + n / 10}
     if with_ts:
-        ts = datetime(2026, 11, 24, 12, tzinfo=ZoneInfo(TZ)) + timedelta(seconds=n)
+        ts = _FIRST_TS + timedelta(seconds=n)
         doc["ts"] = ts.isoformat()
     return json.dumps(doc).encode()
 
