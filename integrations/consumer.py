@@ -70,6 +70,7 @@ from integrations.inbox import (
 )
 from integrations.mqtt import Message
 from integrations.publisher import Link, NudgeSink, Publisher, Viewer
+from integrations.refusals import RefusalLimit
 from integrations.storage import Storage, StorageError, fingerprint
 from integrations.writer import StorageWriter, keep_key
 
@@ -134,6 +135,8 @@ class Consumer:
         #: Topic to events; it keeps the device profiles' states in the writer's dict.
         self.decoder = Decoder(self.config, prefix, self.writer.load_profile_states())
         self.processed = 0  # messages and timers taken from the inbox (for tests and benches)
+        #: A few refusals a minute are handled in full; the rest are counted and summed up.
+        self.refusals = RefusalLimit(config.mqtt.refusals_per_minute)
 
     @property
     def state(self) -> CoachState:
@@ -163,9 +166,14 @@ class Consumer:
                 timeout = MARKS_WAIT_S
             elif self.runner.journal:
                 timeout = SNAPSHOT_IDLE_S
+            summaries_at = self.refusals.next_due()
+            if summaries_at is not None:
+                wait = max(0.0, summaries_at - self.clock().timestamp())
+                timeout = wait if timeout is None else min(timeout, wait)
             try:
                 first = inbox.get(timeout=timeout)
             except queue.Empty:
+                self._summarise_refusals()
                 self.commit(snapshot=True)
                 continue
             items = [first]
@@ -180,6 +188,7 @@ class Consumer:
                     stopping = True
                     break
                 self.handle(item)
+            self._summarise_refusals(force=stopping)
             if not stopping and not self.writer.has_rows() and not self.publisher.owes():
                 continue  # nothing in hand but publication marks: they wait for real work
             if not self.commit(give_up_on_stop=stopping, snapshot=stopping) or stopping:
@@ -288,9 +297,25 @@ class Consumer:
         self._decide(event, now, topic)
 
     def _refuse(self, topic: str, payload: bytes, error: str, at: datetime, fp: str | None) -> None:
+        if not self._admit(topic, error, at):
+            return  # counted: said in the minute's summary
         log.warning("refused a message on %s: %s", topic, error)
         self.writer.refused(topic, payload, error, at, fp)
         self.publisher.error(at, topic, error)
+
+    def _admit(self, topic: str, error: str, at: datetime) -> bool:
+        """Whether a refusal is handled in full; the summaries of a minute that ended go first."""
+        self._summarise_refusals(at)
+        return self.refusals.admit(topic, error, at.timestamp())
+
+    def _summarise_refusals(self, now: datetime | None = None, *, force: bool = False) -> None:
+        """Say, once per topic, how many refusals of a minute that ended were only counted."""
+        now = now or self.clock()
+        for summary in self.refusals.due(now.timestamp(), force=force):
+            text = summary.text
+            log.warning("%s", text)
+            self.writer.refused(summary.topic, b"", text, now, None)
+            self.publisher.error(now, summary.topic, text)
 
     # -- the core -----------------------------------------------------------------------------
 
@@ -349,7 +374,7 @@ class Consumer:
         elif isinstance(action, WithdrawNudge):
             self.publisher.withdraw(action.person, action.nudge_id)
             log.info("withdrew nudge %s of %s", action.nudge_id, action.person)
-        elif isinstance(action, RefuseEvent):
+        elif isinstance(action, RefuseEvent) and self._admit(origin, action.reason, now):
             log.warning("refused an event from %s: %s", origin, action.reason)
             self.publisher.error(now, origin, action.reason)
 

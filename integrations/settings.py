@@ -57,6 +57,14 @@ class MqttSettings(Model):
             raise ValueError(problem)
         return v
 
+    refusals_per_minute: int = Field(
+        5,
+        ge=1,
+        le=10_000,
+        description="Refused messages per topic and minute that are logged, stored and published "
+        "on <prefix>/errors one by one (at most four times as many over all topics); the rest "
+        "are counted and said once when the minute is over, so a flood cannot fill the disk.",
+    )
     keepalive_s: int = Field(30, ge=5, le=3600, description="Keepalive interval in seconds.")
     session_expiry_s: int = Field(
         7 * 24 * 3600,

@@ -252,7 +252,9 @@ def running(
     b.start()
     db_path = home / "coach.db"
     cfg = home / "config.yaml"
-    cfg.write_text(config_yaml(b, f"sqlite:///{db_path}"))
+    # Every refusal in full, however many a minute: the limit has its own test (test_limits).
+    extra = "  refusals_per_minute: 10000\n"
+    cfg.write_text(config_yaml(b, f"sqlite:///{db_path}", extra_mqtt=extra))
     d = DaemonProcess(cfg, home)
     rec = Recorder(b, [f"{PREFIX}/errors"], client_id="errors")
     d.start()
