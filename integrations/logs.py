@@ -38,6 +38,9 @@ def setup_logging(level: str, fmt: str) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    # Python's warnings (numpy's RuntimeWarning on an overflow, a library's deprecation) go
+    # through the log as well, in its format, not as bare lines on stderr.
+    logging.captureWarnings(True)
     root.setLevel(level.upper())
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

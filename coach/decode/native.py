@@ -135,14 +135,23 @@ class OccupancyPayload(_Payload):
         )
 
 
+#: Largest acceleration accepted on an axis, in g: ±16 g is the widest range of the MEMS
+#: accelerometers in consumer sensors (±2, 4, 8 or 16 g); a bed at rest reads about 1 g of
+#: gravity. Beyond it a sample is no measurement (±1e308 g overflowed the movement arithmetic).
+MAX_G: Final = 16.0
+_G = Annotated[float, Field(ge=-MAX_G, le=MAX_G)]
+
+
 class AccelPayload(_Payload):
     """bed_motion `accel`: a chunk of raw three-axis acceleration in g."""
 
     event: Literal["accel"]
     # Bed-slat ballistocardiography runs at up to 500 Hz; research accelerometers at 30-100 Hz.
     rate_hz: float = Field(gt=0, le=1000, description="Sample rate in Hz.")
-    samples: tuple[tuple[float, float, float], ...] = Field(
-        min_length=1, description="Samples [x, y, z] in g, oldest first; ts is the first one's."
+    samples: tuple[tuple[_G, _G, _G], ...] = Field(
+        min_length=1,
+        description="Samples [x, y, z] in g (each within ±16 g), oldest first; ts is the first "
+        "one's.",
     )
 
     def to_event(self, person: str, ts: datetime, source: str, key: str | None) -> Event:
