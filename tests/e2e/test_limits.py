@@ -121,3 +121,79 @@ def test_a_ts_outside_the_time_policy_is_refused_naming_the_range_and_late_data_
         "CoffeeBrewed",
     ]
     dev.loop_stop()
+
+
+def test_a_flood_of_refusals_is_rate_limited_per_topic_and_counted(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    """Each refused message was a log line, an error record and a stored row: 20,000 junk
+    messages grew the database by 98.5 MB in 30 s. Now a few a minute per topic are handled in
+    full and the rest counted, and said once: nothing hidden, the disk bounded."""
+    path = tmp_path / "coach.db"
+    rec = recorder_factory(broker, [f"{PREFIX}/#"])
+    daemon = daemon_factory(config_yaml(broker, f"sqlite:///{path}"))
+    daemon.start()
+    dev = publisher(broker)
+    for i in range(2000):
+        dev.publish("home/kitchen/coffee", b"junk %d " % i + b"x" * 400, qos=1)
+    dev.publish("tracker/alex", b"also junk", qos=1)
+    # A good message after them: once it is decided, the flood before it was taken in too.
+    dev.publish("home/kitchen/coffee", b'{"event": "brew", "drink": "espresso"}', qos=1)
+    assert rec.wait_for(lambda: rec.on(f"{PREFIX}/alex/nudge"), timeout=60), daemon.log_text()
+    daemon.signal(15)  # a stop says what the minute counted so far
+    assert daemon.wait() == 0
+    errors = rec.json_on(f"{PREFIX}/errors")
+    coffee = [e for e in errors if e["topic"] == "home/kitchen/coffee"]
+    assert len(coffee) == 6, coffee  # 5 in full, then the count
+    assert coffee[-1]["error"].startswith(
+        "topic home/kitchen/coffee: 1,995 more refusals in the last minute, not logged or "
+        "stored one by one (the last: "
+    )
+    assert [e["topic"] for e in errors if e["topic"] != "home/kitchen/coffee"] == ["tracker/alex"]
+    log = daemon.log_text()
+    assert log.count("refused a message on home/kitchen/coffee") == 5
+    assert log.count("topic home/kitchen/coffee: 1,995 more refusals") == 1
+    rows = _rows(path, "SELECT topic, length(data), error FROM events WHERE kind = 'refused'")
+    assert len(rows) == 7
+    assert sum(int(str(n)) for _, n, _ in rows) < 6 * 600
+    dev.loop_stop()
+
+
+def test_accelerometer_samples_beyond_16_g_are_refused_and_warnings_go_through_the_log(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    recorder_factory: Callable[..., Recorder],
+    tmp_path: Path,
+) -> None:
+    """Samples of ±1e308 g were accepted and numpy's overflow warnings went to stderr as bare
+    lines, past the JSON log. Now a sample beyond ±16 g is refused naming it, and every line the
+    daemon writes is one JSON object."""
+    rec = recorder_factory(broker, [f"{PREFIX}/#"])
+    daemon = daemon_factory(
+        config_yaml(broker, f"sqlite:///{tmp_path / 'coach.db'}"), "--log-format", "json"
+    )
+    daemon.start()
+    dev = publisher(broker)
+    bed = "home/bedroom/bed"
+    dev.publish(bed, b'{"event": "occupancy", "occupied": true}', qos=1)
+    huge = [[1e308, -1e308, 1e308]] * 50
+    for samples in (huge, [[0.0, 0.0, 1.0]] * 49 + [[0.0, -17.0, 1.0]]):
+        doc = {"event": "accel", "rate_hz": 50, "samples": samples}
+        dev.publish(bed, json.dumps(doc).encode(), qos=1).wait_for_publish(5)
+    fine = {"event": "accel", "rate_hz": 50, "samples": [[0.01 * i, 0.0, 1.0] for i in range(50)]}
+    dev.publish(bed, json.dumps(fine).encode(), qos=1).wait_for_publish(5)
+    assert rec.wait_for(lambda: len(rec.on(f"{PREFIX}/errors")) >= 2), daemon.log_text()
+    errors = [e["error"] for e in rec.json_on(f"{PREFIX}/errors")]
+    assert errors[0].startswith("samples[0][0]: must be at most 16, got 1e+308; ")
+    assert errors[0].endswith("; and 145 more problems")
+    assert errors[1] == "samples[49][1]: must be at least -16, got -17.0"
+    daemon.signal(15)
+    assert daemon.wait() == 0
+    lines = daemon.log_text().splitlines()
+    assert lines
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line
+    dev.loop_stop()
