@@ -1,4 +1,4 @@
-"""The check-in as a person uses it: three restless nights through `sleepcoach run` on a real
+"""The check-in as a person uses it: two restless nights through `sleepcoach run` on a real
 broker, the pattern's nudge that asks the check-in (and sends no one to a specialist), the answers
 sent on the command topic, stored by the daemon, and the specialist suggestion they bring."""
 
@@ -38,15 +38,16 @@ def test_the_check_in_is_stored_and_decides_whether_a_specialist_is_suggested(
     recorder_factory: Callable[..., Recorder],
     tmp_path: Path,
 ) -> None:
-    # Three nights with 30 periodic leg movements an hour, the first began 70 h ago.
-    start = (datetime.now(ZoneInfo(TZ)) - timedelta(hours=70)).replace(second=0, microsecond=0)
+    # Two nights with 30 periodic leg movements an hour, begun 46 h and 22 h ago: a device's `ts`
+    # may be at most 48 hours old, so the pattern is asked of two nights (twitch.frequent.nights).
+    start = (datetime.now(ZoneInfo(TZ)) - timedelta(hours=46)).replace(second=0, microsecond=0)
     scenario = tmp_path / "nights.jsonl"
     made = sleepcoach(
         "synth",
         "--out",
         str(scenario),
         "--nights",
-        "3",
+        "2",
         "--seed",
         "11",
         "--start",
@@ -69,12 +70,18 @@ def test_the_check_in_is_stored_and_decides_whether_a_specialist_is_suggested(
         max(e for e in exits if start + timedelta(days=i) <= e < start + timedelta(days=i + 1))
         - start
         - timedelta(days=i)
-        for i in range(3)
+        for i in range(2)
     ]
     wake = start + min(up_after) + timedelta(minutes=30)
     db = tmp_path / "coach.db"
-    config = config_yaml(
-        broker, f"sqlite:///{db}", bedtime=_hhmm(start + timedelta(minutes=30)), wake=_hhmm(wake)
+    config = (
+        config_yaml(
+            broker,
+            f"sqlite:///{db}",
+            bedtime=_hhmm(start + timedelta(minutes=30)),
+            wake=_hhmm(wake),
+        )
+        + "rules:\n  twitch.frequent: {nights: 2}\n"
     )
     rec = recorder_factory(broker, [NUDGES, ERRORS])
     daemon = daemon_factory(config)
