@@ -889,6 +889,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the YAML config (default: $SLEEPCOACH_CONFIG, else the example config, as `run`)",
     )
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="the database to read (default: the config's storage.url, as `run` stores)",
+    )
     parser.add_argument("--person", metavar="ID", help="one person's report (default: everyone)")
     parser.add_argument(
         "--days",
@@ -929,11 +934,17 @@ def missing_sqlite_file(url: str) -> Path | None:
 
 
 def make_report(
-    config: ConfigFile, person_id: str | None, days: int, out: Path, now: datetime
+    config: ConfigFile,
+    person_id: str | None,
+    days: int,
+    out: Path,
+    now: datetime,
+    *,
+    database: str | None = None,
 ) -> int:
     """Read the history, print the tables and write the plots and page; the exit code."""
     people = select_people(config, person_id)
-    url = storage_url(config)
+    url = database or storage_url(config)
     missing = missing_sqlite_file(url)
     if missing is not None:
         say(f"No stored history yet: {missing} does not exist. `sleepcoach run` creates it.")
@@ -967,7 +978,9 @@ def report_command(args: argparse.Namespace) -> int:
             say(problem, err=True)
         return 1
     now = datetime.now(config.tz)
-    return make_report(config, args.person, args.days, Path(args.out), now)
+    return make_report(
+        config, args.person, args.days, Path(args.out), now, database=args.storage
+    )
 
 
 COMMAND: Final = Command(

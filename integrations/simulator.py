@@ -28,6 +28,12 @@ happen.
   the daemon: it replays the decisions since its last checkpoint, which the simulator takes every
   `CHECKPOINT_EVERY` decisions to bound that replay.
 
+With `--storage URL` the run also stores the history the daemon would have stored, through the
+daemon's own `integrations.writer.StorageWriter`: each event a message or a profile gave (the
+arrival time is the line's `ts`; a duplicate is not stored), each payload refused, each nudge sent
+(marked published, as the broker's confirmation would) or dropped, and each night's summary. The
+core's state is not stored: it is the daemon's to keep. `sleepcoach report` then reads it.
+
 Same input, byte-identical output: nothing here reads the wall clock or iterates an unordered set.
 """
 
@@ -38,6 +44,7 @@ import gc
 import heapq
 import json
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +58,8 @@ from coach.action import (
     CancelTimer,
     DropNudge,
     PublishNudge,
+    RecordCheckin,
+    RecordNight,
     RefuseEvent,
     ScheduleTimer,
 )
@@ -63,13 +72,17 @@ from coach.nudge import Nudge
 from coach.runner import Decide, DecisionError, Runner
 from coach.state import CoachState
 from integrations.config_file import ConfigError, ConfigFile, choose_config, load_config
+from integrations.storage import Storage, StorageError, safe_url
 from integrations.subcommand import Command, SubParsers, say
+from integrations.writer import StorageWriter
 
 #: The run goes on this long after the last message (docs/contract.md), so morning timers fire.
 END_MARGIN: Final = timedelta(hours=12)
 #: Decisions between two checkpoints of the state; a failure replays at most this many (well under
 #: a second), and a year of messages takes a few dozen checkpoints.
 CHECKPOINT_EVERY: Final = 50_000
+#: With `--storage`, the history is committed every this many lines (and at the end).
+STORE_EVERY: Final = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +184,10 @@ class Simulation:
         *,
         decide: Decide | None = None,
         profiles: ProfileRegistry = PROFILES,
+        writer: StorageWriter | None = None,
     ) -> None:
-        """A replay of `file`'s coaching config from `state` (a fresh one by default)."""
+        """A replay of `file`'s coaching config from `state` (a fresh one by default); with a
+        `writer`, the history goes into its storage as the daemon writes it."""
         #: What the core is given: the coaching config alone, no broker or storage settings.
         self.config = config = file.core
         self.tz = config.tz
@@ -190,6 +205,8 @@ class Simulation:
         self._last_ts: datetime | None = None
         #: Events decided so far (messages, timer firings and the start).
         self.events = 0
+        #: Where the history goes (`--storage`): the daemon's own writer, or nowhere.
+        self.writer = writer
 
     @property
     def state(self) -> CoachState:
@@ -228,12 +245,14 @@ class Simulation:
                         problem = f"topic: no device or command topic matches {shown_topic!r}"
                     elif isinstance(parsed, PayloadError):
                         problem = parsed.error
+                        if self.writer is not None:
+                            self.writer.refused(shown_topic, payload, problem, ts, None)
                     elif isinstance(parsed, Profiled):
-                        self._profiled(parsed, out, origin)
+                        self._profiled(parsed, out, origin, ts, payload)
                         return out
                     else:
                         assert self._clock_dt is not None
-                        self._apply(parsed, self._clock_dt, out, origin)
+                        self._accept(parsed, out, origin, shown_topic, ts)
                         return out
         out.append(_error(origin, problem))
         return out
@@ -242,8 +261,7 @@ class Simulation:
         """Apply an already parsed event that arrived at `received_at`."""
         out: list[Output] = []
         self._advance(received_at, out)
-        assert self._clock_dt is not None
-        self._apply(event, self._clock_dt, out, _NO_ORIGIN)
+        self._accept(event, out, _NO_ORIGIN, event.source or "external", received_at)
         return out
 
     def finish(self) -> list[Output]:
@@ -289,24 +307,41 @@ class Simulation:
                 done = self.ingest.tick(timer.device_id, timer.at)
                 if done is not None:
                     origin = (None, done.device.topic, f"profile wake-up of {done.device.id}: ")
-                    self._profiled(done, out, origin)
+                    self._profiled(done, out, origin, timer.at, b"")
                 continue
             event = TimerFired(person=timer.person, ts=timer.at, timer=timer)
             self._apply(event, at, out, (None, None, f"timer {timer.id}: "))
 
-    def _profiled(self, done: Profiled, out: list[Output], origin: _Origin) -> None:
+    def _profiled(
+        self, done: Profiled, out: list[Output], origin: _Origin, arrived: datetime, payload: bytes
+    ) -> None:
         """A profile's result, as the daemon takes it: its error, its events, its wake-up."""
         now = self._clock_dt
         assert now is not None
         result = done.result
+        topic = done.device.topic
         if result.error is not None:
             out.append(_error(origin, result.error, self._local(now)))
+            if self.writer is not None:
+                self.writer.refused(topic, payload, result.error, arrived, None)
         for event in result.events:
-            self._apply(event, now, out, origin)
+            self._accept(event, out, origin, topic, arrived)
         if result.wake_at is not None:
             self.timers.schedule(ProfileWake(done.device.id, result.wake_at))
 
     # -- the core ------------------------------------------------------------------------------
+
+    def _accept(
+        self, event: Event, out: list[Output], origin: _Origin, topic: str, arrived: datetime
+    ) -> None:
+        """An event from a message: stored as the daemon stores it (a duplicate is not), then
+        decided at the clock's time."""
+        now = self._clock_dt
+        assert now is not None
+        writer = self.writer
+        if writer is not None and not self.runner.is_duplicate(event):
+            writer.event(event, topic, None, arrived)
+        self._apply(event, now, out, origin)
 
     def _apply(self, event: Event, now: datetime, out: list[Output], origin: _Origin) -> None:
         """Decide one event and carry out its actions; a crash in the core restores the state."""
@@ -324,21 +359,38 @@ class Simulation:
         self.events += 1
         if len(runner.journal) >= CHECKPOINT_EVERY:
             runner.checkpoint()
+        writer = self.writer
         for action in actions:
             if isinstance(action, ScheduleTimer):
                 self.timers.schedule(action.timer)
             elif isinstance(action, PublishNudge):
                 out.append(action.nudge)
+                if writer is not None:
+                    nudge = action.nudge
+                    writer.nudge(nudge, nudge.to_payload(self.tz))
+                    writer.published(nudge.id)  # as a broker's confirmation would mark it
             elif isinstance(action, CancelTimer):
                 self.timers.cancel(action.timer_id)
             elif isinstance(action, DropNudge):
                 out.append(action)
+                if writer is not None:
+                    writer.dropped(action)
             elif isinstance(action, RefuseEvent):
                 out.append(_error(origin, action.reason, self._local(now)))
-            # UpdateState, RecordNight, RecordCheckin: the simulator publishes and stores nothing.
+            elif isinstance(action, RecordNight) and writer is not None:
+                writer.night(action)
+            elif isinstance(action, RecordCheckin) and writer is not None:
+                writer.checkin(action)
+            # UpdateState: the simulator publishes nothing.
 
     def _local(self, now: datetime) -> datetime:
         return now.astimezone(self.tz).replace(microsecond=0)
+
+    def store(self) -> None:
+        """Commit the history written so far (with `writer`); StorageError when it fails."""
+        writer = self.writer
+        if writer is not None and not writer.commit(self.runner, give_up_on_stop=True):
+            raise StorageError(f"cannot write the history to {safe_url(writer.storage.url)}")
 
 
 def _record(line: str | bytes) -> tuple[dict[str, Any] | None, str]:
@@ -407,12 +459,20 @@ def simulate(
     state: CoachState | None = None,
     *,
     decide: Decide | None = None,
+    writer: StorageWriter | None = None,
 ) -> Iterator[Output]:
-    """Replay scenario lines through the core; yield nudges, dropped nudges and errors in order."""
-    sim = Simulation(config, state, decide=decide)
+    """Replay scenario lines through the core; yield nudges, dropped nudges and errors in order.
+
+    With a `writer`, the history is stored as it goes (a commit every `STORE_EVERY` lines and at
+    the end); a write that fails raises `StorageError`."""
+    sim = Simulation(config, state, decide=decide, writer=writer)
     for number, line in enumerate(lines, start=1):
         yield from sim.feed_line(line, number)
+        if writer is not None and number % STORE_EVERY == 0:
+            sim.store()
     yield from sim.finish()
+    if writer is not None:
+        sim.store()
 
 
 def nudge_line(nudge: Nudge, config: Config) -> str:
@@ -425,10 +485,18 @@ def error_line(error: ErrorRecord) -> str:
     return json.dumps(error.to_payload(), ensure_ascii=False)
 
 
-def write_run(config: ConfigFile, lines: Iterable[str | bytes], out: IO[str], err: IO[str]) -> int:
-    """Run a scenario, nudges to `out` and errors to `err` as JSON lines; return the nudge count."""
+def write_run(
+    config: ConfigFile,
+    lines: Iterable[str | bytes],
+    out: IO[str],
+    err: IO[str],
+    writer: StorageWriter | None = None,
+) -> int:
+    """Run a scenario, nudges to `out` and errors to `err` as JSON lines; return the nudge count.
+
+    With a `writer`, the history goes into its storage too."""
     count = 0
-    for item in simulate(config, lines):
+    for item in simulate(config, lines, writer=writer):
         if isinstance(item, Nudge):
             out.write(nudge_line(item, config) + "\n")
             count += 1
@@ -461,10 +529,17 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", metavar="NUDGES.jsonl", help="write the nudges here instead of stdout"
     )
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="also store the history (events, nudges, nights) in this database, as `sleepcoach "
+        "run` stores it, for `sleepcoach report`: sqlite:///FILE or postgresql://…",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """`sleepcoach simulate`: 0 after a run, bad lines included; 2 bad config; 1 unusable file."""
+    """`sleepcoach simulate`: 0 after a run, bad lines included; 2 bad config; 1 unusable file
+    or storage."""
     try:
         # Secrets (broker password, Home Assistant token) are not needed to simulate.
         choice = choose_config(args.config)
@@ -482,25 +557,43 @@ def run_command(args: argparse.Namespace) -> int:
     except OSError as err:
         say(f"sleepcoach simulate: cannot read {args.scenario}: {err.strerror}", err=True)
         return EXIT_FILE
-    with source:
-        if args.out is None:
-            _replay(config, source, sys.stdout)
-            sys.stdout.flush()
-            return EXIT_OK
+    writer = None
+    if args.storage is not None:
         try:
-            target = open(args.out, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
-        except OSError as err:
-            say(f"sleepcoach simulate: cannot write {args.out}: {err.strerror}", err=True)
+            storage = Storage.open(args.storage, config.storage.keep_days)
+        except StorageError as err:
+            source.close()
+            say(f"sleepcoach simulate: {err}", err=True)
             return EXIT_FILE
-        with target:
-            _replay(config, source, target)
+        writer = StorageWriter(storage, threading.Event(), keep_state=False)
+    try:
+        with source:
+            if args.out is None:
+                _replay(config, source, sys.stdout, writer)
+                sys.stdout.flush()
+                return EXIT_OK
+            try:
+                target = open(args.out, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            except OSError as err:
+                say(f"sleepcoach simulate: cannot write {args.out}: {err.strerror}", err=True)
+                return EXIT_FILE
+            with target:
+                _replay(config, source, target, writer)
+    except StorageError as err:
+        say(f"sleepcoach simulate: {err}", err=True)
+        return EXIT_FILE
+    finally:
+        if writer is not None:
+            writer.storage.close()
     return EXIT_OK
 
 
-def _replay(config: ConfigFile, source: IO[bytes], target: IO[str]) -> None:
+def _replay(
+    config: ConfigFile, source: IO[bytes], target: IO[str], writer: StorageWriter | None
+) -> None:
     """`write_run` with the collector tuned for a replay."""
     with tuned_collector():
-        write_run(config, source, target, sys.stderr)
+        write_run(config, source, target, sys.stderr, writer)
 
 
 @contextmanager

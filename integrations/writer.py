@@ -14,6 +14,9 @@ and dumping and writing it cost ~1 ms a message): every `SNAPSHOT_EVERY_S` under
 snapshot is the runner's checkpoint, and replaces the journal in the same transaction; the
 commits between store the journal rows of their decisions.
 
+`sleepcoach simulate --storage` writes its history through this same writer (`keep_state=False`:
+events, refusals, nudges, nights; the core's state of a replay is not the daemon's to restore).
+
 `restore` is the way back on start: the snapshot, the journal decided again on top of it (the core
 is deterministic, so the state is the one the coach had when it stopped or was killed), and the
 duplicate keys, which are stored with their events rather than in the snapshot (with devices
@@ -84,10 +87,14 @@ def keep_key(runner: Runner, event: Event) -> None:
 class StorageWriter:
     """The consumer's batch of rows, its commit, the snapshot of the state and its restore."""
 
-    def __init__(self, storage: Storage, stopping: threading.Event) -> None:
-        """Write to `storage`; a retry stops waiting when `stopping` is set."""
+    def __init__(
+        self, storage: Storage, stopping: threading.Event, *, keep_state: bool = True
+    ) -> None:
+        """Write to `storage`; a retry stops waiting when `stopping` is set. Without
+        `keep_state` (the simulator's history) no snapshot of the state is ever written."""
         self.storage = storage
         self._stopping = stopping
+        self._keep_state = keep_state
         self._batch = Batch()
         #: Fingerprints of the batch's messages, not yet in storage.
         self._fingerprints: set[str] = set()
@@ -284,7 +291,9 @@ class StorageWriter:
         stop asked for meanwhile ends the waiting.
         """
         batch = self._batch
-        snapshot = (snapshot and bool(runner.journal)) or self.snapshot_due(runner)
+        snapshot = self._keep_state and (
+            (snapshot and bool(runner.journal)) or self.snapshot_due(runner)
+        )
         # The runner's checkpoint is the snapshot: a later failure rolls back to what is stored.
         batch.state = runner.checkpoint() if snapshot else None
         if self._profiles_changed:
