@@ -48,6 +48,10 @@ class DropNudge:
     rule: str
     ts: datetime
     reason: str
+    #: The title it would have had (the report shows it); "" when not known.
+    title: str = ""
+    #: The night it belonged to (its evening's ISO date); "" when not known.
+    night: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,7 +197,7 @@ class Ctx:
             reason = "budget"
         self.state.sent[nudge_id] = now_s
         if reason is not None:
-            self.drop(nudge_id, rule, reason)
+            self.drop(nudge_id, rule, reason, title=title, night=night)
             return False
         if routine:
             self.ps.evening(night).routine.append(nudge_id)
@@ -250,10 +250,14 @@ class Ctx:
                 budget -= 1
         return len(used) < budget
 
-    def drop(self, nudge_id: str, rule: str, reason: str) -> None:
-        """Record a nudge that is not sent, and why."""
+    def drop(
+        self, nudge_id: str, rule: str, reason: str, *, title: str = "", night: str = ""
+    ) -> None:
+        """Record a nudge that is not sent, and why (with the title it would have had and the
+        night it belonged to)."""
         self.state.dropped[reason] = self.state.dropped.get(reason, 0) + 1
-        self.actions.append(DropNudge(nudge_id, self.person.id, rule, self.now, reason))
+        drop = DropNudge(nudge_id, self.person.id, rule, self.now, reason, title, night)
+        self.actions.append(drop)
 
 
 EventHandler = Callable[[Ctx, Any], None]

@@ -14,6 +14,7 @@ caffeine predicted at bedtime it says so, as a warning, and no separate caffeine
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Final
 
 from coach import caffeine
 from coach.clock import Night, hhmm, local_iso
@@ -24,6 +25,10 @@ SOURCE = (
     "Stutz et al. 2019, Sports Med 49(2) (only light activity close to bed); "
     "Brown et al. 2022, PLoS Biol 20(3):e3001571 (dim light before bed)"
 )
+
+
+#: The nudge's title, sent or not.
+TITLE: Final = "Time to wind down"
 
 
 def winddown_at(ctx: Ctx, night: Night) -> datetime:
@@ -45,7 +50,7 @@ def on_winddown(ctx: Ctx, timer: Timer) -> None:
     if ctx.ps.in_bed:
         if nudge_id not in ctx.state.sent:
             ctx.state.sent[nudge_id] = ctx.now.timestamp()
-            ctx.drop(nudge_id, "winddown.stretch", "in_bed")
+            ctx.drop(nudge_id, "winddown.stretch", "in_bed", title=TITLE, night=night.key)
         return
     evening = ctx.ps.evenings.get(night.key)
     late_workout = evening is not None and evening.late_workout
@@ -80,7 +85,7 @@ def on_winddown(ctx: Ctx, timer: Timer) -> None:
         day=night.key,
         night=night.key,
         severity="info" if load is None else "warning",
-        title="Time to wind down",
+        title=TITLE,
         message=message,
         evidence=evidence,
         expires=night.bedtime + timedelta(minutes=ctx.config.rules.quiet_hours.after_bedtime_min),

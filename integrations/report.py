@@ -1,15 +1,32 @@
-"""`sleepcoach report`: a person's stored nights, caffeine, workouts and nudges, for people to read.
+"""`sleepcoach report`: a person's stored nights, their evenings and the nudges, for people to read.
 
-How it works: the report covers the last N local days (today included) in the configured time
-zone. For each person it reads the stored night summaries whose evening falls in those days, the
-drinks (`CoffeeBrewed`, and `SubstanceLogged` with caffeine), workouts, bedtime changes and the
-nudges sent or dropped. Caffeine is replayed with the core's own model (`coach.caffeine.dose_mg`
-and `caffeine_at`, the person's half-life), from two days before the period so that the first
-morning starts with yesterday's remainder; bedtimes come from `coach.clock.night_of` with the
-`bedtime_tonight` changes that were stored. Every figure goes into `Table`s, which are printed in
-the terminal and written into `index.html` alike, so the two never disagree; three PNG plots per
-person (PLM index per night, caffeine in the body, nudges per rule) are drawn with matplotlib's
-object API (no pyplot, no global backend: `Figure.savefig` renders with Agg).
+How it works: the report covers a period of local days in the configured time zone (the last 14
+days by default; `--days`, `--since`, `--until`). One builder, `build_report`, reads each
+person's history and makes a `PersonReport`: one `NightEntry` per evening of the period (a night
+is named by its evening's date), holding the stored night summary's figures, the evening beside
+it and the nudges that belong to that night. Three renderers show that one structure: the JSON
+document (`report_json`, `--format json`), the terminal tables and the HTML page, so the three
+never disagree.
+
+- Nights are the summaries the coach stored when each night closed. No summary, or one without
+  bed data, is "no data", never a zero.
+- The evening: the coach's own record of it, stored with the night (caffeine left at bedtime, a
+  late workout, stress, alcohol, nicotine); the caffeine drunk and the workouts come from the
+  stored events, each under the night in progress or the next one (`coach.clock.tonight`, as the
+  core judges a drink: a coffee at 00:40 is Saturday night's). Caffeine is replayed with the
+  core's model (`coach.caffeine.dose_mg` and `caffeine_at`, the person's half-life) from two days
+  before the period, so the first morning starts with what was left. A day for which nothing at
+  all was stored for the person (no event, nudge or night) has no caffeine figures: "no data".
+- A nudge belongs to the night the coach decided it for (`_night_of_nudge`): a dropped nudge's
+  stored record names it, a sent one's evidence or id says it; failing those, the night in
+  progress or ahead when it was decided (`coach.clock.tonight`, as the rules judge). Saturday
+  23:40 and Sunday 01:00 are Saturday's night, and so is Sunday morning's word on that night.
+  It is shown by its title.
+- Check-ins are not stored by this version: `checkins` is an empty list.
+
+The HTML page embeds its plots as `data:` URIs, so it can be mailed or moved on its own; the plots
+are also written as PNG files beside it. They are drawn with matplotlib's object API (no pyplot,
+no global backend: `Figure.savefig` renders with Agg).
 
 The figures are screening from consumer sensors, not a diagnosis; the page says so.
 """
@@ -17,22 +34,26 @@ The figures are screening from consumer sensors, not a diagnosis; the page says 
 from __future__ import annotations
 
 import argparse
+import base64
 import html
+import io
+import json
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from statistics import median
-from typing import TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from coach.caffeine import DEFAULT_LOGGED_MG, NEGLIGIBLE_MG, caffeine_at, dose_mg
-from coach.clock import at_local, hhmm, local_date, night_of, tonight
+from coach.clock import at_local, hhmm, local_date, local_iso, night_of, tonight
 from coach.config import Config, Person
 from coach.state import PersonState
 from integrations.config_file import (
@@ -48,6 +69,7 @@ from integrations.storage import (
     Storage,
     StorageError,
     StoredEvent,
+    StoredNight,
     StoredNudge,
     engine_url,
     safe_url,
@@ -74,6 +96,10 @@ EVENT_KINDS: Final = (
     "WorkoutEnded",
     "BedtimeChanged",
 )
+#: What a cell says where there were no readings.
+NO_DATA: Final = "no data"
+#: The version of the JSON document (`report --format json`); bumped when a field changes meaning.
+JSON_VERSION: Final = 1
 SCREENING_NOTE: Final = (
     "These figures come from a bed motion sensor, a coffee maker and a fitness tracker, not from "
     "a sleep study: they are screening, not a diagnosis. If you twitch or kick often at night, "
@@ -83,37 +109,83 @@ PLOT_DPI: Final = 100
 
 
 class ReportError(ProjectError):
-    """The report cannot be made: an unknown person, or the output folder cannot be written."""
+    """The report cannot be made: an unknown person, a bad period, no history, an unwritable
+    output folder."""
 
 
 # -- what the report holds ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class NightRow:
-    """One stored night summary, named by its evening."""
+class Workout:
+    """A workout that started on the evening's day."""
 
-    evening: date
-    has_data: bool
-    time_in_bed_s: float
-    time_to_settle_s: float | None
-    plm_index: float | None
-    hypnic_jerks: int
-    movements: int
-    limb_movements: int
+    start: datetime
+    activity: str
+    intensity: str
+    minutes: int | None
 
 
 @dataclass(frozen=True, slots=True)
-class DayRow:
-    """One local day: caffeine, the bedtime that evening, workouts and nudges."""
+class EveningEntry:
+    """The evening before a night: what the coach recorded, and the day's caffeine and workouts.
 
-    day: date
-    caffeine_mg: float
+    None is "no data": nothing was stored that says.
+    """
+
     bedtime: datetime
-    caffeine_at_bedtime_mg: float
-    workouts: tuple[str, ...]
-    sent: tuple[tuple[str, int], ...]
-    dropped: tuple[tuple[str, int], ...]
+    caffeine_mg: float | None
+    caffeine_mg_at_bedtime: float | None
+    caffeine_at_bedtime: bool | None
+    late_workout: bool | None
+    stress: bool | None
+    alcohol: bool | None
+    nicotine: bool | None
+    workouts: tuple[Workout, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class NudgeEntry:
+    """A nudge the coach decided: sent, or dropped and why."""
+
+    id: str
+    rule: str
+    title: str
+    ts: datetime
+    night: date
+    dropped: str | None
+
+    @property
+    def sent(self) -> bool:
+        """Whether it went out."""
+        return self.dropped is None
+
+
+@dataclass(frozen=True, slots=True)
+class NightEntry:
+    """One night of the period, named by its evening, with that evening and its nudges.
+
+    `status` is the stored summary's (`ok`, `no movement data`, `no data`) or `not recorded`
+    when no summary was stored; a figure the night does not have is None.
+    """
+
+    night: date
+    status: str
+    time_in_bed_s: float | None
+    sleep_onset: datetime | None
+    time_to_settle_s: float | None
+    movements: int | None
+    lm: int | None
+    plm: int | None
+    plm_index: float | None
+    hypnic_jerks: int | None
+    evening: EveningEntry
+    nudges: tuple[NudgeEntry, ...]
+
+    @property
+    def has_data(self) -> bool:
+        """Whether the bed sensor reported this night."""
+        return self.status in ("ok", "no movement data")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +193,7 @@ class RuleRow:
     """The nudges of one rule over the period: how many went out, how many were dropped and why."""
 
     rule: str
+    title: str
     sent: int
     dropped: int
     reasons: tuple[tuple[str, int], ...]
@@ -134,20 +207,21 @@ class PersonReport:
     tz: ZoneInfo
     first_day: date
     last_day: date
-    nights: tuple[NightRow, ...]
-    days: tuple[DayRow, ...]
+    nights: tuple[NightEntry, ...]
+    nudges: tuple[NudgeEntry, ...]
     rules: tuple[RuleRow, ...]
     caffeine_curve: tuple[tuple[datetime, float], ...]
     doses: int
+    caffeine_total_mg: float
 
     @property
     def has_history(self) -> bool:
         """True when there is anything to show: a night, drink, workout, nudge or caffeine left."""
         return bool(
-            self.nights
+            any(n.status != "not recorded" for n in self.nights)
             or self.doses
-            or self.rules
-            or any(d.workouts for d in self.days)
+            or self.nudges
+            or any(n.evening.workouts for n in self.nights)
             or any(mg >= NEGLIGIBLE_MG for _, mg in self.caffeine_curve)
         )
 
@@ -170,7 +244,11 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """A titled table of text cells, printed in the terminal and written into the HTML alike."""
+    """A titled table of text cells, printed in the terminal and written into the HTML alike.
+
+    A row may carry notes (the nudges of a night): printed indented under it, and in the HTML a
+    row of their own under it.
+    """
 
     title: str
     headers: tuple[str, ...]
@@ -179,9 +257,11 @@ class Table:
     numeric: frozenset[int] = frozenset()
     #: Rows drawn attention to in the HTML (a PLM index above the limit, say).
     marked: frozenset[int] = frozenset()
+    #: Lines under a row, by row index.
+    notes: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     def to_text(self) -> str:
-        """Fixed-width columns under the title."""
+        """Fixed-width columns under the title, each row's notes indented under it."""
         widths = [len(h) for h in self.headers]
         for row in self.rows:
             for i, cell in enumerate(row):
@@ -195,11 +275,13 @@ class Table:
             return "  ".join(parts).rstrip()
 
         out = [self.title, line(self.headers), "  ".join("-" * w for w in widths)]
-        out.extend(line(row) for row in self.rows)
+        for r, row in enumerate(self.rows):
+            out.append(line(row))
+            out.extend(f"    · {note}" for note in self.notes.get(r, ()))
         return "\n".join(out)
 
     def to_html(self) -> str:
-        """An HTML table with a caption."""
+        """An HTML table with a caption; a row's notes in a row of their own under it."""
         e = html.escape
         head = "".join(f"<th>{e(h)}</th>" for h in self.headers)
         body = []
@@ -210,13 +292,20 @@ class Table:
             )
             mark = ' class="marked"' if r in self.marked else ""
             body.append(f"<tr{mark}>{cells}</tr>")
+            notes = self.notes.get(r)
+            if notes:
+                items = "".join(f"<li>{e(n)}</li>" for n in notes)
+                body.append(
+                    f'<tr class="notes"><td></td><td colspan="{len(self.headers) - 1}">'
+                    f"<ul>{items}</ul></td></tr>"
+                )
         return (
             f"<table>\n<caption>{e(self.title)}</caption>\n<thead><tr>{head}</tr></thead>\n"
             f"<tbody>\n{chr(10).join(body)}\n</tbody>\n</table>"
         )
 
 
-# -- reading storage ---------------------------------------------------------------------------
+# -- the period --------------------------------------------------------------------------------
 
 
 def period(days: int, now: datetime, tz: ZoneInfo) -> tuple[date, date]:
@@ -225,63 +314,135 @@ def period(days: int, now: datetime, tz: ZoneInfo) -> tuple[date, date]:
     return last - timedelta(days=days - 1), last
 
 
+def choose_period(
+    now: datetime,
+    tz: ZoneInfo,
+    *,
+    days: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> tuple[date, date]:
+    """The period asked for: `since` to `until` (local dates, both included); either one with
+    `days` (default 14) counted from it; neither: the last `days` ending today."""
+    if since is not None and until is not None:
+        if days is not None:
+            raise ReportError("give --days with --since or with --until, not with both")
+    elif since is not None:
+        until = since + timedelta(days=(days or DEFAULT_DAYS) - 1)
+    elif until is not None:
+        since = until - timedelta(days=(days or DEFAULT_DAYS) - 1)
+    else:
+        since, until = period(days or DEFAULT_DAYS, now, tz)
+    assert since is not None
+    assert until is not None
+    if since > until:
+        msg = f"--since {since.isoformat()} is after --until {until.isoformat()}: nothing to show"
+        raise ReportError(msg)
+    if (until - since).days + 1 > MAX_DAYS:
+        msg = (
+            f"{since.isoformat()} to {until.isoformat()} is {(until - since).days + 1} days; "
+            f"a report covers at most {MAX_DAYS}"
+        )
+        raise ReportError(msg)
+    return since, until
+
+
+# -- reading storage: the one builder ----------------------------------------------------------
+
+
 def build_report(
-    storage: Storage, config: Config, person: Person, days: int, now: datetime
+    storage: Storage,
+    config: Config,
+    person: Person,
+    first_day: date,
+    last_day: date,
+    *,
+    now: datetime,
 ) -> PersonReport:
-    """Read one person's history for the last `days` days up to `now` and work out the figures."""
+    """Read one person's history of `first_day` to `last_day` and work it out (`now` ends the
+    caffeine curve, unless something later was stored)."""
     tz = config.tz
-    first_day, last_day = period(days, now, tz)
     start = at_local(first_day, time(0), tz)
+    end = at_local(last_day + timedelta(days=1), time(0), tz)
+    # The last night's drinks and nudges may come after midnight, up to its morning: read a day
+    # further, and keep what belongs to the period's nights.
+    until = at_local(last_day + timedelta(days=2), time(0), tz)
     try:
         events = list(
-            storage.events(person.id, since=start - CAFFEINE_LOOKBACK, until=now, kinds=EVENT_KINDS)
+            storage.events(
+                person.id, since=start - CAFFEINE_LOOKBACK, until=until, kinds=EVENT_KINDS
+            )
         )
-        nudges = [n for n in storage.nudges(person.id, since=start) if n.ts < now]
-        stored_nights = list(storage.nights(person.id))
+        stored_nudges = [
+            n for n in storage.nudges(person.id, since=start - timedelta(days=1)) if n.ts < until
+        ]
+        stored_nights = [
+            n
+            for n in storage.nights(person.id, since=first_day.isoformat())
+            if _is_iso_date(n.night) and date.fromisoformat(n.night) <= last_day
+        ]
     except SQLAlchemyError as err:
         msg = f"cannot read the history in {safe_url(storage.url)}: {_reason(err)}"
         raise StorageError(msg) from err
 
-    nights = tuple(
-        _night_row(date.fromisoformat(n.night), n.summary)
-        for n in stored_nights
-        if _is_iso_date(n.night) and first_day <= date.fromisoformat(n.night) <= last_day
-    )
     history = _replay(events, person, tz, start)
+    nudges = tuple(
+        n
+        for n in _nudge_entries(stored_nudges, person, tz, history.overrides)
+        if first_day <= n.night <= last_day
+    )
     taken = PersonState(doses=history.doses)
     half_life = person.caffeine_half_life_h
+    # A drink belongs to the night in progress, or the next one (a coffee at 00:40 is
+    # Saturday night's), as the core judges it.
     per_day: dict[date, float] = {}
+    in_period = []
     for at, mg in history.doses:
-        day = local_date(datetime.fromtimestamp(at, tz), tz)
+        day = tonight(person, datetime.fromtimestamp(at, tz), tz, history.overrides).evening
         per_day[day] = per_day.get(day, 0.0) + mg
-    tally = _Tally.of(nudges, tz)
+        if first_day <= day <= last_day:
+            in_period.append(mg)
+    by_night = {date.fromisoformat(n.night): n for n in stored_nights}
+    nudges_by_night: dict[date, list[NudgeEntry]] = {}
+    for nudge in nudges:
+        nudges_by_night.setdefault(nudge.night, []).append(nudge)
+    # The days something was stored for the person: their caffeine is known (0 mg is a figure).
+    observed = set(history.days) | set(by_night) | set(nudges_by_night)
+    observed.update(local_date(n.ts, tz) for n in nudges)
 
-    day_rows = []
+    entries = []
     for offset in range((last_day - first_day).days + 1):
         day = first_day + timedelta(days=offset)
         bedtime = night_of(person, day, tz, history.overrides).bedtime
-        day_rows.append(
-            DayRow(
-                day=day,
-                caffeine_mg=per_day.get(day, 0.0),
-                bedtime=bedtime,
-                caffeine_at_bedtime_mg=caffeine_at(taken, bedtime, half_life),
-                workouts=tuple(history.workouts.get(day, ())),
-                sent=_ordered(tally.sent_by_day.get(day, Counter())),
-                dropped=_ordered(tally.dropped_by_day.get(day, Counter())),
-            )
+        known = day in observed
+        replayed = caffeine_at(taken, bedtime, half_life) if known else None
+        evening = _evening(
+            by_night.get(day),
+            bedtime=bedtime,
+            caffeine_mg=per_day.get(day, 0.0) if known else None,
+            at_bedtime=replayed,
+            limit=config.rules.caffeine_cutoff.bedtime_limit_mg,
+            workouts=tuple(history.workouts.get(day, ())) if known else None,
         )
-    curve = caffeine_curve(history.doses, start, now, half_life)
+        entries.append(_night_entry(day, by_night.get(day), evening, nudges_by_night, tz))
+    # The curve runs until now, or until the last thing stored when that is later (a scenario
+    # simulated ahead of the clock), within the period.
+    latest = max(
+        [now.timestamp(), *(at for at, _ in history.doses), *(n.ts.timestamp() for n in nudges)]
+    )
+    curve_end = min(end, datetime.fromtimestamp(latest, tz))
+    curve = caffeine_curve(history.doses, start, curve_end, half_life)
     return PersonReport(
         person=person,
         tz=tz,
         first_day=first_day,
         last_day=last_day,
-        nights=nights,
-        days=tuple(day_rows),
-        rules=tally.rules(),
+        nights=tuple(entries),
+        nudges=nudges,
+        rules=_rules(nudges),
         caffeine_curve=curve,
-        doses=sum(1 for at, _ in history.doses if at >= start.timestamp()),
+        doses=len(in_period),
+        caffeine_total_mg=sum(in_period),
     )
 
 
@@ -316,19 +477,22 @@ def caffeine_curve(
 
 @dataclass(slots=True)
 class _History:
-    """What the stored events say: caffeine doses, bedtime changes, workouts per local day."""
+    """What the stored events say: caffeine doses, bedtime changes, workouts per local day, and
+    the local days anything was stored on."""
 
     doses: list[tuple[float, float]] = field(default_factory=list)
     overrides: dict[str, str] = field(default_factory=dict)
-    workouts: dict[date, list[str]] = field(default_factory=dict)
+    workouts: dict[date, list[Workout]] = field(default_factory=dict)
+    days: set[date] = field(default_factory=set)
 
 
 def _replay(
     events: Iterable[StoredEvent], person: Person, tz: ZoneInfo, start: datetime
 ) -> _History:
     history = _History()
-    open_workout: tuple[datetime, str] | None = None
+    open_workout: tuple[datetime, str, str] | None = None
     for ev in events:
+        history.days.add(local_date(ev.ts, tz))
         if ev.kind == "CoffeeBrewed":
             mg = dose_mg(
                 str(ev.data.get("drink", "other")),
@@ -346,79 +510,176 @@ def _replay(
             history.overrides[night.key] = ev.data["time"]
         elif ev.kind == "WorkoutStarted" and ev.ts >= start:
             if open_workout is not None:
-                _add_workout(history.workouts, open_workout, None, tz)
-            label = f"{ev.data.get('activity', 'workout')} ({ev.data.get('intensity', '?')})"
-            open_workout = (ev.ts, label)
+                _add_workout(history, open_workout, None, person, tz)
+            activity = str(ev.data.get("activity", "workout"))
+            open_workout = (ev.ts, activity, str(ev.data.get("intensity", "?")))
         elif ev.kind == "WorkoutEnded" and open_workout is not None:
-            _add_workout(history.workouts, open_workout, ev.ts, tz)
+            _add_workout(history, open_workout, ev.ts, person, tz)
             open_workout = None
     if open_workout is not None:
-        _add_workout(history.workouts, open_workout, None, tz)
+        _add_workout(history, open_workout, None, person, tz)
     return history
 
 
-@dataclass(slots=True)
-class _Tally:
-    """Nudges counted per day and per rule, sent and dropped apart."""
-
-    sent_by_day: dict[date, Counter[str]] = field(default_factory=dict)
-    dropped_by_day: dict[date, Counter[str]] = field(default_factory=dict)
-    sent: Counter[str] = field(default_factory=Counter)
-    dropped: Counter[str] = field(default_factory=Counter)
-    reasons: dict[str, Counter[str]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, nudges: Iterable[StoredNudge], tz: ZoneInfo) -> _Tally:
-        """Count the nudges by their local day and rule."""
-        tally = cls()
-        for nudge in nudges:
-            day = local_date(nudge.ts, tz)
-            if nudge.dropped is None:
-                tally.sent_by_day.setdefault(day, Counter())[nudge.rule] += 1
-                tally.sent[nudge.rule] += 1
-            else:
-                tally.dropped_by_day.setdefault(day, Counter())[nudge.rule] += 1
-                tally.dropped[nudge.rule] += 1
-                tally.reasons.setdefault(nudge.rule, Counter())[nudge.dropped] += 1
-        return tally
-
-    def rules(self) -> tuple[RuleRow, ...]:
-        """One row per rule that sent or dropped a nudge, by rule id."""
-        return tuple(
-            RuleRow(
-                rule,
-                self.sent[rule],
-                self.dropped[rule],
-                _ordered(self.reasons.get(rule, Counter())),
-            )
-            for rule in sorted(set(self.sent) | set(self.dropped))
-        )
-
-
-def _night_row(evening: date, summary: dict[str, Any]) -> NightRow:
-    return NightRow(
-        evening=evening,
-        has_data=bool(summary.get("has_data", False)),
-        time_in_bed_s=float(summary.get("time_in_bed_s") or 0.0),
-        time_to_settle_s=_float_or_none(summary.get("time_to_settle_s")),
-        plm_index=_float_or_none(summary.get("plm_index")),
-        hypnic_jerks=int(summary.get("hypnic_jerks") or 0),
-        movements=int(summary.get("movements") or 0),
-        limb_movements=int(summary.get("limb_movements") or 0),
+def _add_workout(
+    history: _History,
+    started: tuple[datetime, str, str],
+    ended: datetime | None,
+    person: Person,
+    tz: ZoneInfo,
+) -> None:
+    """A workout, under the night in progress or the next one when it started."""
+    workouts, overrides = history.workouts, history.overrides
+    at, activity, intensity = started
+    minutes = None if ended is None else round((ended - at).total_seconds() / 60)
+    workouts.setdefault(tonight(person, at, tz, overrides).evening, []).append(
+        Workout(at.astimezone(tz), activity, intensity, minutes)
     )
 
 
-def _add_workout(
-    workouts: dict[date, list[str]],
-    started: tuple[datetime, str],
-    ended: datetime | None,
+def _nudge_entries(
+    nudges: Iterable[StoredNudge], person: Person, tz: ZoneInfo, overrides: dict[str, str]
+) -> list[NudgeEntry]:
+    """The stored nudges with their titles and the night each belongs to."""
+    out = []
+    for nudge in nudges:
+        payload = nudge.payload or {}
+        title = payload.get("title")
+        out.append(
+            NudgeEntry(
+                id=nudge.id,
+                rule=nudge.rule,
+                title=title if isinstance(title, str) and title else nudge.rule,
+                ts=nudge.ts.astimezone(tz),
+                night=_night_of_nudge(nudge, payload, person, tz, overrides),
+                dropped=nudge.dropped,
+            )
+        )
+    return out
+
+
+def _night_of_nudge(
+    nudge: StoredNudge,
+    payload: dict[str, Any],
+    person: Person,
     tz: ZoneInfo,
-) -> None:
-    at, label = started
-    text = f"{hhmm(at, tz)} {label}"
-    if ended is not None:
-        text += f" {round((ended - at).total_seconds() / 60)} min"
-    workouts.setdefault(local_date(at, tz), []).append(text)
+    overrides: dict[str, str],
+) -> date:
+    """The night a nudge was decided for.
+
+    A dropped nudge's record names it; a sent one's evidence may. Otherwise the date in its id
+    (`<rule>:<person>:<local date>`, which the rules give the night's evening) when that is the
+    night in progress or ahead at its time, or the one before (a morning's word on last night);
+    else the night in progress or ahead (`coach.clock.tonight`).
+    """
+    evidence = payload.get("evidence")
+    named = payload.get("night")
+    if named is None and isinstance(evidence, dict):
+        named = evidence.get("night")
+    if isinstance(named, str) and _is_iso_date(named):
+        return date.fromisoformat(named)
+    current = tonight(person, nudge.ts, tz, overrides).evening
+    parts = nudge.id.split(":")
+    if len(parts) >= 3 and _is_iso_date(parts[2]):
+        day = date.fromisoformat(parts[2])
+        if day in (current, current - timedelta(days=1)):
+            return day
+    return current
+
+
+def _rules(nudges: Sequence[NudgeEntry]) -> tuple[RuleRow, ...]:
+    """One row per rule that sent or dropped a nudge, by title (the latest one of the rule)."""
+    titles: dict[str, str] = {}
+    sent: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    reasons: dict[str, Counter[str]] = {}
+    for n in nudges:
+        if n.title != n.rule or n.rule not in titles:
+            titles[n.rule] = n.title
+        if n.dropped is None:
+            sent[n.rule] += 1
+        else:
+            dropped[n.rule] += 1
+            reasons.setdefault(n.rule, Counter())[n.dropped] += 1
+    rows = [
+        RuleRow(
+            rule, titles[rule], sent[rule], dropped[rule], _ordered(reasons.get(rule, Counter()))
+        )
+        for rule in titles
+    ]
+    return tuple(sorted(rows, key=lambda r: (r.title.lower(), r.rule)))
+
+
+def _evening(
+    stored: StoredNight | None,
+    *,
+    bedtime: datetime,
+    caffeine_mg: float | None,
+    at_bedtime: float | None,
+    limit: float,
+    workouts: tuple[Workout, ...] | None,
+) -> EveningEntry:
+    """The evening: the coach's record of it when the night was stored, else what the events
+    say (caffeine), else nothing."""
+    record = (stored.summary.get("evening") if stored is not None else None) or {}
+    if not isinstance(record, dict):
+        record = {}
+    stored_mg = _float_or_none(record.get("caffeine_mg_at_bedtime"))
+    mg = stored_mg if stored_mg is not None else at_bedtime
+    high = _bool_or_none(record.get("caffeine_at_bedtime"))
+    if high is None and mg is not None:
+        high = mg > limit
+    return EveningEntry(
+        bedtime=bedtime,
+        caffeine_mg=caffeine_mg,
+        caffeine_mg_at_bedtime=mg,
+        caffeine_at_bedtime=high,
+        late_workout=_bool_or_none(record.get("late_workout")),
+        stress=_bool_or_none(record.get("stress_evening")),
+        alcohol=_bool_or_none(record.get("alcohol_evening")),
+        nicotine=_bool_or_none(record.get("late_nicotine")),
+        workouts=workouts,
+    )
+
+
+def _night_entry(
+    day: date,
+    stored: StoredNight | None,
+    evening: EveningEntry,
+    nudges: dict[date, list[NudgeEntry]],
+    tz: ZoneInfo,
+) -> NightEntry:
+    mine = tuple(nudges.get(day, ()))
+    if stored is None:
+        return NightEntry(
+            day, "not recorded", None, None, None, None, None, None, None, None, evening, mine
+        )
+    s = stored.summary
+    has_data = bool(s.get("has_data", False))
+    movements = _int_or_none(s.get("movements"))
+    status = s.get("status")
+    if not isinstance(status, str):
+        status = "no data" if not has_data else "ok" if movements else "no movement data"
+    if not has_data:
+        return NightEntry(
+            day, status, None, None, None, None, None, None, None, None, evening, mine
+        )
+    scored = status == "ok"
+    onset = s.get("sleep_onset")
+    return NightEntry(
+        night=day,
+        status=status,
+        time_in_bed_s=_float_or_none(s.get("time_in_bed_s")),
+        sleep_onset=_local_or_none(onset, tz),
+        time_to_settle_s=_float_or_none(s.get("time_to_settle_s")),
+        movements=movements if scored else None,
+        lm=_int_or_none(s.get("limb_movements")) if scored else None,
+        plm=_int_or_none(s.get("plm_count")) if scored else None,
+        plm_index=_float_or_none(s.get("plm_index")) if scored else None,
+        hypnic_jerks=_int_or_none(s.get("hypnic_jerks")) if scored else None,
+        evening=evening,
+        nudges=mine,
+    )
 
 
 def _ordered(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
@@ -427,6 +688,24 @@ def _ordered(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
 
 def _float_or_none(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _bool_or_none(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _local_or_none(value: object, tz: ZoneInfo) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return instant.astimezone(tz) if instant.tzinfo is not None else None
 
 
 def _is_iso_date(text: str) -> bool:
@@ -444,7 +723,91 @@ def _reason(err: SQLAlchemyError) -> str:
     return lines[0] if lines else type(err).__name__
 
 
-# -- tables ------------------------------------------------------------------------------------
+# -- the JSON document -------------------------------------------------------------------------
+
+
+def report_json(
+    reports: Sequence[PersonReport], first_day: date, last_day: date, generated: datetime
+) -> dict[str, Any]:
+    """The report as one JSON-able document (the schema in docs/report.md)."""
+    return {
+        "version": JSON_VERSION,
+        "generated": generated.replace(microsecond=0).isoformat(),
+        "since": first_day.isoformat(),
+        "until": last_day.isoformat(),
+        "people": [_person_json(r) for r in reports],
+    }
+
+
+def _person_json(report: PersonReport) -> dict[str, Any]:
+    tz = report.tz
+    return {
+        "id": report.person.id,
+        "name": report.person.display_name,
+        "timezone": tz.key,
+        "nights": [_night_json(n, tz) for n in report.nights],
+        "nudges": [_nudge_json(n, tz) for n in report.nudges],
+        "checkins": [],
+    }
+
+
+def _night_json(n: NightEntry, tz: ZoneInfo) -> dict[str, Any]:
+    e = n.evening
+    return {
+        "night": n.night.isoformat(),
+        "status": n.status,
+        "time_in_bed_min": None if n.time_in_bed_s is None else round(n.time_in_bed_s / 60),
+        "sleep_onset": None if n.sleep_onset is None else local_iso(n.sleep_onset, tz),
+        "time_to_settle_min": _minutes_or_none(n.time_to_settle_s),
+        "movements": n.movements,
+        "lm": n.lm,
+        "plm": n.plm,
+        "plm_index": None if n.plm_index is None else round(n.plm_index, 1),
+        "hypnic_jerks": n.hypnic_jerks,
+        "evening": {
+            "bedtime": local_iso(e.bedtime, tz),
+            "caffeine_mg": None if e.caffeine_mg is None else round(e.caffeine_mg, 1),
+            "caffeine_mg_at_bedtime": (
+                None if e.caffeine_mg_at_bedtime is None else round(e.caffeine_mg_at_bedtime, 1)
+            ),
+            "caffeine_at_bedtime": e.caffeine_at_bedtime,
+            "late_workout": e.late_workout,
+            "stress": e.stress,
+            "alcohol": e.alcohol,
+            "nicotine": e.nicotine,
+            "workouts": None
+            if e.workouts is None
+            else [
+                {
+                    "start": local_iso(w.start, tz),
+                    "activity": w.activity,
+                    "intensity": w.intensity,
+                    "minutes": w.minutes,
+                }
+                for w in e.workouts
+            ],
+        },
+        "nudges": [nudge.id for nudge in n.nudges],
+    }
+
+
+def _nudge_json(n: NudgeEntry, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "rule": n.rule,
+        "title": n.title,
+        "ts": local_iso(n.ts, tz),
+        "night": n.night.isoformat(),
+        "sent": n.sent,
+        "dropped": n.dropped,
+    }
+
+
+def _minutes_or_none(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60.0, 1)
+
+
+# -- the terminal and HTML tables --------------------------------------------------------------
 
 
 def _day_label(day: date) -> str:
@@ -460,72 +823,105 @@ def _counts(items: Iterable[tuple[str, int]]) -> str:
     return ", ".join(name if n == 1 else f"{name} ×{n}" for name, n in items)
 
 
+def _workout_text(w: Workout, tz: ZoneInfo) -> str:
+    text = f"{hhmm(w.start, tz)} {w.activity} ({w.intensity})"
+    return text if w.minutes is None else f"{text} {w.minutes} min"
+
+
+def evening_text(evening: EveningEntry, tz: ZoneInfo) -> str:
+    """The evening's exposures and workouts in a few words; "no data" when nothing says."""
+    flags = (
+        ("late workout", evening.late_workout),
+        ("stress", evening.stress),
+        ("alcohol", evening.alcohol),
+        ("nicotine", evening.nicotine),
+    )
+    parts = [name for name, value in flags if value]
+    parts.extend(_workout_text(w, tz) for w in evening.workouts or ())
+    if parts:
+        return ", ".join(parts)
+    # "–" says nothing of note happened: only the coach's own record of the evening can say so.
+    return "–" if any(value is not None for _, value in flags) else NO_DATA
+
+
+def nudge_text(nudge: NudgeEntry, night: date, tz: ZoneInfo) -> str:
+    """One nudge under its night: when (the day named when it is not the evening's), its title,
+    and why it was not sent."""
+    local = nudge.ts.astimezone(tz)
+    when = hhmm(local, tz) if local.date() == night else f"{local:%a} {hhmm(local, tz)}"
+    text = f"{when} {nudge.title}"
+    if nudge.dropped is not None:
+        text += f" (not sent: {nudge.dropped.replace('_', ' ')})"
+    return text
+
+
 def night_table(report: PersonReport, limits: Limits) -> Table:
-    """Per night: time in bed, time to settle, PLM index, hypnic jerks and movements."""
+    """One row per night (named by its evening): the evening beside the night's figures, and the
+    nights' nudges under it."""
     rows: list[tuple[str, ...]] = []
     marked = set()
+    notes = {}
+    tz = report.tz
     for i, n in enumerate(report.nights):
-        if not n.has_data:
-            rows.append((_day_label(n.evening), "no data", "", "", "", ""))
-            continue
-        plm = "–" if n.plm_index is None else f"{n.plm_index:.1f}"
+        e = n.evening
+        drunk = NO_DATA if e.caffeine_mg is None else f"{e.caffeine_mg:.0f} mg"
+        at_bed = NO_DATA
+        if e.caffeine_mg_at_bedtime is not None:
+            at_bed = f"{e.caffeine_mg_at_bedtime:.0f} mg"
+            if e.caffeine_at_bedtime:
+                at_bed += " high"
+                marked.add(i)
+        if n.has_data and n.time_in_bed_s is not None:
+            in_bed = _duration(n.time_in_bed_s)
+        else:
+            in_bed = NO_DATA
+        settle = NO_DATA if n.time_to_settle_s is None else _duration(n.time_to_settle_s)
+        plm = NO_DATA if n.plm_index is None else f"{n.plm_index:.1f}"
         if n.plm_index is not None and n.plm_index > limits.plm_index:
             plm += " high"
             marked.add(i)
-        settle = "–" if n.time_to_settle_s is None else _duration(n.time_to_settle_s)
         rows.append(
             (
-                _day_label(n.evening),
-                _duration(n.time_in_bed_s),
+                _day_label(n.night),
+                hhmm(e.bedtime, tz),
+                drunk,
+                at_bed,
+                evening_text(e, tz),
+                in_bed,
                 settle,
                 plm,
-                str(n.hypnic_jerks),
-                str(n.movements),
+                NO_DATA if n.hypnic_jerks is None else str(n.hypnic_jerks),
+                NO_DATA if n.movements is None else str(n.movements),
             )
         )
+        if n.nudges:
+            notes[i] = tuple(nudge_text(nudge, n.night, tz) for nudge in n.nudges)
     return Table(
-        "Nights (named by their evening)",
-        ("night of", "time in bed", "to settle", "PLM index /h", "hypnic jerks", "movements"),
+        "Nights (named by their evening), with the evening and the nudges",
+        (
+            "night of",
+            "bedtime",
+            "caffeine",
+            "at bedtime",
+            "evening",
+            "time in bed",
+            "to settle",
+            "PLM index /h",
+            "hypnic jerks",
+            "movements",
+        ),
         tuple(rows),
-        numeric=frozenset({1, 2, 3, 4, 5}),
+        numeric=frozenset({2, 3, 5, 6, 7, 8, 9}),
         marked=frozenset(marked),
-    )
-
-
-def day_table(report: PersonReport, limits: Limits) -> Table:
-    """Per day: caffeine total and at bedtime, workouts, nudges sent and dropped by rule."""
-    rows: list[tuple[str, ...]] = []
-    marked = set()
-    for i, d in enumerate(report.days):
-        at_bed = f"{d.caffeine_at_bedtime_mg:.0f} mg"
-        if d.caffeine_at_bedtime_mg > limits.bedtime_mg:
-            at_bed += " high"
-            marked.add(i)
-        rows.append(
-            (
-                _day_label(d.day),
-                f"{d.caffeine_mg:.0f} mg",
-                hhmm(d.bedtime, report.tz),
-                at_bed,
-                ", ".join(d.workouts),
-                _counts(d.sent),
-                _counts(d.dropped),
-            )
-        )
-    return Table(
-        "Days",
-        ("day", "caffeine", "bedtime", "at bedtime", "workouts", "nudges sent", "dropped"),
-        tuple(rows),
-        numeric=frozenset({1, 2, 3}),
-        marked=frozenset(marked),
+        notes=notes,
     )
 
 
 def rule_table(report: PersonReport) -> Table:
-    """Per rule: nudges sent and dropped over the period, and why they were dropped."""
+    """Per nudge: sent and dropped over the period, and why they were dropped."""
     rows = tuple(
         (
-            r.rule,
+            r.title,
             str(r.sent),
             str(r.dropped),
             _counts((why.replace("_", " "), n) for why, n in r.reasons),
@@ -533,8 +929,8 @@ def rule_table(report: PersonReport) -> Table:
         for r in report.rules
     )
     return Table(
-        "Nudges by rule",
-        ("rule", "sent", "dropped", "why dropped"),
+        "Nudges over the period",
+        ("nudge", "sent", "not sent", "why not sent"),
         rows,
         numeric=frozenset({1, 2}),
     )
@@ -543,26 +939,25 @@ def rule_table(report: PersonReport) -> Table:
 def summary_lines(report: PersonReport, limits: Limits) -> list[str]:
     """A few plain sentences over the whole period."""
     lines = []
-    scored = [n for n in report.nights if n.has_data]
+    scored = [n for n in report.nights if n.has_data and n.time_in_bed_s is not None]
     if scored:
         with_index = [n.plm_index for n in scored if n.plm_index is not None]
         high = sum(1 for v in with_index if v > limits.plm_index)
         lines.append(
             f"{len(scored)} night(s) with bed data; median time in bed "
-            f"{_duration(median(n.time_in_bed_s for n in scored))}; PLM index above "
+            f"{_duration(median(n.time_in_bed_s or 0.0 for n in scored))}; PLM index above "
             f"{limits.plm_index:g}/h on {high} of {len(with_index)} night(s)."
         )
     else:
         lines.append("No night with bed-sensor data in this period.")
-    total = sum(d.caffeine_mg for d in report.days)
-    late = sum(1 for d in report.days if d.caffeine_at_bedtime_mg > limits.bedtime_mg)
+    late = sum(1 for n in report.nights if n.evening.caffeine_at_bedtime)
     lines.append(
-        f"Caffeine: {total:.0f} mg in {report.doses} drink(s); more than "
-        f"{limits.bedtime_mg:g} mg left at bedtime on {late} day(s)."
+        f"Caffeine: {report.caffeine_total_mg:.0f} mg in {report.doses} drink(s); more than "
+        f"{limits.bedtime_mg:g} mg left at bedtime on {late} evening(s)."
     )
     sent = sum(r.sent for r in report.rules)
     dropped = sum(r.dropped for r in report.rules)
-    lines.append(f"Nudges: {sent} sent, {dropped} dropped.")
+    lines.append(f"Nudges: {sent} sent, {dropped} not sent.")
     return lines
 
 
@@ -601,7 +996,7 @@ def _tick_label(day: date) -> str:
 
 def _day_ticks(ax: Axes, report: PersonReport, start: datetime) -> None:
     """Ticks at local midnights; day names centred at noon (exact across daylight saving)."""
-    days = [report.first_day + timedelta(days=i) for i in range(len(report.days) + 1)]
+    days = [report.first_day + timedelta(days=i) for i in range(len(report.nights) + 1)]
     midnights = days if len(days) <= DETAILED_DAYS + 1 else days[:: _label_step(len(days) - 1)]
     ax.set_xticks([_days_since(start, at_local(d, time(0), report.tz)) for d in midnights], [])
     shown = days[:-1][:: _label_step(len(days) - 1)]
@@ -614,41 +1009,36 @@ def _day_ticks(ax: Axes, report: PersonReport, start: datetime) -> None:
     ax.tick_params(axis="x", which="minor", length=0)
 
 
-def plot_plm_index(report: PersonReport, limits: Limits, path: Path) -> None:
+def plot_plm_index(report: PersonReport, limits: Limits, path: Path | IO[bytes]) -> None:
     """Bars of the PLM index per night, with the limit (15/h by default) as a dashed line.
 
-    A night stored without bed data says "no data"; a night not stored at all stays empty.
+    A night without an index (not stored, no bed data, no movement data) says "no data".
     """
     fig, ax = _figure()
-    days = [report.first_day + timedelta(days=i) for i in range(len(report.days))]
-    by_evening = {n.evening: n for n in report.nights}
+    days = [n.night for n in report.nights]
     xs = list(range(len(days)))
-    values = [
-        n.plm_index if n is not None and n.has_data else None
-        for n in (by_evening.get(day) for day in days)
-    ]
+    values = [n.plm_index for n in report.nights]
     heights = [v or 0.0 for v in values]
     colours = ["#d1495b" if v is not None and v > limits.plm_index else "#30638e" for v in values]
     ax.bar(xs, heights, color=colours, width=0.7)
     top = max([*heights, limits.plm_index]) * 1.15
     small = len(days) <= DETAILED_DAYS  # room to write on every bar
-    for x, day, value in zip(xs, days, values, strict=True):
-        if day not in by_evening:
-            continue
+    for x, value in zip(xs, values, strict=True):
         if value is not None:
             if small:
                 ax.text(x, value, f"{value:.1f}", ha="center", va="bottom", fontsize=7)
             continue
-        ax.text(
-            x,
-            top * 0.02,
-            "no data" if not by_evening[day].has_data else "no index",
-            rotation=90,
-            ha="center",
-            va="bottom",
-            fontsize=7,
-            color="#888888",
-        )
+        if small:
+            ax.text(
+                x,
+                top * 0.02,
+                NO_DATA,
+                rotation=90,
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="#888888",
+            )
     ax.axhline(limits.plm_index, color="#d1495b", linestyle="--", linewidth=1)
     ax.text(
         len(days) - 0.5,
@@ -667,25 +1057,29 @@ def plot_plm_index(report: PersonReport, limits: Limits, path: Path) -> None:
     ax.set_xticks(xs[::step], [_tick_label(d) for d in days[::step]], fontsize=7)
     ax.set_ylabel("PLM per hour")
     ax.set_title(f"{report.person.display_name}: periodic limb movements per hour (by evening)")
-    fig.savefig(path, dpi=PLOT_DPI)
+    fig.savefig(path, dpi=PLOT_DPI, format="png")
 
 
-def plot_caffeine(report: PersonReport, limits: Limits, path: Path) -> None:
+def plot_caffeine(report: PersonReport, limits: Limits, path: Path | IO[bytes]) -> None:
     """Caffeine in the body over the period, the bedtime limit and each bedtime's amount."""
     fig, ax = _figure()
     start = at_local(report.first_day, time(0), report.tz)
     xs = [_days_since(start, t) for t, _ in report.caffeine_curve]
     values = [mg for _, mg in report.caffeine_curve]
     end = report.caffeine_curve[-1][0] if report.caffeine_curve else start
-    beds = [(d.bedtime, d.caffeine_at_bedtime_mg) for d in report.days if d.bedtime <= end]
+    beds = [
+        (n.evening.bedtime, mg)
+        for n in report.nights
+        if n.evening.bedtime <= end and (mg := n.evening.caffeine_mg_at_bedtime) is not None
+    ]
     bed_xs = [_days_since(start, b) for b, _ in beds]
     bed_mg = [mg for _, mg in beds]
-    if len(report.days) <= DETAILED_DAYS:
+    if len(report.nights) <= DETAILED_DAYS:
         ax.fill_between(xs, values, color="#8c6239", alpha=0.25, linewidth=0)
         ax.plot(xs, values, color="#8c6239", linewidth=1.2, label="caffeine in the body")
     else:
         # Months of daily peaks drawn as a curve are a solid block: show each day's peak.
-        peaks = [0.0] * len(report.days)
+        peaks = [0.0] * len(report.nights)
         for x, mg in zip(xs, values, strict=True):
             index = min(int(x), len(peaks) - 1)
             peaks[index] = max(peaks[index], mg)
@@ -702,7 +1096,7 @@ def plot_caffeine(report: PersonReport, limits: Limits, path: Path) -> None:
         ax.scatter(
             bed_xs,
             bed_mg,
-            s=16 if len(report.days) <= DETAILED_DAYS else 4,
+            s=16 if len(report.nights) <= DETAILED_DAYS else 4,
             c=["#d1495b" if mg > limits.bedtime_mg else "#222222" for mg in bed_mg],
             zorder=3,
             label="at bedtime",
@@ -715,7 +1109,7 @@ def plot_caffeine(report: PersonReport, limits: Limits, path: Path) -> None:
         label=f"{limits.bedtime_mg:g} mg bedtime limit",
     )
     ax.set_ylim(0, max([*values, limits.bedtime_mg]) * 1.15)
-    ax.set_xlim(0, len(report.days))
+    ax.set_xlim(0, len(report.nights))
     _day_ticks(ax, report, start)
     ax.grid(axis="x", alpha=0.15)
     ax.set_ylabel("mg")
@@ -724,21 +1118,21 @@ def plot_caffeine(report: PersonReport, limits: Limits, path: Path) -> None:
         f"(half-life {report.person.caffeine_half_life_h:g} h)"
     )
     ax.legend(loc="upper left", fontsize=7, frameon=False)
-    fig.savefig(path, dpi=PLOT_DPI)
+    fig.savefig(path, dpi=PLOT_DPI, format="png")
 
 
-def plot_nudges(report: PersonReport, path: Path) -> None:
-    """Horizontal bars: nudges sent and dropped per rule."""
+def plot_nudges(report: PersonReport, path: Path | IO[bytes]) -> None:
+    """Horizontal bars: nudges sent and not sent, by title."""
     fig, ax = _figure()
     ax.grid(axis="y", alpha=0.0)
     ax.grid(axis="x", alpha=0.3)
-    rules = [r.rule for r in report.rules]
+    rules = [r.title for r in report.rules]
     if rules:
         ys = list(range(len(rules)))
         sent = [r.sent for r in report.rules]
         dropped = [r.dropped for r in report.rules]
         ax.barh(ys, sent, color="#30638e", label="sent", height=0.6)
-        ax.barh(ys, dropped, left=sent, color="#bbbbbb", label="dropped", height=0.6)
+        ax.barh(ys, dropped, left=sent, color="#bbbbbb", label="not sent", height=0.6)
         ax.set_yticks(ys, rules, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlim(0, max(s + d for s, d in zip(sent, dropped, strict=True)) * 1.1)
@@ -758,14 +1152,14 @@ def plot_nudges(report: PersonReport, path: Path) -> None:
             color="#888888",
         )
     ax.set_xlabel("nudges")
-    ax.set_title(f"{report.person.display_name}: nudges per rule")
-    fig.savefig(path, dpi=PLOT_DPI)
+    ax.set_title(f"{report.person.display_name}: nudges")
+    fig.savefig(path, dpi=PLOT_DPI, format="png")
 
 
 # -- the page ----------------------------------------------------------------------------------
 
 _CSS: Final = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222;
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222;
        padding: 0 1em; line-height: 1.4; }
 .note { background: #fff6e0; border-left: 4px solid #e0a800; padding: 0.6em 1em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
@@ -774,12 +1168,43 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left;
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.num, td:first-child, th { white-space: nowrap; }
 tr.marked td { background: #fde8ea; }
+tr.notes td { border-bottom: 1px solid #bbb; color: #444; font-size: 0.95em; }
+tr.notes ul { margin: 0; padding-left: 1.2em; }
 img { max-width: 100%; height: auto; display: block; margin: 0.5em 0; }
 """
 
 
-def render_html(reports: Sequence[PersonReport], limits: Limits, generated: datetime) -> str:
-    """The whole page: the screening note, then per person the summary, plots and tables."""
+@dataclass(frozen=True, slots=True)
+class Plots:
+    """One person's plots as PNG bytes: PLM index, caffeine, nudges."""
+
+    plm_index: bytes
+    caffeine: bytes
+    nudges: bytes
+
+    @classmethod
+    def draw(cls, report: PersonReport, limits: Limits) -> Plots:
+        """Draw the three plots of a report."""
+        plm, caffeine, nudges = io.BytesIO(), io.BytesIO(), io.BytesIO()
+        plot_plm_index(report, limits, plm)
+        plot_caffeine(report, limits, caffeine)
+        plot_nudges(report, nudges)
+        return cls(plm.getvalue(), caffeine.getvalue(), nudges.getvalue())
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as a `data:` URI, so the page carries its images with it."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def render_html(
+    reports: Sequence[PersonReport],
+    limits: Limits,
+    generated: datetime,
+    plots: dict[str, Plots] | None = None,
+) -> str:
+    """The whole page: the screening note, then per person the summary, plots and tables; the
+    plots (`plots` by person id, drawn here when not given) embedded as data: URIs."""
     e = html.escape
     first = min(r.first_day for r in reports)
     last = max(r.last_day for r in reports)
@@ -787,6 +1212,7 @@ def render_html(reports: Sequence[PersonReport], limits: Limits, generated: date
         "<!DOCTYPE html>",
         '<html lang="en">',
         '<head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>sleepcoach report {first.isoformat()} to {last.isoformat()}</title>",
         f"<style>{_CSS}</style></head>",
         "<body>",
@@ -799,25 +1225,28 @@ def render_html(reports: Sequence[PersonReport], limits: Limits, generated: date
         if not report.has_history:
             parts.append(f"<p>{e(empty_message(report))}</p>")
             continue
+        drawn = (plots or {}).get(person.id) or Plots.draw(report, limits)
         parts.extend(f"<p>{e(line)}</p>" for line in summary_lines(report, limits))
-        plm, caffeine, nudges = plot_names(person.id)
         parts.append(
-            f'<img src="{e(plm)}" alt="PLM index per night for {e(person.display_name)}, '
-            f'with the {limits.plm_index:g}/h line">'
+            f'<img src="{data_uri(drawn.plm_index)}" alt="PLM index per night for '
+            f'{e(person.display_name)}, with the {limits.plm_index:g}/h line">'
+        )
+        parts.append(
+            f'<img src="{data_uri(drawn.caffeine)}" alt="caffeine in the body over time for '
+            f'{e(person.display_name)}, with the {limits.bedtime_mg:g} mg bedtime limit">'
         )
         parts.append(night_table(report, limits).to_html())
         parts.append(
-            f'<img src="{e(caffeine)}" alt="caffeine in the body over time for '
-            f'{e(person.display_name)}, with the {limits.bedtime_mg:g} mg bedtime limit">'
+            f'<img src="{data_uri(drawn.nudges)}" alt="nudges sent and not sent for '
+            f'{e(person.display_name)}">'
         )
-        parts.append(day_table(report, limits).to_html())
-        parts.append(f'<img src="{e(nudges)}" alt="nudges per rule for {e(person.display_name)}">')
         parts.append(rule_table(report).to_html())
     parts.append(
         f"<p><small>Made by sleepcoach on {generated.replace(microsecond=0).isoformat()} "
-        f"from the stored history. PLM index: leg movements in series per hour after falling "
-        f"asleep (WASM/AASM counting); {limits.plm_index:g}/h is the ICSD-3 adult limit. "
-        f"Caffeine: first-order decay from each drink.</small></p>"
+        f"from the stored history. A night is named by its evening; its nudges are listed under "
+        f"it. PLM index: leg movements in series per hour after falling asleep (WASM/AASM "
+        f"counting); {limits.plm_index:g}/h is the ICSD-3 adult limit. Caffeine: first-order "
+        f"decay from each drink. “{NO_DATA}”: nothing was recorded.</small></p>"
     )
     parts.extend(["</body>", "</html>", ""])
     return "\n".join(parts)
@@ -827,8 +1256,7 @@ def empty_message(report: PersonReport) -> str:
     """What the report says for a person with nothing stored in the period."""
     return (
         f"No stored history for {report.person.id} from {report.first_day.isoformat()} to "
-        f"{report.last_day.isoformat()}: no nights, drinks, workouts or nudges. `sleepcoach run` "
-        f"stores them as they happen."
+        f"{report.last_day.isoformat()}: no nights, drinks, workouts or nudges."
     )
 
 
@@ -842,28 +1270,34 @@ def render_text(report: PersonReport, limits: Limits) -> str:
         return f"{head}\n{empty_message(report)}"
     blocks = [
         head + "\n" + "\n".join(summary_lines(report, limits)),
-        night_table(report, limits).to_text() if report.nights else "No night summaries stored.",
-        day_table(report, limits).to_text(),
+        night_table(report, limits).to_text(),
         rule_table(report).to_text() if report.rules else "No nudges in this period.",
     ]
     return "\n\n".join(blocks)
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read: it holds health data."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), 0o600)  # a file already there keeps its mode otherwise
+        f.write(data)
+
+
 def write_report(
     reports: Sequence[PersonReport], limits: Limits, out: Path, generated: datetime
 ) -> Path:
-    """Write the plots of every person with history and `index.html` into `out`."""
+    """Write `index.html` (its plots inside) and the plots as PNG files beside it into `out`."""
+    plots = {r.person.id: Plots.draw(r, limits) for r in reports if r.has_history}
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for report in reports:
-            if not report.has_history:
-                continue
-            plm, caffeine, nudges = plot_names(report.person.id)
-            plot_plm_index(report, limits, out / plm)
-            plot_caffeine(report, limits, out / caffeine)
-            plot_nudges(report, out / nudges)
+        for person_id, drawn in plots.items():
+            plm, caffeine, nudges = plot_names(person_id)
+            _write_private(out / plm, drawn.plm_index)
+            _write_private(out / caffeine, drawn.caffeine)
+            _write_private(out / nudges, drawn.nudges)
         page = out / "index.html"
-        page.write_text(render_html(reports, limits, generated), encoding="utf-8")
+        _write_private(page, render_html(reports, limits, generated, plots).encode())
     except OSError as err:
         raise ReportError(f"cannot write the report to {out}: {err.strerror or err}") from err
     return page
@@ -883,6 +1317,14 @@ def _days(text: str) -> int:
     return value
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        msg = f"expected a date as YYYY-MM-DD, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
@@ -892,21 +1334,37 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage",
         metavar="URL",
-        help="the database to read (default: the config's storage.url, as `run` stores)",
+        help="the database to read (default: the one `run` stores into with this config)",
     )
     parser.add_argument("--person", metavar="ID", help="one person's report (default: everyone)")
     parser.add_argument(
         "--days",
         metavar="N",
         type=_days,
-        default=DEFAULT_DAYS,
-        help=f"the last N days, today included (default: {DEFAULT_DAYS})",
+        help=f"N days: the last N, today included, or N from --since or up to --until "
+        f"(default: {DEFAULT_DAYS})",
+    )
+    parser.add_argument(
+        "--since",
+        metavar="DATE",
+        type=_date,
+        help="the first day (YYYY-MM-DD, local; its night is the one that starts that evening)",
+    )
+    parser.add_argument(
+        "--until", metavar="DATE", type=_date, help="the last day (YYYY-MM-DD, local), included"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: tables in the terminal, plots and index.html in --out (default); json: one "
+        "JSON document on stdout, no files",
     )
     parser.add_argument(
         "--out",
         metavar="DIR",
         default=DEFAULT_OUT,
-        help=f"where the PNG plots and index.html go (default: ./{DEFAULT_OUT})",
+        help=f"where index.html and the PNG plots go (default: ./{DEFAULT_OUT})",
     )
 
 
@@ -933,40 +1391,72 @@ def missing_sqlite_file(url: str) -> Path | None:
     return None if path.exists() else path
 
 
+def open_history(url: str, keep_days: int) -> Storage:
+    """The storage to report from; a database not there yet, or one that holds no history at
+    all, is an error (there is nothing to report)."""
+    hint = (
+        "`sleepcoach run` stores history as it happens; `sleepcoach simulate --storage URL` "
+        "stores a scenario's"
+    )
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        raise ReportError(f"no stored history: {missing} does not exist. {hint}")
+    storage = Storage.open(url, keep_days)
+    try:
+        empty = all(storage.count(table) == 0 for table in ("events", "nudges", "nights"))
+    except SQLAlchemyError as err:
+        storage.close()
+        msg = f"cannot read the history in {safe_url(url)}: {_reason(err)}"
+        raise StorageError(msg) from err
+    if empty:
+        storage.close()
+        raise ReportError(f"no stored history: {safe_url(url)} is empty. {hint}")
+    return storage
+
+
 def make_report(
     config: ConfigFile,
     person_id: str | None,
-    days: int,
-    out: Path,
+    first_day: date,
+    last_day: date,
     now: datetime,
     *,
+    out: Path = Path(DEFAULT_OUT),
+    fmt: str = "text",
     database: str | None = None,
+    stream: IO[str] | None = None,
 ) -> int:
-    """Read the history, print the tables and write the plots and page; the exit code."""
+    """Read the history and show it: tables in the terminal and the page in `out`, or the JSON
+    document on `stream` (stdout); the exit code."""
     people = select_people(config, person_id)
-    url = database or storage_url(config)
-    missing = missing_sqlite_file(url)
-    if missing is not None:
-        say(f"No stored history yet: {missing} does not exist. `sleepcoach run` creates it.")
-        return 0
-    storage = Storage.open(url, config.storage.keep_days)
+    storage = open_history(database or storage_url(config), config.storage.keep_days)
     try:
-        reports = [build_report(storage, config, person, days, now) for person in people]
+        reports = [
+            build_report(storage, config, person, first_day, last_day, now=now) for person in people
+        ]
     finally:
         storage.close()
+    generated = now.astimezone(config.tz)
+    if fmt == "json":
+        doc = report_json(reports, first_day, last_day, generated)
+        target = stream if stream is not None else sys.stdout
+        json.dump(doc, target, ensure_ascii=False, indent=2)
+        target.write("\n")
+        target.flush()
+        return 0
     limits = Limits.of(config)
     say("\n\n".join(render_text(report, limits) for report in reports))
     if not any(report.has_history for report in reports):
         say(f"\nNothing to plot: no report written to {out}.")
         return 0
-    page = write_report(reports, limits, out, now.astimezone(config.tz))
+    page = write_report(reports, limits, out, generated)
     say(f"\n{SCREENING_NOTE}")
-    say(f"\nPlots and page: {page}")
+    say(f"\nThe page (plots inside, it can be moved or mailed): {page}")
     return 0
 
 
 def report_command(args: argparse.Namespace) -> int:
-    """`sleepcoach report`: the tables in the terminal, the plots and index.html in --out."""
+    """`sleepcoach report`: the tables in the terminal and index.html in --out, or JSON."""
     try:
         # The report reads storage only: MQTT and Home Assistant secrets need not be present.
         choice = choose_config(args.config)
@@ -978,14 +1468,25 @@ def report_command(args: argparse.Namespace) -> int:
             say(problem, err=True)
         return 1
     now = datetime.now(config.tz)
+    first_day, last_day = choose_period(
+        now, config.tz, days=args.days, since=args.since, until=args.until
+    )
     return make_report(
-        config, args.person, args.days, Path(args.out), now, database=args.storage
+        config,
+        args.person,
+        first_day,
+        last_day,
+        now,
+        out=Path(args.out),
+        fmt=args.format,
+        database=args.storage,
     )
 
 
 COMMAND: Final = Command(
     "report",
-    "the sleep report from stored history: tables in the terminal, PNG plots and an HTML page",
+    "the sleep report from stored history: tables in the terminal and an HTML page with its "
+    "plots, or one JSON document (--format json)",
     _arguments,
     report_command,
 )

@@ -120,7 +120,8 @@ nudges_table = Table(
     Column("rule", String(64), nullable=False),
     Column("ts", Float, nullable=False),
     Column("severity", String(16), nullable=True),
-    Column("payload", Text, nullable=True),  # the nudge JSON as published (docs/contract.md)
+    # The nudge JSON as published (docs/contract.md); of a dropped one, {"title", "night"} alone.
+    Column("payload", Text, nullable=True),
     Column("dropped", String(64), nullable=True),
     Column("published", Boolean, nullable=False, default=False),
     Index("ix_nudges_person_ts", "person", "ts"),
@@ -262,7 +263,7 @@ class NudgeRow:
     rule: str
     ts: float
     severity: str | None
-    payload: str | None  # the nudge as published (JSON); None when dropped
+    payload: str | None  # the nudge as published (JSON); when dropped {"title", "night"}
     dropped: str | None = None  # why it was not sent
     published: bool = False
 

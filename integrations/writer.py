@@ -200,7 +200,10 @@ class StorageWriter:
         )
 
     def dropped(self, drop: DropNudge) -> None:
-        """A nudge that was not sent, and why."""
+        """A nudge that was not sent, and why; its payload holds only the title it would have had
+        and the night it belonged to, for the report."""
+        known = {k: v for k, v in (("title", drop.title), ("night", drop.night)) if v}
+        payload = json.dumps(known, ensure_ascii=False) if known else None
         self._batch.nudges.append(
             NudgeRow(
                 id=drop.nudge_id,
@@ -208,7 +211,7 @@ class StorageWriter:
                 rule=drop.rule,
                 ts=drop.ts.timestamp(),
                 severity=None,
-                payload=None,
+                payload=payload,
                 dropped=drop.reason,
             )
         )

@@ -1,6 +1,7 @@
 """Nights stored the way a person gets them: synthetic bed nights published to a real broker,
 `sleepcoach run` scores and stores them, and after a SIGTERM `sleepcoach report` shows them with
-the figures the coach published; `sleepcoach simulate --storage` stores the same history."""
+the figures the coach published, as tables and as JSON; `sleepcoach simulate --storage` stores the
+same history."""
 
 from __future__ import annotations
 
@@ -143,11 +144,43 @@ def test_synthetic_nights_through_the_daemon_show_in_the_report(
             str(night["hypnic_jerks"]),
             str(night["movements"]),
         ]
-        row = r"\s+".join(re.escape(cell) for cell in cells[:4]) + r"(\s+high)?\s+"
-        row += r"\s+".join(re.escape(cell) for cell in cells[4:])
-        assert re.search(row, text), (cells, text)
+        # The night's row: its evening first (bedtime, caffeine, the evening), then the night.
+        row = re.escape(cells[0]) + r"  .*  " + r"\s+".join(re.escape(c) for c in cells[1:4])
+        row += r"(\s+high)?\s+" + r"\s+".join(re.escape(cell) for cell in cells[4:]) + "$"
+        row = "^" + row
+        assert re.search(row, text, re.MULTILINE), (cells, text)
         assert night["plm_index"] > 15  # 30/h put in: marked high in the report
     assert (report_dir / "index.html").exists()
+
+    # The same nights as JSON, each under its evening with the figures the coach published.
+    evenings = sorted(published())
+    as_json = sleepcoach(
+        "report",
+        "--config",
+        str(daemon.config),
+        "--format",
+        "json",
+        "--since",
+        evenings[0],
+        "--until",
+        evenings[-1],
+        home=tmp_path,
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    [alex] = json.loads(as_json.stdout)["people"]
+    assert [n["night"] for n in alex["nights"]] == evenings
+    for shown_night in alex["nights"]:
+        night = published()[shown_night["night"]]
+        onset = datetime.fromisoformat(night["sleep_onset"]).replace(microsecond=0)
+        assert shown_night["status"] == "ok"
+        assert shown_night["sleep_onset"] == onset.isoformat()
+        assert shown_night["time_in_bed_min"] == night["time_in_bed_min"]
+        assert shown_night["plm_index"] == round(night["plm_index"], 1)
+        assert shown_night["plm"] == night["plm_count"]
+        assert shown_night["lm"] == night["limb_movements"]
+        assert shown_night["movements"] == night["movements"]
+        assert shown_night["hypnic_jerks"] == night["hypnic_jerks"]
+        assert shown_night["evening"]["late_workout"] is False
 
     # What is stored for a later history view: the figures and a bounded timeline.
     with sqlite3.connect(db) as conn:

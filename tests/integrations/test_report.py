@@ -3,6 +3,7 @@ and a page; empty and unreadable storage; unknown people; a period across a DST 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import struct
@@ -75,10 +76,23 @@ def _event_row(event: Event) -> EventRow:
     )
 
 
+TITLES = {
+    "winddown.stretch": "Time to wind down",
+    "caffeine.cutoff": "Caffeine cutoff at 13:30",
+    "twitch.night_summary": "Last night's movements",
+}
+
+
 def _nudge_row(
     nid: str, person: str, rule: str, at: datetime, dropped: str | None = None
 ) -> NudgeRow:
-    payload = None if dropped else json.dumps({"id": nid, "rule": rule, "person": person})
+    """The row the daemon's writer stores: a sent nudge's payload as published, a dropped one's
+    title and night (the id's date here)."""
+    title = TITLES[rule]
+    if dropped:
+        payload = json.dumps({"title": title, "night": nid.split(":")[2]})
+    else:
+        payload = json.dumps({"id": nid, "rule": rule, "person": person, "title": title})
     return NudgeRow(
         id=nid,
         person=person,
@@ -264,73 +278,141 @@ def test_a_week_of_history_becomes_tables_plots_and_a_page(
     text = captured.out
     assert code == 0, captured.err
 
-    # Nights: time in bed, to settle, PLM index (flagged above 15/h), hypnic jerks, movements.
-    assert _cells(text, _label(d(7))) == [_label(d(7)), "7 h 42 min", "14 min", "6.2", "1", "23"]
+    # One row per night, named by its evening: the evening (bedtime, caffeine drunk, caffeine
+    # left at bedtime flagged above 50 mg, workouts) beside the night (time in bed, to settle,
+    # PLM index flagged above 15/h, hypnic jerks, movements); "no data" where nothing was stored.
+    nothing = ["no data"] * 5
+    assert _cells(text, _label(d(7))) == [
+        _label(d(7)),
+        "22:30",
+        "0 mg",
+        "0 mg",
+        "no data",
+        "7 h 42 min",
+        "14 min",
+        "6.2",
+        "1",
+        "23",
+    ]
     assert _cells(text, _label(d(6))) == [
         _label(d(6)),
+        "22:30",
+        "100 mg",
+        "25 mg",
+        "no data",
         "7 h 10 min",
         "25 min",
         "18.4 high",
         "3",
         "41",
     ]
-    assert _cells(text, _label(d(5))) == [_label(d(5)), "no data"]
-    assert _cells(text, _label(d(4))) == [_label(d(4)), "6 h 35 min", "–", "–", "0", "9"]
-
-    # Days: caffeine total, bedtime, caffeine at bedtime, workouts, nudges sent and dropped.
-    def day_row(ago: int) -> list[str]:
-        rows = _rows(text, _label(d(ago)))
-        return rows[-1]  # the night table comes first; the day table's row is the last one
-
-    assert day_row(6)[:4] == [_label(d(6)), "100 mg", "22:30", "25 mg"]
-    assert day_row(4) == [
-        _label(d(4)),
-        "200 mg",
+    # A night stored without bed data; the evening's caffeine (34 h after 100 mg: 0.9 mg).
+    assert _cells(text, _label(d(5))) == [
+        _label(d(5)),
         "22:30",
-        "100 mg high",
-        "caffeine.cutoff, winddown.stretch",
-        "twitch.night_summary",
-    ]
-    assert day_row(3) == [
-        _label(d(3)),
         "0 mg",
+        "1 mg",
+        "no data",
+        *nothing,
+    ]
+    assert _cells(text, _label(d(4))) == [
+        _label(d(4)),
         "22:30",
+        "200 mg",
+        "100 mg high",
+        "no data",
+        "6 h 35 min",
+        "no data",
+        "no data",
+        "0",
+        "9",
+    ]
+    assert _cells(text, _label(d(3))) == [
+        _label(d(3)),
+        "22:30",
+        "0 mg",
         "4 mg",  # 200 mg, 29 h earlier: 200 · 0.5^5.8
         "18:05 running (vigorous) 45 min",
-        "winddown.stretch",
+        *nothing,
     ]
-    assert day_row(2)[:4] == [_label(d(2)), "126 mg", "22:30", "16 mg"]
-    assert day_row(8) == [_label(d(8)), "0 mg", "22:30", "0 mg"]
-    assert day_row(1)[2] == "23:15"
-    assert day_row(0)[2] == "22:30"
+    assert _cells(text, _label(d(2)))[:4] == [_label(d(2)), "22:30", "126 mg", "16 mg"]
+    assert _cells(text, _label(d(1)))[1] == "23:15"  # bedtime_tonight
+    # Days nothing was stored for are "no data", never 0 mg.
+    for ago in (0, 8, 13):
+        assert _cells(text, _label(d(ago))) == [_label(d(ago)), "22:30", *["no data"] * 8]
+    assert _label(d(14)) not in text
     assert _label(d(20)) not in text
     assert "77.0" not in text
 
-    # Nudges by rule over the period: Sam's and the old one are not counted.
-    assert _cells(text, "caffeine.cutoff ") == ["caffeine.cutoff", "1", "0"]
-    assert _cells(text, "twitch.night_summary ") == ["twitch.night_summary", "0", "1", "expired"]
-    assert _cells(text, "winddown.stretch ") == ["winddown.stretch", "7", "0"]
-    assert "Caffeine: 426 mg in 3 drink(s); more than 50 mg left at bedtime on 1 day(s)." in text
+    # Each night's nudges under it, by title; a morning's nudge under the night it spoke of.
+    assert _notes(text, _label(d(4))) == [
+        "17:31 Caffeine cutoff at 13:30",
+        "21:45 Time to wind down",
+    ]
+    assert _notes(text, _label(d(5))) == [
+        "21:45 Time to wind down",
+        f"{d(4):%a} 09:00 Last night's movements (not sent: expired)",
+    ]
+    assert _notes(text, _label(d(8))) == []
+    assert "winddown.stretch" not in text
+    assert "caffeine.cutoff" not in text
+
+    # The nudges over the period by title: Sam's and the old one are not counted.
+    assert _cells(text, "Caffeine cutoff at 13:30 ") == ["Caffeine cutoff at 13:30", "1", "0"]
+    assert _cells(text, "Last night's movements ") == [
+        "Last night's movements",
+        "0",
+        "1",
+        "expired",
+    ]
+    assert _cells(text, "Time to wind down ") == ["Time to wind down", "7", "0"]
+    assert (
+        "Caffeine: 426 mg in 3 drink(s); more than 50 mg left at bedtime on 1 evening(s)." in text
+    )
     assert "PLM index above 15/h on 1 of 2 night(s)" in text
     assert SCREENING_NOTE in text
 
-    # The plots: valid PNGs of a readable size.
+    # The plots: valid PNGs of a readable size, owner-only like the page (health data).
     for name in plot_names("alex"):
         width, height = _png_size(out / name)
         assert (width, height) == (800, 320)
+        assert (out / name).stat().st_mode & 0o777 == 0o600
     assert not (out / plot_names("sam")[0]).exists()
 
-    # The page embeds every plot and the same figures as the terminal.
+    # The page carries the plots inside it (data: URIs, the same PNGs) and the same figures.
     page = (out / "index.html").read_text(encoding="utf-8")
+    assert (out / "index.html").stat().st_mode & 0o777 == 0o600
     sources = re.findall(r'<img src="([^"]+)"', page)
-    assert sources == list(plot_names("alex"))
-    assert all((out / src).is_file() for src in sources)
+    assert [_embedded(src) for src in sources] == [
+        (out / name).read_bytes() for name in plot_names("alex")
+    ]
     assert '<td class="num">18.4 high</td>' in page
     assert '<td class="num">100 mg high</td>' in page
     assert "18:05 running (vigorous) 45 min" in page
+    assert "<li>17:31 Caffeine cutoff at 13:30</li>" in page
+    assert "winddown.stretch" not in page
     assert "screening, not a diagnosis" in page
     assert "talk to a doctor" in page
     assert "Sam" not in page
+
+
+def _notes(output: str, label: str) -> list[str]:
+    """The lines under a night's row (its nudges)."""
+    lines = output.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(label))
+    notes = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("    · "):
+            break
+        notes.append(line.removeprefix("    · "))
+    return notes
+
+
+def _embedded(src: str) -> bytes:
+    """The PNG a data: URI carries."""
+    head, _, data = src.partition(",")
+    assert head == "data:image/png;base64", head
+    return base64.b64decode(data, validate=True)
 
 
 def test_everyone_by_default(
@@ -380,12 +462,41 @@ def test_days_limits_the_period(
     assert f"{week.day(2).isoformat()} to {today.isoformat()}" in text
     assert _label(week.day(3)) not in text
     assert _label(week.day(4)) not in text  # nor its night
-    assert "No night summaries stored." in text
+    assert "No night with bed-sensor data in this period." in text
     assert "Caffeine: 126 mg in 1 drink(s)" in text
-    assert _cells(text, "winddown.stretch ") == ["winddown.stretch", "2", "0"]
+    assert _cells(text, "Time to wind down ") == ["Time to wind down", "2", "0"]
 
 
-def test_empty_history_says_so_and_writes_nothing(
+def test_a_person_without_history_in_the_period_says_so(
+    tmp_path: Path, today: date, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "coach.db"
+    _fill_week(db, today)
+    out = tmp_path / "report"
+
+    code = main(
+        [
+            "report",
+            "--config",
+            str(_config(tmp_path, db)),
+            "--out",
+            str(out),
+            "--since",
+            "2020-01-01",
+            "--until",
+            "2020-01-02",
+        ]
+    )
+    text = capsys.readouterr().out
+
+    assert code == 0
+    assert "No stored history for alex from 2020-01-01 to 2020-01-02" in text
+    assert "No stored history for sam from 2020-01-01 to 2020-01-02" in text
+    assert "no report written" in text
+    assert not out.exists()
+
+
+def test_an_empty_database_is_an_error_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "coach.db"
@@ -393,24 +504,23 @@ def test_empty_history_says_so_and_writes_nothing(
     out = tmp_path / "report"
 
     code = main(["report", "--config", str(_config(tmp_path, db)), "--out", str(out)])
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
 
-    assert code == 0
-    assert "No stored history for alex from " in text
-    assert "No stored history for sam from " in text
-    assert "no report written" in text
+    assert code == 1
+    assert captured.err.startswith(f"sleepcoach: no stored history: sqlite:///{db} is empty.")
+    assert captured.out == ""
     assert not out.exists()
 
 
-def test_a_database_not_there_yet_is_empty_history_and_is_not_created(
+def test_a_database_not_there_yet_is_an_error_and_is_not_created(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "never" / "coach.db"
 
     code = main(["report", "--config", str(_config(tmp_path, db)), "--out", str(tmp_path / "r")])
 
-    assert code == 0
-    assert "No stored history yet" in capsys.readouterr().out
+    assert code == 1
+    assert f"sleepcoach: no stored history: {db} does not exist." in capsys.readouterr().err
     assert not db.exists()
 
 
@@ -486,12 +596,14 @@ def test_a_period_across_the_autumn_clock_change(
     config = load_config(_config(tmp_path, db))
     now = datetime(2026, 10, 27, 9, 0, tzinfo=TZ)
 
-    code = make_report(config, "alex", 5, tmp_path / "r", now)
+    code = make_report(
+        config, "alex", date(2026, 10, 23), date(2026, 10, 27), now, out=tmp_path / "r"
+    )
     text = capsys.readouterr().out
 
     assert code == 0
-    assert [r[2] for r in _rows(text, "Sun 2026-10-2")] == ["22:30"]
-    assert _rows(text, "Sun 2026-10-25")[-1][:4] == ["Sun 2026-10-25", "100 mg", "22:30", "25 mg"]
+    assert [r[1] for r in _rows(text, "Sun 2026-10-2")] == ["22:30"]
+    assert _cells(text, "Sun 2026-10-25")[:4] == ["Sun 2026-10-25", "22:30", "100 mg", "25 mg"]
     assert [r[0] for r in _rows(text, "") if re.match(r"\w{3} 2026-10-\d\d$", r[0])] == [
         "Fri 2026-10-23",
         "Sat 2026-10-24",
@@ -506,21 +618,37 @@ def test_caffeine_from_before_the_period_still_counts_at_bedtime(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A 100 mg coffee at 22:30 the evening before a one-day report: 24 h later, 100 · 0.5^4.8
-    = 3.6 mg are left at bedtime, though the day itself had no caffeine."""
+    = 3.6 mg are left at bedtime, though the day itself (a workout, no drink) had no caffeine."""
     db = tmp_path / "coach.db"
     storage = Storage.open(f"sqlite:///{db}")
-    coffee = CoffeeBrewed(
-        person="alex", ts=_at(date(2026, 11, 23), 22, 30), drink="coffee", caffeine_mg=100.0
-    )
-    storage.write(Batch(events=[_event_row(coffee)]))
+    day = date(2026, 11, 24)
+    events: list[Event] = [
+        CoffeeBrewed(
+            person="alex",
+            ts=_at(day - timedelta(days=1), 22, 30),
+            drink="coffee",
+            caffeine_mg=100.0,
+        ),
+        WorkoutStarted(person="alex", ts=_at(day, 7), activity="walking", intensity="light"),
+        WorkoutEnded(person="alex", ts=_at(day, 7, 30)),
+    ]
+    storage.write(Batch(events=[_event_row(e) for e in events]))
     storage.close()
     config = load_config(_config(tmp_path, db))
 
-    code = make_report(config, "alex", 1, tmp_path / "r", datetime(2026, 11, 24, 23, 0, tzinfo=TZ))
+    code = make_report(
+        config, "alex", day, day, datetime(2026, 11, 24, 23, 0, tzinfo=TZ), out=tmp_path / "r"
+    )
     text = capsys.readouterr().out
 
     assert code == 0
-    assert _cells(text, "Tue 2026-11-24") == ["Tue 2026-11-24", "0 mg", "22:30", "4 mg"]
+    assert _cells(text, "Tue 2026-11-24")[:5] == [
+        "Tue 2026-11-24",
+        "22:30",
+        "0 mg",
+        "4 mg",
+        "07:00 walking (light) 30 min",
+    ]
     assert "Caffeine: 0 mg in 0 drink(s)" in text
 
 
@@ -563,7 +691,14 @@ def test_a_long_period_draws_daily_peaks(
     storage.close()
     config = load_config(_config(tmp_path, db))
 
-    code = make_report(config, "alex", 90, tmp_path / "r", datetime(2026, 11, 29, 23, 0, tzinfo=TZ))
+    code = make_report(
+        config,
+        "alex",
+        date(2026, 9, 1),
+        date(2026, 11, 29),
+        datetime(2026, 11, 29, 23, 0, tzinfo=TZ),
+        out=tmp_path / "r",
+    )
     text = capsys.readouterr().out
 
     assert code == 0
