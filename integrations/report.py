@@ -22,7 +22,8 @@ never disagree.
   progress or ahead when it was decided (`coach.clock.tonight`, as the rules judge). Saturday
   23:40 and Sunday 01:00 are Saturday's night, and so is Sunday morning's word on that night.
   It is shown by its title.
-- Check-ins are not stored by this version: `checkins` is an empty list.
+- A morning check-in (`checkin` command: how rested, twitching while awake, the restless-legs
+  questions) is about the night before its day: it is shown under that night.
 
 The HTML page embeds its plots as `data:` URIs, so it can be mailed or moved on its own; the plots
 are also written as PNG files beside it. They are drawn with matplotlib's object API (no pyplot,
@@ -42,7 +43,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from statistics import median
@@ -68,6 +69,7 @@ from integrations.identity import storage_url
 from integrations.storage import (
     Storage,
     StorageError,
+    StoredCheckin,
     StoredEvent,
     StoredNight,
     StoredNudge,
@@ -162,6 +164,22 @@ class NudgeEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckinEntry:
+    """A day's morning check-in, about the night before that day."""
+
+    day: date
+    ts: datetime
+    rested: int | None
+    daytime_twitching: bool | None
+    rls: tuple[tuple[str, bool], ...]
+
+    @property
+    def night(self) -> date:
+        """The night it tells of: the evening before its day."""
+        return self.day - timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
 class NightEntry:
     """One night of the period, named by its evening, with that evening and its nudges.
 
@@ -181,6 +199,7 @@ class NightEntry:
     hypnic_jerks: int | None
     evening: EveningEntry
     nudges: tuple[NudgeEntry, ...]
+    checkin: CheckinEntry | None = None
 
     @property
     def has_data(self) -> bool:
@@ -209,6 +228,7 @@ class PersonReport:
     last_day: date
     nights: tuple[NightEntry, ...]
     nudges: tuple[NudgeEntry, ...]
+    checkins: tuple[CheckinEntry, ...]
     rules: tuple[RuleRow, ...]
     caffeine_curve: tuple[tuple[datetime, float], ...]
     doses: int
@@ -221,6 +241,7 @@ class PersonReport:
             any(n.status != "not recorded" for n in self.nights)
             or self.doses
             or self.nudges
+            or self.checkins
             or any(n.evening.workouts for n in self.nights)
             or any(mg >= NEGLIGIBLE_MG for _, mg in self.caffeine_curve)
         )
@@ -381,6 +402,12 @@ def build_report(
             for n in storage.nights(person.id, since=first_day.isoformat())
             if _is_iso_date(n.night) and date.fromisoformat(n.night) <= last_day
         ]
+        # A check-in is about the night before its day.
+        checkins = tuple(
+            _checkin_entry(c, tz)
+            for c in storage.checkins(person.id, since=(first_day + timedelta(days=1)).isoformat())
+            if _is_iso_date(c.day) and date.fromisoformat(c.day) <= last_day + timedelta(days=1)
+        )
     except SQLAlchemyError as err:
         msg = f"cannot read the history in {safe_url(storage.url)}: {_reason(err)}"
         raise StorageError(msg) from err
@@ -409,6 +436,7 @@ def build_report(
     # The days something was stored for the person: their caffeine is known (0 mg is a figure).
     observed = set(history.days) | set(by_night) | set(nudges_by_night)
     observed.update(local_date(n.ts, tz) for n in nudges)
+    checkin_by_night = {c.night: c for c in checkins}
 
     entries = []
     for offset in range((last_day - first_day).days + 1):
@@ -424,7 +452,8 @@ def build_report(
             limit=config.rules.caffeine_cutoff.bedtime_limit_mg,
             workouts=tuple(history.workouts.get(day, ())) if known else None,
         )
-        entries.append(_night_entry(day, by_night.get(day), evening, nudges_by_night, tz))
+        entry = _night_entry(day, by_night.get(day), evening, nudges_by_night, tz)
+        entries.append(replace(entry, checkin=checkin_by_night.get(day)))
     # The curve runs until now, or until the last thing stored when that is later (a scenario
     # simulated ahead of the clock), within the period.
     latest = max(
@@ -439,6 +468,7 @@ def build_report(
         last_day=last_day,
         nights=tuple(entries),
         nudges=nudges,
+        checkins=checkins,
         rules=_rules(nudges),
         caffeine_curve=curve,
         doses=len(in_period),
@@ -585,6 +615,16 @@ def _night_of_nudge(
         if day in (current, current - timedelta(days=1)):
             return day
     return current
+
+
+def _checkin_entry(stored: StoredCheckin, tz: ZoneInfo) -> CheckinEntry:
+    return CheckinEntry(
+        day=date.fromisoformat(stored.day),
+        ts=stored.ts.astimezone(tz),
+        rested=stored.rested,
+        daytime_twitching=stored.daytime_twitching,
+        rls=tuple(sorted((str(k), bool(v)) for k, v in stored.rls.items())),
+    )
 
 
 def _rules(nudges: Sequence[NudgeEntry]) -> tuple[RuleRow, ...]:
@@ -747,7 +787,7 @@ def _person_json(report: PersonReport) -> dict[str, Any]:
         "timezone": tz.key,
         "nights": [_night_json(n, tz) for n in report.nights],
         "nudges": [_nudge_json(n, tz) for n in report.nudges],
-        "checkins": [],
+        "checkins": [_checkin_json(c, tz) for c in report.checkins],
     }
 
 
@@ -788,6 +828,18 @@ def _night_json(n: NightEntry, tz: ZoneInfo) -> dict[str, Any]:
             ],
         },
         "nudges": [nudge.id for nudge in n.nudges],
+        "checkin": None if n.checkin is None else n.checkin.day.isoformat(),
+    }
+
+
+def _checkin_json(c: CheckinEntry, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "day": c.day.isoformat(),
+        "night": c.night.isoformat(),
+        "ts": local_iso(c.ts, tz),
+        "rested": c.rested,
+        "daytime_twitching": c.daytime_twitching,
+        "rls": dict(c.rls),
     }
 
 
@@ -855,6 +907,20 @@ def nudge_text(nudge: NudgeEntry, night: date, tz: ZoneInfo) -> str:
     return text
 
 
+def checkin_text(checkin: CheckinEntry, tz: ZoneInfo) -> str:
+    """The morning's check-in in a few words, under the night it tells of."""
+    parts = []
+    if checkin.rested is not None:
+        parts.append(f"rested {checkin.rested}/5")
+    if checkin.daytime_twitching is not None:
+        parts.append("twitching while awake" if checkin.daytime_twitching else "no twitching awake")
+    yes = [name.replace("_", " ") for name, answer in checkin.rls if answer]
+    if yes:
+        parts.append("restless legs: " + ", ".join(yes))
+    local = checkin.ts.astimezone(tz)
+    return f"{local:%a} {hhmm(local, tz)} check-in: " + (", ".join(parts) or "answered")
+
+
 def night_table(report: PersonReport, limits: Limits) -> Table:
     """One row per night (named by its evening): the evening beside the night's figures, and the
     nights' nudges under it."""
@@ -894,10 +960,13 @@ def night_table(report: PersonReport, limits: Limits) -> Table:
                 NO_DATA if n.movements is None else str(n.movements),
             )
         )
-        if n.nudges:
-            notes[i] = tuple(nudge_text(nudge, n.night, tz) for nudge in n.nudges)
+        lines = [nudge_text(nudge, n.night, tz) for nudge in n.nudges]
+        if n.checkin is not None:
+            lines.append(checkin_text(n.checkin, tz))
+        if lines:
+            notes[i] = tuple(lines)
     return Table(
-        "Nights (named by their evening), with the evening and the nudges",
+        "Nights (named by their evening), with the evening, the nudges and the check-in",
         (
             "night of",
             "bedtime",
@@ -1403,7 +1472,8 @@ def open_history(url: str, keep_days: int) -> Storage:
         raise ReportError(f"no stored history: {missing} does not exist. {hint}")
     storage = Storage.open(url, keep_days)
     try:
-        empty = all(storage.count(table) == 0 for table in ("events", "nudges", "nights"))
+        tables = ("events", "nudges", "nights", "checkins")
+        empty = all(storage.count(table) == 0 for table in tables)
     except SQLAlchemyError as err:
         storage.close()
         msg = f"cannot read the history in {safe_url(url)}: {_reason(err)}"

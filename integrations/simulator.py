@@ -31,8 +31,9 @@ happen.
 With `--storage URL` the run also stores the history the daemon would have stored, through the
 daemon's own `integrations.writer.StorageWriter`: each event a message or a profile gave (the
 arrival time is the line's `ts`; a duplicate is not stored), each payload refused, each nudge sent
-(marked published, as the broker's confirmation would) or dropped, and each night's summary. The
-core's state is not stored: it is the daemon's to keep. `sleepcoach report` then reads it.
+(marked published, as the broker's confirmation would) or dropped, each night's summary and each
+check-in. The core's state is not stored: it is the daemon's to keep. `sleepcoach report` then reads
+it.
 
 Same input, byte-identical output: nothing here reads the wall clock or iterates an unordered set.
 """
@@ -532,8 +533,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage",
         metavar="URL",
-        help="also store the history (events, nudges, nights) in this database, as `sleepcoach "
-        "run` stores it, for `sleepcoach report`: sqlite:///FILE or postgresql://…",
+        help="also store the history (events, nudges, nights, check-ins) in this database, as "
+        "`sleepcoach run` stores it, for `sleepcoach report`: sqlite:///FILE or postgresql://…",
     )
 
 

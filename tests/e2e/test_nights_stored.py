@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -103,11 +103,20 @@ def test_synthetic_nights_through_the_daemon_show_in_the_report(
     daemon = daemon_factory(config)
     daemon.start()
 
+    # A check-in the day after the first night's evening (at noon, dated by its own `ts`): it
+    # tells of that night.
+    bed_at = (start + timedelta(minutes=30)).astimezone(ZoneInfo(TZ))
+    first_evening = bed_at.date() - timedelta(days=0 if bed_at.hour >= 12 else 1)
+    checked = datetime.combine(
+        first_evening + timedelta(days=1), time(12), ZoneInfo(TZ)
+    ).isoformat()
+    checkin = {"command": "checkin", "rested": 2, "daytime_twitching": True, "ts": checked}
+    lines.append({"ts": checked, "topic": f"{PREFIX}/alex/command", "payload": checkin})
     bed = publisher(broker, "bed")
     for line in lines:
         # Compact JSON, as `sleepcoach simulate` sends a line's payload (the same bytes).
         payload = json.dumps(line["payload"], separators=(",", ":")).encode()
-        bed.publish(BED, payload, qos=1).wait_for_publish(5)
+        bed.publish(line["topic"], payload, qos=1).wait_for_publish(5)
 
     def published() -> dict[str, dict[str, Any]]:
         """Every night the coach published as `last_night`, by its name."""
@@ -181,6 +190,9 @@ def test_synthetic_nights_through_the_daemon_show_in_the_report(
         assert shown_night["movements"] == night["movements"]
         assert shown_night["hypnic_jerks"] == night["hypnic_jerks"]
         assert shown_night["evening"]["late_workout"] is False
+    [told] = alex["checkins"]
+    assert (told["rested"], told["daytime_twitching"], told["night"]) == (2, True, evenings[0])
+    assert alex["nights"][0]["checkin"] == told["day"]
 
     # What is stored for a later history view: the figures and a bounded timeline.
     with sqlite3.connect(db) as conn:
@@ -199,6 +211,9 @@ def test_synthetic_nights_through_the_daemon_show_in_the_report(
     # The same scenario through `sleepcoach simulate --storage` writes the same history: the
     # daemon's writer under a virtual clock.
     sim_db = tmp_path / "simulated.db"
+    with_checkin = tmp_path / "with-checkin.jsonl"
+    ordered = sorted(lines, key=lambda line: datetime.fromisoformat(line["ts"]))
+    with_checkin.write_text("".join(json.dumps(line) + "\n" for line in ordered))
     simulated = sleepcoach(
         "simulate",
         "--config",
@@ -207,13 +222,14 @@ def test_synthetic_nights_through_the_daemon_show_in_the_report(
         f"sqlite:///{sim_db}",
         "--out",
         str(tmp_path / "nudges.jsonl"),
-        str(scenario),
+        str(with_checkin),
         home=tmp_path,
     )
     assert simulated.returncode == 0, simulated.stderr
     daemon_rows, sim_rows = _history(db), _history(sim_db)
-    for table in ("events", "nights"):
+    for table in ("events", "nights", "checkins"):
         assert daemon_rows[table] == sim_rows[table], table
+    assert len(daemon_rows["checkins"]) == 1
     # The same nudges were decided, under the same ids. The daemon got the nights a day late
     # and dropped their summaries as expired; the simulator, on time, sent them (and its virtual
     # evening reached a wind-down the daemon's real one has not).
@@ -236,6 +252,10 @@ def _history(db: Path) -> dict[str, list[tuple[Any, ...]]]:
             ),
             "nights": conn.execute(
                 "SELECT person, night, ts, summary FROM nights ORDER BY person, night"
+            ).fetchall(),
+            "checkins": conn.execute(
+                "SELECT person, day, ts, rested, daytime_twitching, rls FROM checkins "
+                "ORDER BY person, day"
             ).fetchall(),
             "nudges": conn.execute(
                 "SELECT id, person, rule, ts, severity, payload, dropped, published FROM nudges "

@@ -48,6 +48,13 @@ COFFEES = [
     ("2026-11-28T15:00:00+01:00", {"event": "brew", "drink": "espresso", "volume_ml": 30}),
     ("2026-11-29T00:40:00+01:00", {"event": "brew", "drink": "coffee", "volume_ml": 250}),
 ]
+#: Saturday morning's check-in: about Friday's night.
+CHECKIN = {
+    "command": "checkin",
+    "rested": 2,
+    "daytime_twitching": True,
+    "rls": {"urge_to_move": True, "worse_at_rest": False},
+}
 EVENING_KEYS = {
     "bedtime",
     "caffeine_mg",
@@ -96,6 +103,15 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         json.dumps({"ts": ts, "topic": "home/kitchen/coffee", "payload": payload})
         for ts, payload in COFFEES
     ]
+    lines.append(
+        json.dumps(
+            {
+                "ts": "2026-11-28T09:15:00+01:00",
+                "topic": "sleepcoach/alex/command",
+                "payload": CHECKIN,
+            }
+        )
+    )
     lines.sort(key=lambda line: json.loads(line)["ts"])
     (home / "scenario.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     ran = sleepcoach(
@@ -138,7 +154,19 @@ def test_json_has_every_night_with_its_figures_evening_and_nudges(home: Path) ->
 
     assert (doc["since"], doc["until"]) == (FIRST.isoformat(), last.isoformat())
     [person] = doc["people"]
-    assert (person["id"], person["name"], person["checkins"]) == ("alex", "Alex", [])
+    assert (person["id"], person["name"]) == ("alex", "Alex")
+    # Saturday morning's check-in, under Friday's night.
+    assert person["checkins"] == [
+        {
+            "day": "2026-11-28",
+            "night": "2026-11-27",
+            "ts": "2026-11-28T09:15:00+01:00",
+            "rested": 2,
+            "daytime_twitching": True,
+            "rls": {"urge_to_move": True, "worse_at_rest": False},
+        }
+    ]
+    assert [n["checkin"] for n in person["nights"]] == [None, "2026-11-28", None, None]
     nights = person["nights"]
     evenings = [(FIRST + timedelta(days=i)).isoformat() for i in range(NIGHTS + 1)]
     assert [n["night"] for n in nights] == evenings
@@ -191,6 +219,7 @@ def test_saturday_nights_nudges_are_under_saturday_in_json_and_tables(home: Path
     sunday = SATURDAY + timedelta(days=1)
     doc = json.loads(report(home, "--format", "json", *period_args(SATURDAY, sunday)).stdout)
     [person] = doc["people"]
+    assert person["checkins"] == []  # Saturday morning's tells of Friday's night
     late = [n for n in person["nudges"] if n["ts"] == "2026-11-29T00:40:00+01:00"]
     assert [n["night"] for n in late] == [SATURDAY.isoformat()]
     saturday, sunday_night = person["nights"]
@@ -235,6 +264,10 @@ def test_the_three_views_show_the_same_nights(home: Path) -> None:
         assert f'<td class="num">{plm}</td>' in page
     for nudge in doc["people"][0]["nudges"]:
         assert nudge["title"].replace("'", "&#x27;") in page
+    told = "Sat 09:15 check-in: rested 2/5, twitching while awake, restless legs: urge to move"
+    friday = shown.stdout.split("Fri 2026-11-27", 1)[1].split("Sat 2026-11-28", 1)[0]
+    assert f"    · {told}\n" in friday
+    assert f"<li>{told}</li>" in page
 
 
 def test_the_page_moved_alone_shows_its_plots(home: Path, browser: Browser) -> None:
@@ -252,7 +285,9 @@ def test_the_page_moved_alone_shows_its_plots(home: Path, browser: Browser) -> N
     )
     assert len(images) == 3
     assert all(done and width == 800 and height == 320 for done, width, height in images)
-    assert "Last night's movements" in tab.page.inner_text("body")
+    sent = [json.loads(line) for line in (home / "nudges.jsonl").read_text().splitlines()]
+    body = tab.page.inner_text("body")
+    assert any(nudge["title"] in body for nudge in sent)
     assert tab.errors == []
     tab.page.close()
 
