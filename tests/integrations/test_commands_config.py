@@ -91,11 +91,12 @@ def test_report_without_a_config_reads_the_storage_of_sleepcoach_config(
 ) -> None:
     """And SLEEPCOACH_STORAGE_URL replaces the file's storage, as it does for `run`."""
     monkeypatch.setenv("SLEEPCOACH_CONFIG", str(_config(tmp_path, tmp_path / "coach.db")))
-    assert main(["report", "--out", str(tmp_path / "out")]) == 0
-    assert f"{tmp_path / 'coach.db'} does not exist" in capsys.readouterr().out
+    # Neither database exists: the report says which one it read (no history there: exit 1).
+    assert main(["report", "--out", str(tmp_path / "out")]) == 1
+    assert f"{tmp_path / 'coach.db'} does not exist" in capsys.readouterr().err
     monkeypatch.setenv("SLEEPCOACH_STORAGE_URL", f"sqlite:///{tmp_path / 'other.db'}")
-    assert main(["report", "--out", str(tmp_path / "out")]) == 0
-    assert f"{tmp_path / 'other.db'} does not exist" in capsys.readouterr().out
+    assert main(["report", "--out", str(tmp_path / "out")]) == 1
+    assert f"{tmp_path / 'other.db'} does not exist" in capsys.readouterr().err
 
 
 def test_listen_shows_a_brew_of_the_configs_device_in_its_zone_with_its_caffeine(
