@@ -24,8 +24,10 @@ Settings that were measured to matter (see docs/daemon.md):
   connection). A coach whose session is taken after it had held it for `TAKEOVER_GRACE_S` takes
   it back once at once and says so; one whose session is taken within that time of connecting
   (the newcomer, when the other takes it back), or whose connection the broker closed right
-  after accepting it `QUICK_DROPS` times in a row, stops and says why (`SessionTakenError`):
-  the two never fight over the session silently, and the coach that was there first goes on.
+  after accepting it `QUICK_DROPS` times in a row without giving a reason (a DISCONNECT with
+  another reason, such as a packet too large, is not this), stops and says why
+  (`SessionTakenError`): the two never fight over the session silently, and the coach that was
+  there first goes on.
 
 Writes from other threads (publish, ack) are queued by paho and written by the network thread:
 registering a no-op `on_socket_register_write` stops paho from writing on the caller's thread,
@@ -219,6 +221,7 @@ class BrokerLink:
         self._on_session_lost = on_session_lost
         self._session_lost: SessionTakenError | None = None
         self._taken_over = False  # an MQTT 5 DISCONNECT 0x8E on this connection
+        self._server_reason = False  # another reason the broker gave for closing this one
         self._connected_at: float | None = None  # when this connection's CONNACK accepted us
         self._quick_drops = 0
         self._stop = threading.Event()
@@ -360,6 +363,7 @@ class BrokerLink:
             self._connack = False
             self._connected_at = None
             self._taken_over = False
+            self._server_reason = False
             self._socket_error = None
             asked = time.monotonic()
             while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -423,7 +427,7 @@ class BrokerLink:
             )
             self._quick_drops = 0
             return None
-        if held >= TAKEOVER_GRACE_S:
+        if held >= TAKEOVER_GRACE_S or self._server_reason:
             self._quick_drops = 0
             return None
         self._quick_drops += 1
@@ -543,11 +547,13 @@ class BrokerLink:
         self._up.set()
 
     def _on_disconnect(
-        self, _client: paho.Client, _u: Any, _flags: Any, reason: ReasonCode, _props: Any
+        self, _client: paho.Client, _u: Any, flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
         if self.settings.mqtt5 and reason.value == SESSION_TAKEN_OVER:
             self._taken_over = True  # the network thread says what it does about it
             return
+        if getattr(flags, "is_disconnect_packet_from_server", False):
+            self._server_reason = True  # a reason of its own: not a session taken over
         if not self._stop.is_set() and self._up.is_set():
             self._went_down(f"disconnected ({reason})")
 

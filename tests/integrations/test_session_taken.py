@@ -4,7 +4,9 @@ Mosquitto 2.0, the broker the other tests run, closes the older connection witho
 (tests/e2e/test_two_coaches.py covers that, with two real coaches); brokers from Mosquitto 2.0.12
 on, EMQX and HiveMQ send 0x8E first. This test plays such a broker's part over a real socket, a
 packet at a time: held a while, the session taken is taken back once, and said; taken again
-right after, the link stops with the reason, naming the client id.
+right after, the link stops with the reason, naming the client id. A broker that closes each
+connection right after accepting it with a reason of its own (server busy) is retried, not taken
+for a second coach.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from integrations.mqtt import BrokerLink, LinkSettings, SessionTakenError
 from tests.e2e.conftest import eventually
 
 CONNACK = bytes([0x20, 0x03, 0x00, 0x00, 0x00])  # accepted, no session, no properties
-TAKEN_OVER = bytes([0xE0, 0x02, 0x8E, 0x00])  # DISCONNECT, session taken over, no properties
+TAKEN_OVER = 0x8E  # the DISCONNECT reason: session taken over
+SERVER_BUSY = 0x89
 
 
 def _read_packet(conn: socket.socket) -> tuple[int, bytes]:
@@ -47,9 +50,12 @@ def _read_packet(conn: socket.socket) -> tuple[int, bytes]:
 
 class TakingBroker:
     """Accepts connections, answers CONNECT, SUBSCRIBE and QoS 1 PUBLISH as MQTT 5 says, and
-    on each connection sends DISCONNECT 0x8E when the test sets `take`."""
+    on each connection sends DISCONNECT with `reason` when the test sets `take` (or, `always`,
+    as soon as the link said `online`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reason: int = TAKEN_OVER, *, always: bool = False) -> None:
+        self.reason = reason
+        self.always = always
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.connections = 0
@@ -78,7 +84,7 @@ class TakingBroker:
         conn.settimeout(0.05)
         while True:
             if self.take.is_set():
-                conn.sendall(TAKEN_OVER)
+                conn.sendall(bytes([0xE0, 0x02, self.reason, 0x00]))  # no properties
                 return
             try:
                 kind, body = _read_packet(conn)
@@ -92,6 +98,8 @@ class TakingBroker:
                 topic_len = int.from_bytes(body[:2], "big")
                 conn.sendall(bytes([0x40, 0x02]) + body[2 + topic_len : 4 + topic_len])
                 self.online.set()
+                if self.always:
+                    self.take.set()
             elif kind >> 4 == 12:  # PINGREQ
                 conn.sendall(bytes([0xD0, 0x00]))
 
@@ -152,3 +160,28 @@ def test_a_session_taken_after_a_while_is_taken_back_once_and_taken_again_the_li
         assert errors == [str(lost[0])]
     finally:
         link.stop(timeout=1.0)
+
+
+def test_a_broker_closing_with_a_reason_of_its_own_is_retried_not_taken_for_a_second_coach(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    busy = TakingBroker(SERVER_BUSY, always=True)  # DISCONNECT 0x89 right after each connect
+    lost: list[SessionTakenError] = []
+    settings = LinkSettings(
+        host="127.0.0.1",
+        port=busy.port,
+        client_id="coach-kitchen",
+        status_topic="sc/status",
+        subscriptions=["home/kitchen/coffee"],
+    )
+    link = BrokerLink(settings, deliver=lambda _m: None, on_session_lost=lost.append)
+    caplog.set_level(logging.INFO, "integrations.mqtt")
+    link.start()
+    try:
+        assert eventually(lambda: busy.connections > mqtt.QUICK_DROPS + 1, 30), caplog.text
+        assert not lost
+        assert link.session_lost is None
+        assert "Server busy" in caplog.text
+    finally:
+        link.stop(timeout=1.0)
+        busy.close()
