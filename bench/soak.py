@@ -39,8 +39,6 @@ def main() -> int:
         "-q",
         "-p",
         "no:cacheprovider",
-        "--timeout",
-        str(int(args.minutes * 60 + 900)),
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     figures = [line for line in done.stdout.splitlines() if line.startswith("soak: ")]
