@@ -186,8 +186,12 @@ def test_json_has_every_night_with_its_figures_evening_and_nudges(home: Path) ->
         evening = night["evening"]
         assert set(evening) == EVENING_KEYS
         assert evening["caffeine_mg_at_bedtime"] == summary["evening"]["caffeine_mg_at_bedtime"]
-        assert evening["late_workout"] is False
-        assert evening["alcohol"] is False
+        # The coach's own record of the evening (no tracker here: a late workout is unknown).
+        recorded = summary["evening"]
+        assert evening["late_workout"] == recorded["late_workout"]
+        assert evening["stress"] == recorded["stress_evening"]
+        assert evening["alcohol"] == recorded["alcohol_evening"]
+        assert evening["nicotine"] == recorded["late_nicotine"]
         assert evening["bedtime"] == f"{night['night']}T22:30:00+01:00"
     # The evening after the last stored night: nothing recorded, every figure null, never 0.
     assert nights[-1]["status"] == "not recorded"
