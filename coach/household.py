@@ -118,7 +118,7 @@ def on_brew(
                 title=f"Whose {name}?",
                 message=(
                     f"The shared coffee maker made {_article(name)} {name} at {hhmm(at, tz)} "
-                    f'(about {mg:.0f} mg of caffeine). If it was yours, answer "Mine" so your '
+                    f'(about {mg:.0f} mg of caffeine). Was it yours? Answer "Mine" so your '
                     f"caffeine and your cutoff count it; unanswered by {hhmm(answer_by, tz)}, it "
                     f"counts for nobody."
                 ),

@@ -41,6 +41,7 @@ from tests.core.conftest import (
     workout,
     workout_end,
 )
+from tests.core.test_household import brew, household
 from tests.core.test_night import (
     ALL_YES,
     PATTERN,
@@ -285,6 +286,11 @@ MESSAGES: dict[str, tuple[Callable[[], list[Nudge]], str, str]] = {
         "Morning check-in",
     ),
     "insight": (_insight, "insight.correlation", "What goes with your restless nights"),
+    "whose drink": (
+        lambda: run([brew("15:05")], config=household(), start=t("07:00"), until=t("15:10")).nudges,
+        "household.whose",
+        "Alex: Whose espresso?",  # a household of several: each title names its person
+    ),
 }
 
 #: The advice rules' and the check-in's messages, word for word.
@@ -416,6 +422,11 @@ PINNED = {
     "encouragement": (
         "Your tracker hasn't recorded a workout for 4 days. If you can, consider some activity "
         "today, even a brisk walk: regular exercise tends to help sleep."
+    ),
+    "whose drink": (
+        "The shared coffee maker made an espresso at 15:05 (about 126 mg of caffeine). Was it "
+        'yours? Answer "Mine" so your caffeine and your cutoff count it; unanswered by 15:35, it '
+        "counts for nobody."
     ),
 }
 
@@ -577,7 +588,10 @@ def test_the_templates_are_found_in_the_source() -> None:
 def test_every_title_is_produced() -> None:
     titles = set().union(*map(_titles, _source_trees().values()))
     made = {produced(case).title for case in MESSAGES}
-    missing = {title for title in titles if not any(m.startswith(title) for m in made)}
+    # In a household of several people a title starts with the person's name ("Sam: ...").
+    missing = {
+        title for title in titles if not any(m.startswith(title) or f": {title}" in m for m in made)
+    }
     assert missing == set(), f"no case in MESSAGES produces these titles: {missing}"
 
 

@@ -60,7 +60,7 @@ def test_check_config_without_a_file_checks_the_example(
 ) -> None:
     assert main(["check-config"]) == 0
     out, err = capsys.readouterr()
-    assert out == "OK: 2 people, 4 devices\n"
+    assert out == "OK: 2 people, 5 devices\n"
     assert err == f"no --config given: using the example config {EXAMPLE_CONFIG}\n"
 
 

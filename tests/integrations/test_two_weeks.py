@@ -181,7 +181,11 @@ def replay() -> tuple[list[dict[str, object]], str]:
 def test_two_weeks_send_these_nudges_word_for_word() -> None:
     nudges, errors = replay()
     assert errors == ""
-    assert [(str(n["ts"])[:16], n["id"], n["title"]) for n in nudges] == NUDGES
+    # Two people: each title as sent starts with its person's name ("Sam: Morning check-in").
+    assert [(str(n["ts"])[:16], n["id"], n["title"]) for n in nudges] == [
+        (ts, nudge_id, f"{nudge_id.split(':')[1].capitalize()}: {title}")
+        for ts, nudge_id, title in NUDGES
+    ]
     expected = (HERE / "two_weeks.expected.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in expected] == nudges
 
