@@ -142,7 +142,7 @@ def run_daemon(config: ConfigFile) -> int:
         if config.homeassistant is not None:
             from integrations.home_assistant import HomeAssistantBridge  # noqa: PLC0415
 
-            bridge = HomeAssistantBridge(config, inbox.external, storage.engine)
+            bridge = HomeAssistantBridge(config, inbox.external, storage)
         dashboard = _start_dashboard(config, storage)
         consumer = Consumer(
             config, storage, link, timers, sink=bridge, inbox=inbox, viewer=dashboard

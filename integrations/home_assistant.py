@@ -59,16 +59,6 @@ from homeassistant_api.errors import (
 from homeassistant_api.models.websocket import FiredEvent
 from pydantic import SecretStr
 from sqlalchemy import (
-    Column,
-    Engine,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     delete,
     func,
     insert,
@@ -83,6 +73,7 @@ from integrations import discovery
 from integrations.config_file import ConfigFile
 from integrations.error import ProjectError
 from integrations.settings import HomeAssistantSettings
+from integrations.storage import Storage, ha_discovery_table, ha_outbox_table
 
 log = logging.getLogger(__name__)
 
@@ -275,38 +266,6 @@ def websocket_url(url: str) -> str:
 
 # --- the outbox -----------------------------------------------------------------------------
 
-metadata = MetaData()
-
-# One row per nudge and notify service. `state` is pending, delivered or expired; delivered and
-# expired rows stay KEEP_DONE_S so a nudge id handed over again is recognised, not resent.
-outbox_table = Table(
-    "ha_outbox",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("nudge_id", String(256), nullable=False),
-    Column("service", String(255), nullable=False),
-    Column("person", String(64), nullable=False),
-    Column("data", Text, nullable=False),  # the service data as JSON
-    Column("created_at", Float, nullable=False),
-    Column("expires_at", Float, nullable=False),
-    Column("next_attempt_at", Float, nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("state", String(16), nullable=False),
-    Column("done_at", Float, nullable=True),
-    UniqueConstraint("nudge_id", "service", name="uq_ha_outbox_nudge_service"),
-    Index("ix_ha_outbox_state_next", "state", "next_attempt_at"),
-)
-
-
-# The discovery config topics last published, so a config that no longer produces one (a person
-# removed, discovery switched off) clears it with an empty retained message on the next start.
-discovery_table = Table(
-    "ha_discovery",
-    metadata,
-    Column("topic", String(512), primary_key=True),
-    Column("published_at", Float, nullable=False),
-)
-
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
@@ -321,12 +280,11 @@ class OutboxRow:
 
 
 class Outbox:
-    """Pending Home Assistant notifications in storage (any SQLAlchemy engine: SQLite, Postgres)."""
+    """Pending Home Assistant notifications in storage (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine) -> None:
-        """Use this engine; the table is created when missing."""
-        self._engine = engine
-        metadata.create_all(engine, tables=[outbox_table, discovery_table])
+    def __init__(self, storage: Storage) -> None:
+        """Use this storage, whose schema holds the outbox's tables."""
+        self._engine = storage.engine
 
     def add(
         self, nudge_id: str, person: str, calls: Sequence[NotifyCall], now: float, expires_at: float
@@ -336,14 +294,14 @@ class Outbox:
         with self._engine.begin() as conn:
             known = set(
                 conn.scalars(
-                    select(outbox_table.c.service).where(outbox_table.c.nudge_id == nudge_id)
+                    select(ha_outbox_table.c.service).where(ha_outbox_table.c.nudge_id == nudge_id)
                 )
             )
             for call in calls:
                 if call.service in known:
                     continue
                 conn.execute(
-                    insert(outbox_table).values(
+                    insert(ha_outbox_table).values(
                         nudge_id=nudge_id,
                         service=call.service,
                         person=person,
@@ -360,7 +318,7 @@ class Outbox:
 
     def due(self, now: float, limit: int = 50) -> list[OutboxRow]:
         """Pending rows whose next attempt is due, oldest first."""
-        t = outbox_table
+        t = ha_outbox_table
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(t.c.seq, t.c.nudge_id, t.c.service, t.c.data, t.c.expires_at, t.c.attempts)
@@ -375,7 +333,7 @@ class Outbox:
 
     def next_attempt_at(self) -> float | None:
         """When the earliest pending row is due; None when nothing is pending."""
-        t = outbox_table
+        t = ha_outbox_table
         with self._engine.connect() as conn:
             value = conn.scalar(select(func.min(t.c.next_attempt_at)).where(t.c.state == PENDING))
         return float(value) if value is not None else None
@@ -384,9 +342,9 @@ class Outbox:
         """Mark a row delivered or expired."""
         with self._engine.begin() as conn:
             conn.execute(
-                update(outbox_table)
-                .where(outbox_table.c.seq == seq)
-                .values(state=state, done_at=now, attempts=outbox_table.c.attempts + 1)
+                update(ha_outbox_table)
+                .where(ha_outbox_table.c.seq == seq)
+                .values(state=state, done_at=now, attempts=ha_outbox_table.c.attempts + 1)
             )
 
     def postpone(self, seqs: Sequence[int], at: float, *, attempted: bool) -> None:
@@ -395,20 +353,24 @@ class Outbox:
             return
         values: dict[str, Any] = {"next_attempt_at": at}
         if attempted:
-            values["attempts"] = outbox_table.c.attempts + 1
+            values["attempts"] = ha_outbox_table.c.attempts + 1
         with self._engine.begin() as conn:
-            conn.execute(update(outbox_table).where(outbox_table.c.seq.in_(seqs)).values(**values))
+            conn.execute(
+                update(ha_outbox_table).where(ha_outbox_table.c.seq.in_(seqs)).values(**values)
+            )
 
     def pending_seqs(self) -> list[int]:
         """Every pending row."""
         with self._engine.connect() as conn:
             return list(
-                conn.scalars(select(outbox_table.c.seq).where(outbox_table.c.state == PENDING))
+                conn.scalars(
+                    select(ha_outbox_table.c.seq).where(ha_outbox_table.c.state == PENDING)
+                )
             )
 
     def counts(self) -> dict[str, int]:
         """Rows per state (pending, delivered, expired) still kept."""
-        t = outbox_table
+        t = ha_outbox_table
         with self._engine.connect() as conn:
             rows = conn.execute(select(t.c.state, func.count()).group_by(t.c.state)).all()
         counts = {PENDING: 0, DELIVERED: 0, EXPIRED: 0}
@@ -417,7 +379,7 @@ class Outbox:
 
     def swap_discovery_topics(self, topics: Sequence[str], now: float) -> list[str]:
         """Record the discovery topics published now; return those recorded before but not now."""
-        t = discovery_table
+        t = ha_discovery_table
         with self._engine.begin() as conn:
             before = set(conn.scalars(select(t.c.topic)))
             conn.execute(delete(t))
@@ -427,7 +389,7 @@ class Outbox:
 
     def purge(self, now: float) -> int:
         """Forget delivered and expired rows older than KEEP_DONE_S; return how many."""
-        t = outbox_table
+        t = ha_outbox_table
         with self._engine.begin() as conn:
             result = conn.execute(
                 delete(t).where(t.c.state != PENDING, t.c.done_at < now - KEEP_DONE_S)
@@ -569,7 +531,7 @@ class HomeAssistantBridge:
         self,
         config: ConfigFile,
         enqueue_event: Callable[[Event], None],
-        engine: Engine,
+        storage: Storage,
         *,
         notifier: Notifier | None = None,
         backoff: Backoff | None = None,
@@ -577,7 +539,7 @@ class HomeAssistantBridge:
         clock: Callable[[], float] = time.time,
         version: str | None = None,
     ) -> None:
-        """Set up the outbox in `engine`; nothing connects before `start()`."""
+        """Keep the outbox in `storage`; nothing connects before `start()`."""
         if config.homeassistant is None:
             msg = "HomeAssistantBridge needs a homeassistant block in the configuration"
             raise HomeAssistantError(msg)
@@ -589,7 +551,7 @@ class HomeAssistantBridge:
         self._version = version or _version()
         self._token = read_token(self._ha)
         self._health = _Health(self._token)
-        self.outbox = Outbox(engine)
+        self.outbox = Outbox(storage)
         self._notifier = notifier
         if self._notifier is None and self._token is not None:
             self._notifier = RestNotifier(self._ha.url, self._token)

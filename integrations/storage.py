@@ -45,6 +45,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     delete,
     event,
@@ -65,7 +66,7 @@ from integrations.error import ProjectError
 log = logging.getLogger(__name__)
 
 #: The schema this code writes. Bump it and append a step to `MIGRATIONS` to change the schema.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -175,6 +176,37 @@ state_table = Table(
     Column("data", Text, nullable=False),
 )
 
+# Home Assistant's outbox: one row per nudge and notify service, written before anything touches
+# the network. `state` is pending, delivered or expired; delivered and expired rows are kept two
+# days so a nudge id handed over again is recognised, not resent (schema 5; the queries live in
+# `integrations.home_assistant`).
+ha_outbox_table = Table(
+    "ha_outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("nudge_id", String(256), nullable=False),
+    Column("service", String(255), nullable=False),
+    Column("person", String(64), nullable=False),
+    Column("data", Text, nullable=False),  # the service data as JSON
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("state", String(16), nullable=False),
+    Column("done_at", Float, nullable=True),
+    UniqueConstraint("nudge_id", "service", name="uq_ha_outbox_nudge_service"),
+    Index("ix_ha_outbox_state_next", "state", "next_attempt_at"),
+)
+
+# The Home Assistant discovery config topics last published, so a config that no longer produces
+# one (a person removed, discovery switched off) clears it on the next start (schema 5).
+ha_discovery_table = Table(
+    "ha_discovery",
+    metadata,
+    Column("topic", String(512), primary_key=True),
+    Column("published_at", Float, nullable=False),
+)
+
 
 def _create(conn: Connection) -> None:
     """An empty database gets the current schema at once."""
@@ -217,6 +249,17 @@ def _add_checkins(conn: Connection) -> None:
     checkins_table.create(conn)
 
 
+def _add_home_assistant(conn: Connection) -> None:
+    """Version 4 -> 5: the Home Assistant tables join the versioned schema.
+
+    Up to version 4 the Home Assistant bridge created `ha_outbox` and `ha_discovery` itself, with
+    this very DDL, in the databases of the people who use it: those tables and their rows stay as
+    they are; the others get them empty.
+    """
+    for table in (ha_outbox_table, ha_discovery_table):
+        table.create(conn, checkfirst=True)
+
+
 #: MIGRATIONS[0] creates the current schema in an empty database; MIGRATIONS[n] takes a database
 #: from version n to n + 1.
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -224,6 +267,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_dedup_keys,
     _add_journal,
     _add_checkins,
+    _add_home_assistant,
 ]
 
 

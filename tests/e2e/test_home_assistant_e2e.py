@@ -30,7 +30,6 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from sqlalchemy import create_engine
 
 from coach.action import PublishNudge, ScheduleTimer, UpdateState
 from coach.decode.decoder import Decoder
@@ -49,6 +48,7 @@ from integrations.home_assistant import (
     RestNotifier,
     read_token,
 )
+from integrations.storage import Storage
 from tests.e2e.conftest import DaemonProcess
 from tests.e2e.homeassistant import HomeAssistantServer, wait_until
 
@@ -127,7 +127,7 @@ class Coach:
         self.published_states: dict[str, dict[str, Any]] = {}
         self.errors: list[str] = []
         self.processed = 0
-        self.engine = create_engine(f"sqlite:///{db}")
+        self.storage = Storage.open(f"sqlite:///{db}")
         ha = config.homeassistant
         assert ha is not None
         token = read_token(ha)
@@ -139,7 +139,7 @@ class Coach:
         self.bridge = HomeAssistantBridge(
             config,
             self.inbox.put,
-            self.engine,
+            self.storage,
             notifier=notifier,
             backoff=backoff or Backoff(initial_s=0.5, maximum_s=2.0, token_rejected_s=1.0),
         )
@@ -177,7 +177,7 @@ class Coach:
         ).wait_for_publish(5)
         self.client.disconnect()
         self.client.loop_stop()
-        self.engine.dispose()
+        self.storage.close()
 
     def publish(self, topic: str, payload: dict[str, Any] | str, *, retain: bool = False) -> None:
         """Publish as a device would."""

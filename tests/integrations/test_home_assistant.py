@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from homeassistant_api.errors import ResponseError
 from pydantic import SecretStr
-from sqlalchemy import Engine, create_engine
 
 from coach.decode.native import parse_command
 from coach.event import CheckinAnswered, DrinkClaimed, Event, NudgeAcked, NudgeSnoozed
@@ -35,6 +34,7 @@ from integrations.home_assistant import (
     websocket_url,
 )
 from integrations.settings import HomeAssistantSettings
+from integrations.storage import Storage
 from tests.e2e.conftest import eventually
 
 TOKEN = "secret-token-0123456789abcdef"
@@ -177,16 +177,16 @@ def test_action_ids_decode(action: object, expected: ButtonPress | None) -> None
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """A SQLite database file, as the daemon's storage uses."""
-    eng = create_engine(f"sqlite:///{tmp_path / 'coach.db'}")
-    yield eng
-    eng.dispose()
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    """A SQLite database file, opened as the daemon opens its storage."""
+    store = Storage.open(f"sqlite:///{tmp_path / 'coach.db'}")
+    yield store
+    store.close()
 
 
-def test_a_snooze_button_becomes_the_command_topics_event(engine: Engine) -> None:
+def test_a_snooze_button_becomes_the_command_topics_event(storage: Storage) -> None:
     events: list[Event] = []
-    bridge = HomeAssistantBridge(make_config(), events.append, engine, listen=False)
+    bridge = HomeAssistantBridge(make_config(), events.append, storage, listen=False)
     at = NOW + timedelta(minutes=3)
     got = bridge.handle_action({"action": "sleepcoach:snooze:alex:n1", "tag": "n1"}, at)
     same = parse_command("alex", b'{"command": "snooze", "nudge_id": "n1", "minutes": 30}', at)
@@ -196,9 +196,9 @@ def test_a_snooze_button_becomes_the_command_topics_event(engine: Engine) -> Non
     assert got.minutes == 30
 
 
-def test_a_rested_button_becomes_the_check_in_command(engine: Engine) -> None:
+def test_a_rested_button_becomes_the_check_in_command(storage: Storage) -> None:
     events: list[Event] = []
-    bridge = HomeAssistantBridge(make_config(), events.append, engine, listen=False)
+    bridge = HomeAssistantBridge(make_config(), events.append, storage, listen=False)
     got = bridge.handle_action({"action": "sleepcoach:rested:alex:2"}, NOW)
     assert got == parse_command("alex", b'{"command": "checkin", "rested": 2}', NOW)
     assert events == [got]
@@ -206,9 +206,9 @@ def test_a_rested_button_becomes_the_check_in_command(engine: Engine) -> None:
     assert got.rested == 2
 
 
-def test_done_button_acks_and_foreign_actions_do_nothing(engine: Engine) -> None:
+def test_done_button_acks_and_foreign_actions_do_nothing(storage: Storage) -> None:
     events: list[Event] = []
-    bridge = HomeAssistantBridge(make_config(), events.append, engine, listen=False)
+    bridge = HomeAssistantBridge(make_config(), events.append, storage, listen=False)
     bridge.handle_action({"action": "sleepcoach:ack:alex:n1"}, NOW)
     bridge.handle_action({"action": "sleepcoach:ack:nobody:n1"}, NOW)
     bridge.handle_action({"action": "ALARM_OFF"}, NOW)
@@ -241,13 +241,13 @@ FAST = Backoff(initial_s=0.01, maximum_s=0.05, token_rejected_s=0.05, jitter=0.0
 
 
 def run_bridge(
-    engine: Engine, notifier: FakeNotifier, config: ConfigFile | None = None, **kw: Any
+    storage: Storage, notifier: FakeNotifier, config: ConfigFile | None = None, **kw: Any
 ) -> HomeAssistantBridge:
     """A started bridge with a fake notifier and fast retries."""
     bridge = HomeAssistantBridge(
         config or make_config(),
         lambda e: None,
-        engine,
+        storage,
         notifier=notifier,
         backoff=FAST,
         listen=False,
@@ -261,9 +261,9 @@ def titles(notifier: FakeNotifier) -> list[str]:
     return [data["title"] for _, data in notifier.calls]
 
 
-def test_nudges_are_delivered_once_in_order(engine: Engine) -> None:
+def test_nudges_are_delivered_once_in_order(storage: Storage) -> None:
     notifier = FakeNotifier()
-    bridge = run_bridge(engine, notifier)
+    bridge = run_bridge(storage, notifier)
     try:
         for i in range(5):
             bridge.deliver(nudge(f"n{i}", title=f"t{i}"), expires_at=NOW + timedelta(days=999))
@@ -276,12 +276,12 @@ def test_nudges_are_delivered_once_in_order(engine: Engine) -> None:
 
 
 def test_home_assistant_down_queues_and_delivers_all_once_when_back(
-    engine: Engine, caplog: pytest.LogCaptureFixture
+    storage: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="integrations.home_assistant")
     notifier = FakeNotifier()
     notifier.failure = UnavailableError("notify.persistent_notification: ConnectionError")
-    bridge = run_bridge(engine, notifier)
+    bridge = run_bridge(storage, notifier)
     far = NOW + timedelta(days=999)
     try:
         for i in range(3):
@@ -300,14 +300,14 @@ def test_home_assistant_down_queues_and_delivers_all_once_when_back(
     assert sum("reachable again" in m for m in messages) == 1
 
 
-def test_a_restart_delivers_what_was_pending(engine: Engine) -> None:
+def test_a_restart_delivers_what_was_pending(storage: Storage) -> None:
     down = FakeNotifier()
     down.failure = UnavailableError("down")
-    first = run_bridge(engine, down)
+    first = run_bridge(storage, down)
     first.deliver(nudge("n1"), expires_at=NOW + timedelta(days=999))
     first.stop()
     notifier = FakeNotifier()
-    second = run_bridge(engine, notifier)
+    second = run_bridge(storage, notifier)
     try:
         assert second.wait_idle(5)
     finally:
@@ -316,12 +316,12 @@ def test_a_restart_delivers_what_was_pending(engine: Engine) -> None:
 
 
 def test_an_expired_nudge_is_dropped_and_counted_never_sent_late(
-    engine: Engine, caplog: pytest.LogCaptureFixture
+    storage: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = [NOW.timestamp()]
     notifier = FakeNotifier()
     notifier.failure = UnavailableError("down")
-    bridge = run_bridge(engine, notifier, clock=lambda: clock[0])
+    bridge = run_bridge(storage, notifier, clock=lambda: clock[0])
     try:
         bridge.deliver(nudge("late"), expires_at=NOW + timedelta(minutes=10))
         bridge.deliver(nudge("fresh"), expires_at=NOW + timedelta(hours=10))
@@ -336,10 +336,10 @@ def test_an_expired_nudge_is_dropped_and_counted_never_sent_late(
     assert any("late expired" in r.getMessage() for r in caplog.records)
 
 
-def test_without_expiry_a_nudge_lives_two_hours_after_its_ts(engine: Engine) -> None:
+def test_without_expiry_a_nudge_lives_two_hours_after_its_ts(storage: Storage) -> None:
     clock = [NOW.timestamp() + 2 * 3600 + 1]
     notifier = FakeNotifier()
-    bridge = run_bridge(engine, notifier, clock=lambda: clock[0])
+    bridge = run_bridge(storage, notifier, clock=lambda: clock[0])
     try:
         bridge.deliver(nudge("old"))
         assert bridge.wait_idle(5)
@@ -350,12 +350,12 @@ def test_without_expiry_a_nudge_lives_two_hours_after_its_ts(engine: Engine) -> 
 
 
 def test_a_rejected_token_is_said_once_and_retried_slowly(
-    engine: Engine, caplog: pytest.LogCaptureFixture
+    storage: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     notifier = FakeNotifier()
     notifier.failure = TokenRejectedError("Home Assistant token rejected")
-    bridge = run_bridge(engine, notifier)
+    bridge = run_bridge(storage, notifier)
     try:
         bridge.deliver(nudge("n1"), expires_at=NOW + timedelta(days=999))
         threading.Event().wait(0.4)
@@ -470,12 +470,12 @@ def two_people(people: tuple[str, ...]) -> ConfigFile:
     )
 
 
-def test_a_person_removed_between_runs_gets_empty_retained_configs(engine: Engine) -> None:
-    first = HomeAssistantBridge(two_people(("alex", "sam")), lambda e: None, engine, listen=False)
+def test_a_person_removed_between_runs_gets_empty_retained_configs(storage: Storage) -> None:
+    first = HomeAssistantBridge(two_people(("alex", "sam")), lambda e: None, storage, listen=False)
     before = first.discovery_messages()
     assert all(payload and retain for _, payload, retain in before)
     assert first.discovery_messages() == before  # a birth re-sends the same, removes nothing
-    second = HomeAssistantBridge(two_people(("alex",)), lambda e: None, engine, listen=False)
+    second = HomeAssistantBridge(two_people(("alex",)), lambda e: None, storage, listen=False)
     after = second.discovery_messages()
     removed = [topic for topic, payload, _ in after if payload == ""]
     assert removed == sorted(t for t, _, _ in before if "/sam_" in t)
@@ -485,13 +485,13 @@ def test_a_person_removed_between_runs_gets_empty_retained_configs(engine: Engin
     assert second.discovery_messages() == [m for m in after if m[1]]  # removed once
 
 
-def test_discovery_switched_off_removes_everything(engine: Engine) -> None:
-    on = HomeAssistantBridge(two_people(("alex",)), lambda e: None, engine, listen=False)
+def test_discovery_switched_off_removes_everything(storage: Storage) -> None:
+    on = HomeAssistantBridge(two_people(("alex",)), lambda e: None, storage, listen=False)
     published = [t for t, _, _ in on.discovery_messages()]
     off_config = two_people(("alex",)).model_copy(
         update={"homeassistant": HomeAssistantSettings(token=SecretStr(TOKEN), discovery=False)}
     )
-    off = HomeAssistantBridge(off_config, lambda e: None, engine, listen=False)
+    off = HomeAssistantBridge(off_config, lambda e: None, storage, listen=False)
     assert off.discovery_messages() == [(t, "", True) for t in sorted(published)]
 
 
@@ -516,12 +516,12 @@ class _NotAdminWebsocket:
 
 
 def test_a_non_admin_token_is_told_once_and_the_listener_keeps_trying(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    storage: Storage, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr("integrations.home_assistant.WebsocketClient", _NotAdminWebsocket)
     _NotAdminWebsocket.opened = 0
     bridge = HomeAssistantBridge(
-        make_config(), lambda e: None, engine, notifier=FakeNotifier(), backoff=FAST
+        make_config(), lambda e: None, storage, notifier=FakeNotifier(), backoff=FAST
     )
     bridge.start()
     try:
@@ -561,10 +561,10 @@ def household_config() -> ConfigFile:
 
 
 def test_each_persons_nudges_go_to_their_own_services_and_the_rest_to_the_default(
-    engine: Engine,
+    storage: Storage,
 ) -> None:
     notifier = FakeNotifier()
-    bridge = run_bridge(engine, notifier, household_config())
+    bridge = run_bridge(storage, notifier, household_config())
     try:
         bridge.deliver(nudge("a1", title="Alex: one"), expires_at=NOW + timedelta(days=999))
         bridge.deliver(
@@ -588,9 +588,9 @@ def test_a_question_gets_the_mine_button_for_its_person() -> None:
     assert data["tag"] == qid
 
 
-def test_the_mine_button_becomes_the_command_topics_event(engine: Engine) -> None:
+def test_the_mine_button_becomes_the_command_topics_event(storage: Storage) -> None:
     events: list[Event] = []
-    bridge = HomeAssistantBridge(household_config(), events.append, engine, listen=False)
+    bridge = HomeAssistantBridge(household_config(), events.append, storage, listen=False)
     qid = "household.whose:sam:2026-11-24:1505"
     got = bridge.handle_action({"action": f"sleepcoach:mine:sam:{qid}"}, NOW)
     assert events == [
@@ -600,13 +600,13 @@ def test_the_mine_button_becomes_the_command_topics_event(engine: Engine) -> Non
     assert (got.person, got.nudge_id) == ("sam", qid)
 
 
-def test_a_withdrawn_question_is_cleared_by_its_tag_or_dismissed(engine: Engine) -> None:
+def test_a_withdrawn_question_is_cleared_by_its_tag_or_dismissed(storage: Storage) -> None:
     notifier = FakeNotifier()
     config = household_config()
     config = config.model_copy(
         update={"homeassistant": config.homeassistant.model_copy(update={"notify": []})}  # type: ignore[union-attr]
     )
-    bridge = run_bridge(engine, notifier, config)
+    bridge = run_bridge(storage, notifier, config)
     try:
         bridge.withdraw("alex", "household.whose:alex:2026-11-24:1505")
         bridge.withdraw("sam", "household.whose:sam:2026-11-24:1505")

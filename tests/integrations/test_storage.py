@@ -6,13 +6,16 @@ import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Table, create_engine, text
+from sqlalchemy import Table, create_engine, inspect, text
 
 from integrations import storage as storage_module
+from integrations.home_assistant import NotifyCall, Outbox
 from integrations.storage import (
     Batch,
     CheckinRow,
@@ -25,6 +28,8 @@ from integrations.storage import (
     fingerprint,
     safe_url,
 )
+from tests.integrations import schema_v4
+from tests.integrations.databases import PG_URL, pg_schema_url
 
 NOW = datetime(2026, 11, 24, 21, 5, tzinfo=UTC)
 
@@ -362,7 +367,7 @@ def test_a_version_2_database_gets_an_empty_journal(db_url: str) -> None:
         conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema'"))
     engine.dispose()
     migrated = Storage.open(db_url)
-    assert migrated.schema_version() == storage_module.SCHEMA_VERSION == 4
+    assert migrated.schema_version() == storage_module.SCHEMA_VERSION
     assert migrated.load_journal() == []
     migrated.write(Batch(journal=[_decision(0)]))
     assert len(migrated.load_journal()) == 1
@@ -382,7 +387,7 @@ def test_a_version_3_database_gets_an_empty_checkins_table(db_url: str) -> None:
         conn.execute(text("UPDATE meta SET value = '3' WHERE key = 'schema'"))
     engine.dispose()
     migrated = Storage.open(db_url)
-    assert migrated.schema_version() == storage_module.SCHEMA_VERSION == 4
+    assert migrated.schema_version() == storage_module.SCHEMA_VERSION
     assert list(migrated.checkins()) == []
     migrated.write(Batch(checkins={("alex", "2026-11-25"): _checkin("2026-11-25", 3)}))
     assert [c.rested for c in migrated.checkins()] == [3]
@@ -419,3 +424,111 @@ def test_each_row_type_has_its_tables_columns(row: type, table: Table) -> None:
     assert [f.name for f in dataclasses.fields(row)] == [
         c.name for c in table.columns if c.name not in generated
     ]
+
+
+def _shape(url: str) -> dict[str, Any]:
+    """Every table's columns (name, type, nullable), indexes and unique constraints."""
+    engine = create_engine(storage_module.engine_url(url))
+    try:
+        insp = inspect(engine)
+        return {
+            name: (
+                [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(name)],
+                sorted((i["name"], tuple(i["column_names"])) for i in insp.get_indexes(name)),
+                sorted(
+                    (u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(name)
+                ),
+            )
+            for name in sorted(insp.get_table_names())
+        }
+    finally:
+        engine.dispose()
+
+
+def _v4_database(url: str, *, home_assistant: bool) -> None:
+    """A database as sleepcoach left it at version 4 (its DDL, frozen), with a row in each table."""
+    engine = create_engine(storage_module.engine_url(url))
+    with engine.begin() as conn:
+        schema_v4.create(conn, home_assistant=home_assistant)
+        conn.execute(schema_v4.events.insert(), [vars(_event(NOW, 7, key=_key("coffee", NOW)))])
+        conn.execute(schema_v4.nudges.insert(), [vars(_nudge("n1", NOW))])
+        conn.execute(
+            schema_v4.nights.insert().values(person="alex", night="a", ts=1.0, summary="{}")
+        )
+        conn.execute(schema_v4.journal.insert(), [vars(_decision(0))])
+        conn.execute(schema_v4.checkins.insert(), [vars(_checkin("2026-11-24", 4))])
+        conn.execute(schema_v4.state.insert().values(id=1, updated_at=0.0, data='{"version": 1}'))
+        if home_assistant:
+            outbox = {
+                "service": "notify.persistent_notification",
+                "person": "alex",
+                "data": json.dumps({"title": "Last call", "message": "m"}),
+                "created_at": NOW.timestamp(),
+                "expires_at": NOW.timestamp() + 7200,
+                "next_attempt_at": NOW.timestamp(),
+                "attempts": 0,
+            }
+            conn.execute(
+                schema_v4.ha_outbox.insert(),
+                [
+                    {**outbox, "nudge_id": "sent", "state": "delivered", "done_at": 1.0},
+                    {**outbox, "nudge_id": "waiting", "state": "pending", "done_at": None},
+                ],
+            )
+            conn.execute(
+                schema_v4.ha_discovery.insert().values(
+                    topic="homeassistant/sensor/sleepcoach/alex_caffeine_now/config",
+                    published_at=1.0,
+                )
+            )
+    engine.dispose()
+
+
+@pytest.mark.parametrize("home_assistant", [True, False], ids=["with HA tables", "without"])
+def test_a_version_4_database_migrates_to_the_one_schema_with_its_rows(
+    db_url: str, tmp_path: Path, home_assistant: bool
+) -> None:
+    _v4_database(db_url, home_assistant=home_assistant)
+    migrated = Storage.open(db_url)
+    assert migrated.schema_version() == storage_module.SCHEMA_VERSION == 5
+    # Every row of version 4 is still there.
+    assert [e.data["n"] for e in migrated.events()] == [7]
+    assert migrated.dedup_keys(NOW - timedelta(days=1)) == [(_key("coffee", NOW), NOW.timestamp())]
+    assert [n.id for n in migrated.nudges()] == ["n1"]
+    assert [n.night for n in migrated.nights()] == ["a"]
+    assert migrated.load_journal() == [_decision(0)]
+    assert [c.rested for c in migrated.checkins()] == [4]
+    assert migrated.load_state() == b'{"version": 1}'
+    # The Home Assistant outbox, read and written by the bridge's own queries.
+    outbox = Outbox(migrated)
+    if home_assistant:
+        assert outbox.counts() == {"pending": 1, "delivered": 1, "expired": 0}
+        assert [r.nudge_id for r in outbox.due(NOW.timestamp())] == ["waiting"]
+        gone = outbox.swap_discovery_topics([], NOW.timestamp())
+        assert gone == ["homeassistant/sensor/sleepcoach/alex_caffeine_now/config"]
+    else:
+        assert outbox.counts() == {"pending": 0, "delivered": 0, "expired": 0}
+    assert outbox.add("next", "alex", [NotifyCall("notify.x", {})], NOW.timestamp(), 9e9) == 1
+    assert outbox.add("next", "alex", [NotifyCall("notify.x", {})], NOW.timestamp(), 9e9) == 0
+    migrated.close()
+    # The migrated database has exactly the shape of a new one, on the same kind of database.
+    with _fresh_url(db_url, tmp_path) as fresh:
+        Storage.open(fresh).close()
+        assert _shape(db_url) == _shape(fresh)
+
+
+@contextmanager
+def _fresh_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another empty database of the same kind as `db_url`."""
+    if db_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        assert PG_URL is not None
+        yield from pg_schema_url(PG_URL)
+
+
+def test_a_new_database_holds_the_home_assistant_tables_at_once(store: Storage) -> None:
+    outbox = Outbox(store)
+    assert outbox.counts() == {"pending": 0, "delivered": 0, "expired": 0}
+    assert outbox.swap_discovery_topics(["t"], NOW.timestamp()) == []
+    assert store.schema_version() == storage_module.SCHEMA_VERSION
