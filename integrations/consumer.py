@@ -17,7 +17,9 @@ the core's state. It takes what is waiting in the inbox (`integrations.inbox`), 
    skipped, and the core drops a duplicate that carries its own `ts`.
 
 A nudge is stored as unpublished and marked published when the broker confirms it (PUBACK); on
-start, unpublished nudges of the last hour are sent again, under the same id.
+start, unpublished nudges of the last hour are sent again, as stored, under the same id. Delivery
+is therefore at least once: a crash after the broker took a nudge but before its confirmation was
+stored sends it twice, both times the same document under the same id (what consumers dedupe on).
 
 When `decide()` raises, the runner puts the state back as it was before that event (the last
 snapshot, replayed through the decisions since: decide is deterministic); the consumer logs the
@@ -71,7 +73,7 @@ from integrations.inbox import (
 from integrations.mqtt import Message
 from integrations.publisher import Link, NudgeSink, Publisher, Viewer
 from integrations.refusals import RefusalLimit
-from integrations.storage import Storage, StorageError, fingerprint
+from integrations.storage import Storage, StorageError, StoredNudge, fingerprint
 from integrations.writer import StorageWriter, keep_key
 
 log = logging.getLogger(__name__)
@@ -148,11 +150,22 @@ class Consumer:
         since = self.clock() - REPUBLISH_WITHIN
         for nudge in self.writer.storage.unpublished_nudges(since=since):
             if nudge.payload is not None:
+                # At least once: the broker may have delivered it before a crash. It goes out
+                # again as stored, under its id, with the expiry the core gave it.
                 log.info("sending nudge %s again: the broker never confirmed it", nudge.id)
-                self.publisher.nudge(nudge.id, nudge.payload, None)
+                self.publisher.nudge(nudge.id, nudge.payload, self._expires_at(nudge))
         now = self.clock()
         self._decide(CoachStarted(person="*", ts=now), now, "<start>")
         self.commit(snapshot=True)  # the replayed journal, if any, is folded into the state
+
+    def _expires_at(self, nudge: StoredNudge) -> float | None:
+        """When a stored nudge stops being worth sending, from the core's record of it (a snoozed
+        repeat's is its original's); None when the core no longer remembers it."""
+        ps = self.runner.state.people.get(nudge.person)
+        evidence = (nudge.payload or {}).get("evidence")
+        original = evidence.get("original_id") if isinstance(evidence, dict) else None
+        record = None if ps is None else ps.nudges.get(str(original or nudge.id))
+        return None if record is None else record.expires_at
 
     def serve(self) -> None:
         """Consume the inbox until a `Stop`; every batch is stored before it is acknowledged."""

@@ -221,6 +221,29 @@ def test_an_unconfirmed_nudge_is_sent_again_on_start_under_the_same_id(storage: 
     assert [n["id"] for n in again.on("sleepcoach/alex/nudge")] == [first["id"]]
 
 
+class FakeSink:
+    def __init__(self) -> None:
+        self.delivered: list[tuple[dict[str, Any], datetime | float | None]] = []
+
+    def deliver(self, nudge: dict[str, Any], expires_at: datetime | float | None = None) -> None:
+        self.delivered.append((nudge, expires_at))
+
+    def discovery_messages(self) -> list[tuple[str, str, bool]]:
+        return []
+
+
+def test_a_nudge_sent_again_is_the_same_document_with_the_same_expiry(storage: Storage) -> None:
+    link, sink = FakeLink(), FakeSink()
+    first = Consumer(CONFIG, storage, link, FakeTimers(), clock=lambda: NOW, sink=sink)
+    _serve(first, _msg(1, b'{"event": "brew", "drink": "espresso"}'))
+    ((sent, expires),) = sink.delivered
+    assert isinstance(expires, float)
+    again, resink = FakeLink(), FakeSink()
+    Consumer(CONFIG, storage, again, FakeTimers(), clock=lambda: NOW, sink=resink).start()
+    assert again.on("sleepcoach/alex/nudge") == link.on("sleepcoach/alex/nudge") == [sent]
+    assert resink.delivered == [(sent, expires)]
+
+
 def test_a_confirmed_nudge_is_not_sent_again(storage: Storage) -> None:
     link = FakeLink()
     consumer = _consumer(storage, link)
