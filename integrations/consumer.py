@@ -27,14 +27,16 @@ event with the error, publishes an error record, and keeps the event's duplicate
 stored). It keeps running.
 
 On a `Stop` the consumer finishes the batch in hand, stores it with a snapshot of the state, sends
-what it owes and returns. What was still waiting in the inbox is not acknowledged, so the broker
-keeps it for the next start.
+what it owes, stores the broker's confirmations of the nudges sent (waiting up to a second for
+those of that last batch) and returns. What was still waiting in the inbox is not acknowledged,
+so the broker keeps it for the next start.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
@@ -84,6 +86,8 @@ MAX_BATCH: Final = 1000
 MARKS_WAIT_S: Final = 1.0
 #: After this long with nothing in the inbox, the snapshot is written (while it is cheap).
 SNAPSHOT_IDLE_S: Final = 1.0
+#: On stop, the broker's confirmations of the last batch's nudges are waited for this long.
+STOP_CONFIRM_WAIT_S: Final = 1.0
 #: Unpublished nudges younger than this are sent again on start.
 REPUBLISH_WITHIN: Final = timedelta(hours=1)
 
@@ -204,8 +208,29 @@ class Consumer:
             self._summarise_refusals(force=stopping)
             if not stopping and not self.writer.has_rows() and not self.publisher.owes():
                 continue  # nothing in hand but publication marks: they wait for real work
-            if not self.commit(give_up_on_stop=stopping, snapshot=stopping) or stopping:
+            if not self.commit(give_up_on_stop=stopping, snapshot=stopping):
                 return
+            if stopping:
+                self._store_confirmations()
+                return
+
+    def _store_confirmations(self) -> None:
+        """Stopping: store the broker's confirmations of the nudges sent so far, waiting a moment
+        for those of the last batch, so a clean restart does not send them again."""
+        deadline = time.monotonic() + STOP_CONFIRM_WAIT_S
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                if self.publisher.awaiting_last():
+                    item = self.inbox.queue.get(timeout=left)
+                else:
+                    item = self.inbox.queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, Published):
+                self.handle(item)
+            # Anything else waits for the next start: its messages were not acknowledged.
+        if self.writer.has_marks():
+            self.writer.commit(self.runner, give_up_on_stop=True)
 
     def commit(self, *, snapshot: bool = False, give_up_on_stop: bool = False) -> bool:
         """Store the batch, then send what it owes; False when it gave up (a stop)."""

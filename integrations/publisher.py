@@ -111,6 +111,8 @@ class Publisher:
         self.viewer = viewer
         self._owed = _Owed()
         self._nudge_mids: dict[int, str] = {}
+        #: The packet ids of the nudges of the last batch sent.
+        self._last_mids: list[int] = []
 
     def owes(self) -> bool:
         """Whether anything waits for the commit."""
@@ -146,10 +148,12 @@ class Publisher:
         owed, self._owed = self._owed, _Owed()
         for msg in owed.acks:
             self.link.ack(msg)
+        self._last_mids = []
         for nudge_id, payload, expires in owed.nudges:
             topic = f"{self.prefix}/{payload['person']}/nudge"
             mid = self.link.publish(topic, _json(payload), qos=1)
             self._nudge_mids[mid] = nudge_id
+            self._last_mids.append(mid)
             if self.sink is not None:
                 try:
                     self.sink.deliver(payload, expires)
@@ -174,6 +178,10 @@ class Publisher:
     def confirmed(self, mid: int) -> str | None:
         """The nudge whose publication the broker just confirmed (PUBACK `mid`), if any."""
         return self._nudge_mids.pop(mid, None)
+
+    def awaiting_last(self) -> bool:
+        """Whether a nudge of the last batch sent waits for the broker's confirmation."""
+        return any(mid in self._nudge_mids for mid in self._last_mids)
 
     def discovery(self) -> None:
         """Publish Home Assistant's discovery configs now (retained as each says)."""

@@ -177,12 +177,13 @@ def test_the_coach_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     assert len(nudges) == len(set(nudges)) == 1, nudges
 
 
-class KillOnFirstNudge:
-    """A nudge subscriber that SIGKILLs the coach the moment the first nudge reaches it: the
+class SignalOnFirstNudge:
+    """A nudge subscriber that signals the coach the moment the first nudge reaches it: the
     broker has the nudge, the coach has not yet stored that the broker confirmed it."""
 
-    def __init__(self, broker: Broker, topic: str) -> None:
+    def __init__(self, broker: Broker, topic: str, sig: int = signal.SIGKILL) -> None:
         self.pid: int | None = None
+        self.sig = sig
         self.nudges: list[bytes] = []
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -201,7 +202,7 @@ class KillOnFirstNudge:
             self.nudges.append(bytes(msg.payload))
             pid, self.pid = self.pid, None
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, self.sig)
 
     def copies(self) -> list[dict[str, object]]:
         with self._lock:
@@ -221,7 +222,7 @@ def test_a_nudge_the_coach_was_killed_sending_arrives_again_under_the_same_id(
     topic = f"{PREFIX}/alex/nudge"
     for attempt in range(3):
         path = tmp_path / f"coach{attempt}.db"
-        sub = KillOnFirstNudge(broker, topic)
+        sub = SignalOnFirstNudge(broker, topic)
         daemon = daemon_factory(config_yaml(broker, f"sqlite:///{path}"))
         daemon.start()
         assert daemon.proc is not None
@@ -269,6 +270,31 @@ def test_a_nudge_the_coach_was_killed_sending_arrives_again_under_the_same_id(
         for copy in sub.copies():
             assert copy == by_id[str(copy["id"])]
         assert all(1 <= copies_of(n) <= 2 for n in by_id)
+    finally:
+        sub.close()
+
+
+def test_a_clean_stop_right_after_a_nudge_stores_its_confirmation_and_sends_it_once(
+    broker: Broker,
+    daemon_factory: Callable[..., DaemonProcess],
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "coach.db"
+    sub = SignalOnFirstNudge(broker, f"{PREFIX}/alex/nudge", signal.SIGTERM)
+    try:
+        daemon = daemon_factory(config_yaml(broker, f"sqlite:///{path}"))
+        daemon.start()
+        assert daemon.proc is not None
+        sub.pid = daemon.proc.pid
+        dev = publisher(broker, "coffee-maker")
+        dev.publish("home/kitchen/coffee", b'{"event": "brew", "drink": "espresso"}', qos=1)
+        assert daemon.wait(20) == 0, daemon.log_text()
+        dev.loop_stop()
+        assert len(sub.copies()) == 1
+        # The stop stored the broker's confirmation: the next start has nothing to send again.
+        assert _count(path, "SELECT published FROM nudges WHERE dropped IS NULL") == [(1,)]
+        daemon.start()
+        assert "again: the broker never confirmed it" not in daemon.log_text()
     finally:
         sub.close()
 

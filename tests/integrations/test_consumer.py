@@ -22,6 +22,7 @@ from integrations import consumer as consumer_module
 from integrations import writer as writer_module
 from integrations.config_file import ConfigError, config_from_yaml, with_env_overrides
 from integrations.consumer import Consumer
+from integrations.inbox import Inbox
 from integrations.mqtt import Message
 from integrations.storage import Batch, JournalRow, Storage, StorageError
 
@@ -242,6 +243,33 @@ def test_a_nudge_sent_again_is_the_same_document_with_the_same_expiry(storage: S
     Consumer(CONFIG, storage, again, FakeTimers(), clock=lambda: NOW, sink=resink).start()
     assert again.on("sleepcoach/alex/nudge") == link.on("sleepcoach/alex/nudge") == [sent]
     assert resink.delivered == [(sent, expires)]
+
+
+class ConfirmingLink(FakeLink):
+    """A link whose broker confirms each publication as soon as it is sent."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        super().__init__()
+        self.inbox = inbox
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+        mid = super().publish(topic, payload, qos=qos, retain=retain)
+        self.inbox.published(mid)
+        return mid
+
+
+def test_a_stop_stores_the_confirmation_of_a_nudge_its_last_batch_sent(storage: Storage) -> None:
+    inbox = Inbox()
+    link = ConfirmingLink(inbox)
+    consumer = Consumer(CONFIG, storage, link, FakeTimers(), clock=lambda: NOW, inbox=inbox)
+    # The coffee and the stop in one batch: the nudge goes out after the stop was taken, and the
+    # broker's confirmation arrives behind it.
+    _serve(consumer, _msg(1, b'{"event": "brew", "drink": "espresso"}'))
+    assert [n["rule"] for n in link.on("sleepcoach/alex/nudge")] == ["caffeine.cutoff"]
+    assert storage.unpublished_nudges() == []
+    again = FakeLink()
+    _consumer(storage, again).start()
+    assert again.on("sleepcoach/alex/nudge") == []
 
 
 def test_a_confirmed_nudge_is_not_sent_again(storage: Storage) -> None:
