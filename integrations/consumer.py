@@ -75,7 +75,7 @@ from integrations.inbox import (
 from integrations.mqtt import Message
 from integrations.publisher import Link, NudgeSink, Publisher, Viewer
 from integrations.refusals import RefusalLimit
-from integrations.storage import Storage, StorageError, StoredNudge, fingerprint
+from integrations.storage import Storage, StoredNudge, fingerprint
 from integrations.writer import StorageWriter, keep_key
 
 log = logging.getLogger(__name__)
@@ -151,8 +151,7 @@ class Consumer:
 
     def start(self) -> None:
         """Send again what was decided but never confirmed, then plan the timers."""
-        since = self.clock() - REPUBLISH_WITHIN
-        for nudge in self.writer.storage.unpublished_nudges(since=since):
+        for nudge in self.writer.unconfirmed_nudges(since=self.clock() - REPUBLISH_WITHIN):
             if nudge.payload is not None:
                 # At least once: the broker may have delivered it before a crash. It goes out
                 # again as stored, under its id, with the expiry the core gave it.
@@ -258,7 +257,7 @@ class Consumer:
         elif isinstance(item, External):
             self._accept(item.event, self.clock(), item.event.source or "external", None)
         elif isinstance(item, Housekeeping):
-            self._purge()
+            self.writer.purge(self.clock())
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -415,12 +414,6 @@ class Consumer:
         elif isinstance(action, RefuseEvent) and self._admit(origin, action.reason, now):
             log.warning("refused an event from %s: %s", origin, action.reason)
             self.publisher.error(now, origin, action.reason)
-
-    def _purge(self) -> None:
-        try:
-            self.writer.storage.purge(self.clock())
-        except StorageError as err:
-            log.error("retention purge failed: %s", err)
 
 
 def _describe(action: Action) -> str:

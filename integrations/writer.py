@@ -49,6 +49,7 @@ from integrations.storage import (
     NudgeRow,
     Storage,
     StorageError,
+    StoredNudge,
     excerpt,
 )
 
@@ -239,6 +240,18 @@ class StorageWriter:
     def published(self, nudge_id: str) -> None:
         """The broker confirmed a nudge's publication."""
         self._batch.published.append(nudge_id)
+
+    def unconfirmed_nudges(self, since: datetime) -> list[StoredNudge]:
+        """The nudges sent from `since` on whose publication the broker never confirmed."""
+        return self.storage.unpublished_nudges(since=since)
+
+    def purge(self, now: datetime) -> None:
+        """Delete the history past its retention (a failure is logged: it is tried again the
+        next day)."""
+        try:
+            self.storage.purge(now)
+        except StorageError as err:
+            log.error("retention purge failed: %s", err)
 
     def load_profile_states(self) -> dict[str, dict[str, Any]]:
         """The device profiles' states as stored, by device id: this very dict is written again

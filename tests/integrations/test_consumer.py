@@ -24,7 +24,7 @@ from integrations.config_file import ConfigError, config_from_yaml, with_env_ove
 from integrations.consumer import Consumer
 from integrations.inbox import Inbox
 from integrations.mqtt import Message
-from integrations.storage import Batch, JournalRow, Storage, StorageError
+from integrations.storage import Batch, EventRow, JournalRow, Storage, StorageError
 
 NOW = datetime(2026, 11, 24, 20, 5, tzinfo=UTC)  # 21:05 in Berlin, bedtime 22:30
 CONFIG = config_from_yaml(
@@ -554,3 +554,27 @@ def test_a_journal_entry_that_fails_to_replay_is_skipped_and_the_rest_replayed(
     assert days == {"2026-11-24": 63.0 + 47.0}
     # Its key is known all the same (it was stored): a repeat of it is a duplicate.
     assert any("21:01:00" in key for key in restarted.state.seen)
+
+
+def test_the_daily_housekeeping_purges_history_past_its_retention(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = Storage.open(f"sqlite:///{tmp_path / 'kept.db'}", keep_days=30)
+    old = (NOW - timedelta(days=40)).timestamp()
+    storage.write(Batch(events=[EventRow(old, old, "alex", "CoffeeBrewed", "coffee", "t", "{}")]))
+    consumer = _consumer(storage)
+    consumer.inbox.deliver(_msg(1, b'{"event": "brew", "drink": "espresso"}'))
+    consumer.inbox.housekeeping()
+    _serve(consumer)
+    assert [e.data.get("drink") for e in storage.events()] == ["espresso"]
+
+    # Storage failing then is said, and the consumer goes on.
+    def failing(now: datetime) -> int:
+        raise StorageError("cannot purge: disk I/O error")
+
+    monkeypatch.setattr(storage, "purge", failing)
+    consumer.inbox.housekeeping()
+    _serve(consumer, _msg(2, b'{"event": "brew", "drink": "latte"}'))
+    assert "retention purge failed: cannot purge: disk I/O error" in caplog.text
+    assert storage.count("events") == 2
+    storage.close()
