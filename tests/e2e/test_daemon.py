@@ -173,8 +173,11 @@ def test_the_coach_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     assert sorted(counts) == list(range(total)), daemon.log_text()
     assert max(counts.values()) == 1, [n for n, c in counts.items() if c > 1]
     time.sleep(0.5)
-    nudges = [n["id"] for n in rec.json_on(f"{PREFIX}/alex/nudge")]
-    assert len(nudges) == len(set(nudges)) == 1, nudges
+    # Nudges go out at least once: the one decision is one nudge, which arrives again, the same
+    # document under the same id, when the kill came before its confirmation was stored.
+    nudges = rec.json_on(f"{PREFIX}/alex/nudge")
+    assert 1 <= len(nudges) <= 2, nudges
+    assert all(n == nudges[0] for n in nudges), nudges
 
 
 class SignalOnFirstNudge:
