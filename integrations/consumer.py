@@ -204,6 +204,7 @@ class Consumer:
                     stopping = True
                     break
                 self.handle(item)
+            self._report_dropped()
             self._summarise_refusals(force=stopping)
             if not stopping and not self.writer.has_rows() and not self.publisher.owes():
                 continue  # nothing in hand but publication marks: they wait for real work
@@ -242,6 +243,7 @@ class Consumer:
         """Act on one inbox item (nothing is stored or sent before the commit)."""
         if isinstance(item, Message):
             self.processed += 1
+            self.inbox.taken(item)
             self._on_message(item)
         elif isinstance(item, TimerDue):
             self.processed += 1
@@ -339,6 +341,19 @@ class Consumer:
         log.warning("refused a message on %s: %s", topic, error)
         self.writer.refused(topic, payload, error, at, fp)
         self.publisher.error(at, topic, error)
+
+    def _report_dropped(self) -> None:
+        """QoS 0 messages the inbox had no room for: refusals of their topic (so rate-limited and
+        counted like any other), each saying how many."""
+        now = self.clock()
+        for topic, count in self.inbox.take_dropped().items():
+            plural = "message" if count == 1 else "messages"
+            text = (
+                f"{count:,} QoS 0 {plural} dropped unread: more were waiting than the coach "
+                f"keeps ({self.inbox.max_waiting_qos0:,}); a device that publishes this fast "
+                f"should use QoS 1, which the broker holds until the coach takes it"
+            )
+            self._refuse(topic, b"", text, now, None)
 
     def _admit(self, topic: str, error: str, at: datetime) -> bool:
         """Whether a refusal is handled in full; the summaries of a minute that ended go first."""

@@ -578,3 +578,24 @@ def test_the_daily_housekeeping_purges_history_past_its_retention(
     assert "retention purge failed: cannot purge: disk I/O error" in caplog.text
     assert storage.count("events") == 2
     storage.close()
+
+
+def test_qos0_messages_the_inbox_had_no_room_for_are_reported_as_refusals(
+    storage: Storage,
+) -> None:
+    """A publisher faster than the coach at QoS 0: what fits is used, the rest is said, once."""
+    link = FakeLink()
+    consumer = _consumer(storage, link)
+    consumer.inbox.max_waiting_qos0 = 2
+    for mid in range(5):
+        drink = b'{"event": "brew", "drink": "tea", "volume_ml": %d}' % (100 + mid)
+        consumer.inbox.deliver(dataclasses.replace(_msg(mid, drink), qos=0))
+    _serve(consumer)
+    assert consumer.state.people["alex"].caffeine_days == {
+        "2026-11-24": pytest.approx(47.0 * 201 / 240)
+    }
+    assert storage.count("events") == 3  # the two teas and the refusal that says the rest
+    errors = link.on("sleepcoach/errors")
+    assert [e["topic"] for e in errors] == ["home/kitchen/coffee"]
+    assert errors[0]["error"].startswith("3 QoS 0 messages dropped unread: more were waiting")
+    assert "should use QoS 1" in errors[0]["error"]
